@@ -1,0 +1,67 @@
+"""bayes_scaling: calibrated Bayesian forecasts from neural scaling-law runs.
+
+Fit a scaling law such as Chinchilla's :math:`L(N, D) = E + A N^{-\\alpha} + B D^{-\\beta}` to a
+table of small training runs with NUTS, then ask the posterior for loss forecasts at much larger
+scale and for the compute-optimal allocation N*(C), D*(C), each as a distribution.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import synthetic
+from .errors import (
+    FileExistsNoOverwriteError,
+    FitFileNotFoundError,
+    ForeignFileError,
+    FormatVersionError,
+    IdentityError,
+    IncompatibleFileError,
+    RunsValidationError,
+    SamplingError,
+    SamplingWarning,
+    SpecError,
+)
+from .fit import Forecast, ScalingFit, fit, sample_prior
+from .forms import Law, available_laws, get_law, register_law
+from .io import load
+from .runs import Runs
+
+try:
+    __version__ = version("bayes_scaling")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+
+def __getattr__(name):
+    # ScalingModel pulls in pymc_extras (and PyMC); import it only when asked for.
+    if name == "ScalingModel":
+        from .model import ScalingModel
+
+        return ScalingModel
+    raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
+
+
+__all__ = [
+    "FileExistsNoOverwriteError",
+    "FitFileNotFoundError",
+    "Forecast",
+    "ForeignFileError",
+    "FormatVersionError",
+    "IdentityError",
+    "IncompatibleFileError",
+    "Law",
+    "Runs",
+    "RunsValidationError",
+    "SamplingError",
+    "SamplingWarning",
+    "ScalingFit",
+    "ScalingModel",
+    "SpecError",
+    "__version__",
+    "available_laws",
+    "fit",
+    "get_law",
+    "load",
+    "register_law",
+    "sample_prior",
+    "synthetic",
+]

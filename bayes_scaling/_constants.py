@@ -1,0 +1,28 @@
+"""Canonical names used across the package: dims, columns, file format."""
+
+# Dimensions of arrays in the posterior DataTree.
+RUN = "run"  # one row of the runs table
+CONFIG = "config"  # one distinct (family, N, D): replicate seeds share a config
+CHAIN = "chain"
+DRAW = "draw"
+SAMPLE_DIMS = (CHAIN, DRAW)
+
+# Column names of a validated runs table (as in ../shared/data).
+PARAMS = "params"
+TOKENS = "tokens"
+LOSS = "loss"
+FLOPS = "flops"
+SEED = "seed"
+RUN_ID = "run_id"
+FAMILY = "family"
+STEP = "step"
+REQUIRED_COLUMNS = (PARAMS, TOKENS, LOSS)
+OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP)
+
+#: Training FLOPs per parameter per token (C ~ 6 N D).
+DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
+
+#: Integer version of the saved-file layout; bump on any incompatible change.
+FORMAT_VERSION = 1
+#: Value of the root attribute ``format`` that marks a bayes_scaling file.
+FILE_MARKER = "bayes_scaling.fit"

@@ -1,0 +1,478 @@
+r"""Fitting: ``fit(runs, law=...) -> ScalingFit``, and what a fitted posterior answers.
+
+A :class:`ScalingFit` holds the posterior DataTree and the spec it came from. Everything it
+answers (``predict``, ``compute_optimal``, ``summary``) is numpy on the stored draws: a fit
+loaded from disk answers identically without PyMC compiling or sampling anything.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from . import _constants as K
+from .errors import SamplingError, SamplingWarning, SpecError
+from .forms import DataScale, get_law
+from .noise import NoiseOptions, new_run_noise
+from .runs import Runs
+from .units import parse_count
+
+#: Diagnostic thresholds (Vehtari et al. 2021): R-hat above, bulk/tail ESS below (per chain x 4).
+RHAT_MAX = 1.01
+ESS_MIN_PER_CHAIN = 100
+
+
+def _as_points(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        try:
+            arr = np.vectorize(parse_count, otypes=[float])(arr)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    arr = np.atleast_1d(arr.astype(float))
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values!r}")
+    return arr
+
+
+def _interval_quantiles(prob: float) -> tuple[float, float]:
+    if not 0 < prob < 1:
+        raise ValueError(f"interval probability must be between 0 and 1, got {prob!r}")
+    return (1 - prob) / 2, (1 + prob) / 2
+
+
+@dataclass(frozen=True, eq=False)
+class Forecast:
+    """Posterior (predictive) draws of loss at a set of (N, D) points.
+
+    ``draws`` has shape ``(n_draws, n_points)``; ``kind`` is ``"mean"`` (the expected loss of
+    the law: parameter uncertainty only) or ``"new_run"`` (a new training run: adds the
+    configuration discrepancy and the seed noise at that N).
+    """
+
+    params: np.ndarray
+    tokens: np.ndarray
+    draws: np.ndarray
+    kind: str
+
+    @cached_property
+    def median(self) -> np.ndarray:
+        """Posterior median loss per point."""
+        return np.median(self.draws, axis=0)
+
+    @cached_property
+    def mean(self) -> np.ndarray:
+        return self.draws.mean(axis=0)
+
+    def interval(self, prob: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """Equal-tailed ``prob`` interval per point: ``(lo, hi)`` arrays."""
+        lo, hi = np.quantile(self.draws, _interval_quantiles(prob), axis=0)
+        return lo, hi
+
+    def to_frame(self, prob: float = 0.9) -> pd.DataFrame:
+        lo, hi = self.interval(prob)
+        return pd.DataFrame(
+            {
+                K.PARAMS: self.params,
+                K.TOKENS: self.tokens,
+                "loss_median": self.median,
+                "loss_lo": lo,
+                "loss_hi": hi,
+            }
+        ).assign(kind=self.kind).rename_axis("point")
+
+
+class ScalingFit:
+    """A fitted (or loaded) posterior and the spec that produced it.
+
+    Build one with :func:`fit` or :func:`bayes_scaling.load`; do not construct directly.
+    """
+
+    def __init__(self, idata, *, spec_dict: Mapping, scale: DataScale, flops_per_param_token: float, group: str = "posterior"):
+        self.idata = idata
+        self.spec_dict = dict(spec_dict)
+        self.scale = scale
+        self.flops_per_param_token = float(flops_per_param_token)
+        self.group = group
+        self._law = get_law(self.spec_dict["law"])
+        self._noise = NoiseOptions(
+            self.spec_dict["heteroscedastic"], self.spec_dict["discrepancy"], self.spec_dict["likelihood"]
+        )
+
+    def __repr__(self) -> str:
+        ds = self.idata[self.group]
+        n = ds.sizes[K.CHAIN] * ds.sizes[K.DRAW]
+        return f"ScalingFit(law='{self._law.name}', {n} {self.group} draws, {self.n_configs} configurations)"
+
+    # ------------------------------------------------------------------ views
+    @property
+    def spec(self):
+        """The :class:`~bayes_scaling.model.ScalingModel` (reconstructed from the stored JSON)."""
+        from .model import ScalingModel
+
+        return ScalingModel.from_dict(self.spec_dict)
+
+    @property
+    def law(self):
+        return self._law
+
+    @property
+    def n_configs(self) -> int:
+        return int(self.idata["constant_data"].sizes.get(K.CONFIG, 0)) if "constant_data" in self.idata else 0
+
+    @property
+    def runs(self) -> Runs | None:
+        """The runs this posterior was fitted to (stored in the file's ``runs`` group)."""
+        if "runs" not in self.idata:
+            return None
+        frame = self.idata["runs"].to_dataset().to_dataframe().reset_index(drop=True)
+        return Runs.from_frame(frame, flops_per_param_token=self.flops_per_param_token)
+
+    @cached_property
+    def _draws(self) -> dict[str, np.ndarray]:
+        """Every scalar variable of the draws group as a flat (n_draws,) array."""
+        ds = self.idata[self.group].to_dataset()
+        return {
+            name: np.asarray(var.values, dtype=float).reshape(-1)
+            for name, var in ds.data_vars.items()
+            if set(var.dims) == set(K.SAMPLE_DIMS)
+        }
+
+    @property
+    def n_draws(self) -> int:
+        return next(iter(self._draws.values())).size
+
+    def draws(self, name: str) -> np.ndarray:
+        """Flat draws of one parameter (sampled, reported or derived: ``a``, ``b``, ``G``)."""
+        if name in self._draws:
+            return self._draws[name]
+        reported = self._reported()
+        if name in reported:
+            return reported[name]
+        derived = self._derived()
+        if name in derived:
+            return derived[name]
+        raise KeyError(f"no parameter '{name}'; available: {sorted({*self._draws, *reported, *derived})}")
+
+    def _theta(self) -> dict[str, np.ndarray]:
+        names = (*self._law.parameters, *self._noise.parameters)
+        return {name: self._draws[name] for name in names}
+
+    @cached_property
+    def _reported_cache(self) -> dict[str, np.ndarray]:
+        values = self._law.reported_values(self._theta(), self.scale)
+        return {name: np.asarray(v, dtype=float) for name, v in values.items()}
+
+    def _reported(self) -> dict[str, np.ndarray]:
+        return self._reported_cache
+
+    def _derived(self) -> dict[str, np.ndarray]:
+        """Exponents of the compute-optimal allocation, where the law has them."""
+        rep = self._reported()
+        if "alpha" in rep and "beta" in rep:
+            s = rep["alpha"] + rep["beta"]
+            return {"a": rep["beta"] / s, "b": rep["alpha"] / s}
+        return {}
+
+    # ------------------------------------------------------------------ answers
+    def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0) -> Forecast:
+        r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
+
+        kind="mean": :math:`L(N, D)` under parameter uncertainty (expected-loss band).
+        kind="new_run": the loss a single new run would show (new-run band):
+        :math:`\log L_{new} = \log L(N, D) + \delta + \varepsilon`, the configuration
+        discrepancy (sd :math:`\tau`) plus seed noise (sd :math:`\sigma(N)`), with Student-t
+        tails under the default likelihood. Its noise is drawn with ``random_seed``.
+        """
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        n, d = np.broadcast_arrays(_as_points(params, "params"), _as_points(tokens, "tokens"))
+        n, d = n.ravel().astype(float), d.ravel().astype(float)
+        theta = {k: v[:, None] for k, v in self._theta().items()}
+        log_n, log_d = np.log(n)[None, :], np.log(d)[None, :]
+        log_loss = self._law.log_mean(theta, log_n, log_d, self.scale)
+        if kind == "new_run":
+            rng = np.random.default_rng(random_seed)
+            log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_ref, self._noise, rng)
+        return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
+
+    def optimal_draws(self, flops) -> dict[str, np.ndarray]:
+        """Per-draw compute-optimal allocation at each budget: arrays of shape (n_draws, n_budgets).
+
+        Keys: ``params`` (N*), ``tokens`` (D*), ``tokens_per_param`` (D*/N*) and ``loss``
+        (the expected loss :math:`L(N^*, D^*)` of that draw), under :math:`C = k N D`.
+        """
+        if self._law.optimal_params is None:
+            raise SpecError(f"law '{self._law.name}' has no compute-optimal allocation")
+        c = _as_points(flops, "flops")[None, :]
+        k = self.flops_per_param_token
+        rep = {name: v[:, None] for name, v in self._reported().items()}
+        n_star = self._law.optimal_params(rep, c, k)
+        d_star = c / (k * n_star)
+        theta = {name: v[:, None] for name, v in self._theta().items()}
+        loss = np.exp(self._law.log_mean(theta, np.log(n_star), np.log(d_star), self.scale))
+        return {"params": n_star, "tokens": d_star, "tokens_per_param": d_star / n_star, "loss": loss}
+
+    def compute_optimal(self, flops, prob: float = 0.9) -> pd.DataFrame:
+        r"""Compute-optimal N*, D*, D*/N* and expected loss per budget C: median and ``prob`` interval.
+
+        For Chinchilla: :math:`N^* = G (C/k)^{\beta/(\alpha+\beta)}`,
+        :math:`G = (\alpha A / \beta B)^{1/(\alpha+\beta)}`, :math:`D^* = C / (k N^*)`, per draw.
+        """
+        q_lo, q_hi = _interval_quantiles(prob)
+        draws = self.optimal_draws(flops)
+        table = {K.FLOPS: _as_points(flops, "flops")}
+        for name, values in draws.items():
+            table[f"{name}_median"] = np.median(values, axis=0)
+            table[f"{name}_lo"] = np.quantile(values, q_lo, axis=0)
+            table[f"{name}_hi"] = np.quantile(values, q_hi, axis=0)
+        frame = pd.DataFrame(table).rename_axis("budget")
+        frame.attrs["interval"] = prob
+        return frame
+
+    def summary(self, prob: float = 0.9) -> pd.DataFrame:
+        """Parameter table: median, ``prob`` interval, R-hat and bulk/tail ESS.
+
+        Rows: the law's parameters in the usual units, the allocation exponents ``a`` (N* ~ C^a)
+        and ``b`` (D* ~ C^b) where defined, then the noise parameters.
+        """
+        import arviz as az
+        import xarray as xr
+
+        q_lo, q_hi = _interval_quantiles(prob)
+        ds = self.idata[self.group].to_dataset()
+        shape = (ds.sizes[K.CHAIN], ds.sizes[K.DRAW])
+        names = [*self._law.reported, *self._derived(), *self._noise.parameters]
+        values = {name: self.draws(name).reshape(shape) for name in names}
+        dataset = xr.Dataset({name: ((K.CHAIN, K.DRAW), v) for name, v in values.items()})
+        rhat = az.rhat(dataset)
+        ess_bulk = az.ess(dataset, method="bulk")
+        ess_tail = az.ess(dataset, method="tail")
+        rows = []
+        for name, v in values.items():
+            flat = v.reshape(-1)
+            rows.append(
+                {
+                    "parameter": name,
+                    "mean": flat.mean(),
+                    "sd": flat.std(ddof=1),
+                    "median": np.median(flat),
+                    f"{q_lo:.1%}".replace(".0%", "%"): np.quantile(flat, q_lo),
+                    f"{q_hi:.1%}".replace(".0%", "%"): np.quantile(flat, q_hi),
+                    "r_hat": float(rhat[name]),
+                    "ess_bulk": float(ess_bulk[name]),
+                    "ess_tail": float(ess_tail[name]),
+                }
+            )
+        return pd.DataFrame(rows).set_index("parameter")
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Convergence table over the sampled parameters: R-hat, ESS, and whether each passes.
+
+        ``attrs`` carries the number of divergent transitions and the list of problems.
+        """
+        return _diagnostics_table(self.idata, (*self._law.parameters, *self._noise.parameters))
+
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write the fit to a netCDF file (atomic; refuses to replace a file unless ``overwrite``)."""
+        from .io import save
+
+        save(self, path, overwrite=overwrite)
+
+
+# --------------------------------------------------------------------------- diagnostics
+def _diagnostics_table(idata, parameters) -> pd.DataFrame:
+    import arviz as az
+
+    if "posterior" not in idata:
+        raise SpecError("diagnostics need posterior draws (this holds prior draws only)")
+    post = idata["posterior"].to_dataset()[list(parameters)]
+    n_chains = post.sizes[K.CHAIN]
+    rhat = az.rhat(post)
+    ess_bulk = az.ess(post, method="bulk")
+    ess_tail = az.ess(post, method="tail")
+    ess_min = ESS_MIN_PER_CHAIN * n_chains
+    table = pd.DataFrame(
+        {
+            "r_hat": [float(rhat[p]) for p in parameters],
+            "ess_bulk": [float(ess_bulk[p]) for p in parameters],
+            "ess_tail": [float(ess_tail[p]) for p in parameters],
+        },
+        index=pd.Index(parameters, name="parameter"),
+    )
+    table["ok"] = (table["r_hat"] <= RHAT_MAX) & (table["ess_bulk"] >= ess_min) & (table["ess_tail"] >= ess_min)
+    n_div = 0
+    if "sample_stats" in idata and "diverging" in idata["sample_stats"].to_dataset():
+        n_div = int(idata["sample_stats"].to_dataset()["diverging"].values.sum())
+    problems = []
+    if n_div:
+        problems.append(
+            f"{n_div} divergent transition(s): the posterior has regions NUTS cannot explore; "
+            "try target_accept=0.95-0.99, tighter priors on the exponents, or check for outlier runs"
+        )
+    bad_rhat = table.index[table["r_hat"] > RHAT_MAX].tolist()
+    if bad_rhat:
+        problems.append(
+            f"R-hat > {RHAT_MAX} for {bad_rhat}: chains disagree; run more tune/draws or check for "
+            "multiple modes (e.g. E against the amplitudes when few runs are near convergence)"
+        )
+    low_ess = table.index[(table["ess_bulk"] < ess_min) | (table["ess_tail"] < ess_min)].tolist()
+    if low_ess:
+        problems.append(
+            f"effective sample size below {ess_min} for {low_ess}: intervals are imprecise; run more draws"
+        )
+    table.attrs["n_divergences"] = n_div
+    table.attrs["problems"] = problems
+    return table
+
+
+# --------------------------------------------------------------------------- fit
+def default_sampler() -> str:
+    """``"nutpie"`` when installed (faster, low-rank mass matrix), else PyMC's own NUTS."""
+    try:
+        import nutpie  # noqa: F401
+    except ImportError:
+        return "pymc"
+    return "nutpie"
+
+
+def _nuts_options(sampler: str, target_accept: float) -> dict:
+    if sampler == "nutpie":
+        return {"target_accept": target_accept, "adaptation": "low_rank"}
+    if sampler in ("pymc", "numpyro"):
+        return {"target_accept": target_accept}
+    raise SpecError(f"unknown sampler '{sampler}'; use 'nutpie' (pip install bayes_scaling[nutpie]), 'pymc' or 'numpyro'")
+
+
+def fit(
+    runs: Runs,
+    law: str = "chinchilla",
+    *,
+    priors: Mapping | None = None,
+    heteroscedastic: bool = True,
+    discrepancy: bool = True,
+    likelihood: str = "student_t",
+    model=None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    sampler: str | None = None,
+    target_accept: float = 0.9,
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    strict: bool = False,
+) -> ScalingFit:
+    """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit`.
+
+    Parameters
+    ----------
+    runs : a validated :class:`~bayes_scaling.runs.Runs` table (a DataFrame is validated first).
+    law : registered law name (ignored when ``model`` is given).
+    priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
+    heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
+    model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
+    draws, tune, chains : NUTS settings (per chain).
+    sampler : "nutpie" (default when installed) or "pymc"; always named explicitly to PyMC.
+    random_seed : same seed, same draws.
+    strict : raise :class:`~bayes_scaling.errors.SamplingError` instead of warning when the
+        diagnostics fail (divergences, R-hat > 1.01, low ESS).
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> runs = bs.synthetic.chinchilla_runs(n_configs=60, random_seed=1)
+    >>> fit = bs.fit(runs, draws=200, tune=300, random_seed=0, progressbar=False)
+    >>> bool(fit.compute_optimal(1e24)["params_median"].iloc[0] > 1e10)
+    True
+    """
+    import pymc as pm
+
+    from .model import ScalingModel, data_scale
+
+    if isinstance(runs, pd.DataFrame):
+        runs = Runs.from_frame(runs)
+    if not isinstance(runs, Runs):
+        raise TypeError(f"runs must be a bayes_scaling.Runs or a DataFrame, got {type(runs).__name__}")
+    spec = model if model is not None else ScalingModel(
+        law=law, priors=dict(priors or {}), heteroscedastic=heteroscedastic, discrepancy=discrepancy,
+        likelihood=likelihood,
+    )
+    sampler = sampler or default_sampler()
+    nuts = _nuts_options(sampler, target_accept)
+    scale = data_scale(runs)
+    pm_model = spec.build(runs, scale)
+    with pm_model:
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            nuts_sampler=sampler,
+            nuts=nuts,
+            progressbar=progressbar,
+            quiet=not progressbar,
+            compute_convergence_checks=False,
+        )
+    for extra in [g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")]:
+        del idata[extra]
+    idata["runs"] = _runs_dataset(runs)
+    settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed, **{f"nuts_{k}": v for k, v in nuts.items()}}
+    idata.attrs.update(
+        {
+            "law": spec.law,
+            "spec": spec.to_json(),
+            "spec_id": spec.spec_id,
+            "scale": json.dumps(scale.to_dict(), sort_keys=True),
+            "flops_per_param_token": runs.flops_per_param_token,
+            "sampler_settings": json.dumps(settings, sort_keys=True),
+            "data_hash": runs.data_hash(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
+    table = result.diagnostics()
+    idata.attrs["diagnostics"] = json.dumps(
+        {"n_divergences": table.attrs["n_divergences"], "problems": table.attrs["problems"], "ok": bool(table["ok"].all())}
+    )
+    if table.attrs["problems"]:
+        message = "sampling diagnostics failed:\n" + "\n".join(f"  - {p}" for p in table.attrs["problems"])
+        if strict:
+            raise SamplingError(message)
+        warnings.warn(message, SamplingWarning, stacklevel=2)
+    return result
+
+
+def _runs_dataset(runs: Runs):
+    """The canonical runs table as an xarray Dataset (dim ``run``), strings kept as text."""
+    import xarray as xr
+
+    frame = runs.to_frame()
+    for column in (K.SEED, K.RUN_ID, K.FAMILY):
+        if column in frame:
+            frame[column] = frame[column].astype("string").fillna("").astype(str)
+    ds = xr.Dataset({c: (K.RUN, frame[c].to_numpy()) for c in frame.columns})
+    return ds
+
+
+def sample_prior(runs: Runs, law: str = "chinchilla", *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options) -> ScalingFit:
+    """Draws from the prior (no data used beyond the data-aware defaults), as a ScalingFit.
+
+    ``sample_prior(runs).predict(...)`` gives prior-predictive loss curves: the check that the
+    priors allow only curves of plausible shape.
+    """
+    import pymc as pm
+
+    from .model import ScalingModel, data_scale
+
+    spec = model if model is not None else ScalingModel(law=law, **spec_options)
+    scale = data_scale(runs)
+    with spec.build(runs, scale):
+        idata = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+    return ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token, group="prior")

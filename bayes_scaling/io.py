@@ -1,0 +1,122 @@
+"""Saving and loading fits: netCDF DataTree files with a strict, versioned header.
+
+Root attributes of a saved file: ``format`` (the marker ``bayes_scaling.fit``), integer
+``format_version``, ``package_version`` and dependency versions, ``law``, the JSON ``spec`` and
+its ``spec_id`` (SHA-256 of the sorted JSON), ``scale`` (reference sizes), sampler settings,
+``data_hash``, ``diagnostics`` and ``created``. Groups: ``posterior``, ``sample_stats``,
+``observed_data``, ``constant_data`` and ``runs`` (the fitted table).
+
+``load`` checks, in order and each with its own error: the file exists, it is a netCDF
+DataTree written by this package (schema), its format version, and its identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from . import _constants as K
+from .errors import (
+    FileExistsNoOverwriteError,
+    FitFileNotFoundError,
+    ForeignFileError,
+    FormatVersionError,
+    IdentityError,
+)
+from .forms import DataScale
+
+REQUIRED_ATTRS = ("format", "format_version", "law", "spec", "spec_id", "scale", "flops_per_param_token")
+REQUIRED_GROUPS = ("posterior", "constant_data")
+_DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "xarray", "pandas")
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def save(fit, path, *, overwrite: bool = False) -> Path:
+    """Write ``fit`` to ``path`` (netCDF) atomically: a temporary file, then a rename.
+
+    Refuses to replace an existing file unless ``overwrite=True``; an interrupted save leaves
+    any previous file untouched and no partial file behind.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
+    if path.suffix != ".nc":
+        raise ValueError(f"save to a '.nc' file (netCDF), got '{path.name}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tree = fit.idata.copy()
+    tree.attrs.update(
+        {
+            "format": K.FILE_MARKER,
+            "format_version": K.FORMAT_VERSION,
+            "package_version": _version("bayes_scaling"),
+            "dependency_versions": json.dumps({p: _version(p) for p in _DEPENDENCIES}, sort_keys=True),
+        }
+    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        tree.to_netcdf(tmp, engine="h5netcdf")
+        if path.exists() and not overwrite:  # appeared while we were writing
+            raise FileExistsNoOverwriteError(f"'{path}' appeared while saving; pass overwrite=True to replace it")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(path):
+    """Load a saved fit. No PyMC compilation or sampling happens.
+
+    Raises
+    ------
+    FitFileNotFoundError : no file at ``path``.
+    ForeignFileError : not a netCDF file, or not written by bayes_scaling (schema check).
+    FormatVersionError : written in a format version this package does not read.
+    IdentityError : the stored spec does not hash to the stored ``spec_id``.
+    """
+    import xarray as xr
+
+    from .fit import ScalingFit
+    from .model import spec_id
+
+    path = Path(path)
+    if not path.is_file():
+        raise FitFileNotFoundError(f"no saved fit at '{path}'")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as handle:
+            tree = handle.load()
+    except Exception as exc:  # h5py/h5netcdf/xarray raise many types for a non-netCDF file
+        raise ForeignFileError(f"'{path}' is not a readable netCDF file ({type(exc).__name__}: {exc})") from None
+    attrs = tree.attrs
+    if attrs.get("format") != K.FILE_MARKER:
+        raise ForeignFileError(f"'{path}' is a netCDF file but not a bayes_scaling fit (no 'format={K.FILE_MARKER}' attribute)")
+    version_found = attrs.get("format_version")
+    if version_found is None or int(version_found) != K.FORMAT_VERSION:
+        raise FormatVersionError(
+            f"'{path}' has format version {version_found}; this bayes_scaling ({_version('bayes_scaling')}) reads version "
+            f"{K.FORMAT_VERSION}: load it with the package version that wrote it ({attrs.get('package_version')})"
+        )
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs] + [g for g in REQUIRED_GROUPS if g not in tree]
+    if missing:
+        raise ForeignFileError(f"'{path}' lacks required parts {missing}: truncated or written by another tool")
+    try:
+        spec = json.loads(attrs["spec"])
+        scale = DataScale(**json.loads(attrs["scale"]))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ForeignFileError(f"'{path}' has an unreadable spec or scale attribute: {exc}") from None
+    if spec_id(spec) != attrs["spec_id"]:
+        raise IdentityError(
+            f"'{path}': stored spec hashes to {spec_id(spec)} but the file says {attrs['spec_id']}: "
+            "the file was edited or corrupted; refit rather than trust it"
+        )
+    return ScalingFit(tree, spec_dict=spec, scale=scale, flops_per_param_token=float(attrs["flops_per_param_token"]))

@@ -1,0 +1,214 @@
+r"""The model specification (immutable, serialisable) and how it becomes a ``pm.Model``.
+
+``ScalingModel`` says *what* to fit: the law by name, prior overrides and noise options. It
+holds no data and no results; :func:`bayes_scaling.fit` pairs it with runs. Priors are resolved
+at build time as user > data-aware default (see :attr:`Law.default_priors` and
+:func:`~bayes_scaling.noise.default_noise_priors`) and never written back onto the spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from . import _constants as K
+from .baselines import approach3_arrays
+from .errors import SpecError
+from .forms import DataScale, Law, get_law
+from .noise import NoiseOptions, add_likelihood, default_noise_priors
+from .runs import Runs
+
+
+def _as_prior(name: str, value):
+    from pymc_extras.prior import Prior
+
+    if isinstance(value, Prior):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return Prior.from_dict(dict(value))
+        except Exception as exc:  # pymc_extras raises several types for malformed dicts
+            raise SpecError(f"prior for '{name}' could not be read from {dict(value)!r}: {exc}") from None
+    raise SpecError(
+        f"prior for '{name}' must be a pymc_extras.prior.Prior (e.g. Prior('Normal', mu=0.3, sigma=0.1)), "
+        f"got {type(value).__name__}"
+    )
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    """What to fit: a registered law, prior overrides, and the noise model.
+
+    Parameters
+    ----------
+    law : name of a registered law (see :func:`bayes_scaling.available_laws`).
+    priors : ``{parameter: Prior}`` overrides; other parameters keep their data-aware defaults.
+    heteroscedastic : seed-noise sd :math:`\\sigma(N) = \\sigma_r (N/N_r)^{-\\gamma}` (else constant).
+    discrepancy : per-configuration discrepancy :math:`\\tau` shared by replicate seeds.
+    likelihood : "student_t" (default; robust to outlying runs) or "normal".
+    """
+
+    law: str = "chinchilla"
+    priors: Mapping = field(default_factory=dict)
+    heteroscedastic: bool = True
+    discrepancy: bool = True
+    likelihood: str = "student_t"
+
+    def __post_init__(self):
+        law = get_law(self.law)
+        for name, value in (("heteroscedastic", self.heteroscedastic), ("discrepancy", self.discrepancy)):
+            if not isinstance(value, bool):
+                raise SpecError(f"'{name}' must be True or False, got {value!r}")
+        noise = self.noise
+        known = (*law.parameters, *noise.parameters)
+        unknown = sorted(set(self.priors) - set(known))
+        if unknown:
+            raise SpecError(f"priors given for unknown parameter(s) {unknown}; law '{law.name}' with this noise model has {list(known)}")
+        priors = {name: _as_prior(name, value) for name, value in self.priors.items()}
+        object.__setattr__(self, "priors", MappingProxyType(priors))
+
+    # ------------------------------------------------------------------ views
+    @property
+    def law_component(self) -> Law:
+        return get_law(self.law)
+
+    @property
+    def noise(self) -> NoiseOptions:
+        return NoiseOptions(self.heteroscedastic, self.discrepancy, self.likelihood)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """All sampled parameter names: the law's, then the noise model's."""
+        return (*self.law_component.parameters, *self.noise.parameters)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict:
+        return {
+            "law": self.law,
+            "priors": {name: prior.to_dict() for name, prior in sorted(self.priors.items())},
+            "heteroscedastic": self.heteroscedastic,
+            "discrepancy": self.discrepancy,
+            "likelihood": self.likelihood,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> ScalingModel:
+        unknown = set(data) - {"law", "priors", "heteroscedastic", "discrepancy", "likelihood"}
+        if unknown:
+            raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
+        return cls(
+            law=data.get("law", "chinchilla"),
+            priors=dict(data.get("priors", {})),
+            heteroscedastic=data.get("heteroscedastic", True),
+            discrepancy=data.get("discrepancy", True),
+            likelihood=data.get("likelihood", "student_t"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def spec_id(self) -> str:
+        """A short stable id: SHA-256 of the sorted JSON spec."""
+        return spec_id(self.to_dict())
+
+    # ------------------------------------------------------------------ building
+    def resolved_priors(self, scale: DataScale) -> dict:
+        """Every parameter's prior: the user's override, else the data-aware default."""
+        defaults = {**self.law_component.default_priors(scale), **default_noise_priors(self.noise)}
+        return {name: self.priors.get(name, defaults[name]) for name in self.parameters}
+
+    def build(self, runs: Runs, scale: DataScale | None = None):
+        """The ``pm.Model`` for these runs (see :func:`build_model`)."""
+        return build_model(self, runs, scale if scale is not None else data_scale(runs))
+
+
+def spec_id(spec_dict: Mapping) -> str:
+    return hashlib.sha256(json.dumps(spec_dict, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def data_scale(runs: Runs) -> DataScale:
+    r"""Reference sizes and loss range, for centring and for the default priors.
+
+    The references are placed where, in a Gaussian (Laplace) approximation at an Approach-3
+    point fit, the N amplitude at :math:`N_r` is uncorrelated with :math:`\alpha` (and the D
+    amplitude at :math:`D_r` with :math:`\beta`). With :math:`\ell_N(x_r) = \ell_N(x_0) -
+    \alpha (x_r - x_0)`, :math:`x = \log N`, the covariance vanishes at
+
+    .. math::  x_r = x_0 + \operatorname{Cov}(\ell_N(x_0), \alpha) / \operatorname{Var}(\alpha),
+
+    with the covariance from the inverse Fisher information of (log E, l_N, l_D, alpha, beta)
+    on the configuration means (weights = seeds per configuration). Falls back to the mean of
+    log N, log D when the point fit is degenerate.
+    """
+    configs = runs.configs
+    log_n = np.log(configs[K.PARAMS].to_numpy())
+    log_d = np.log(configs[K.TOKENS].to_numpy())
+    y = configs["mean_log_loss"].to_numpy()
+    x0, z0 = float(log_n.mean()), float(log_d.mean())
+    log_n_ref, log_d_ref = x0, z0
+    try:
+        point = approach3_arrays(log_n, log_d, y, n_starts=4)
+        cov = _laplace_covariance(point, log_n, log_d, configs["n_seeds"].to_numpy(), x0, z0)
+    except (FloatingPointError, ValueError, np.linalg.LinAlgError):
+        cov = None
+    if cov is not None and np.all(np.isfinite(cov)) and cov[3, 3] > 0 and cov[4, 4] > 0:
+        # Clip to the data range: a reference outside it would be an extrapolation of its own.
+        log_n_ref = float(np.clip(x0 + cov[1, 3] / cov[3, 3], log_n.min(), log_n.max()))
+        log_d_ref = float(np.clip(z0 + cov[2, 4] / cov[4, 4], log_d.min(), log_d.max()))
+    loss = runs.loss
+    return DataScale(log_n_ref=log_n_ref, log_d_ref=log_d_ref, min_loss=float(loss.min()), median_loss=float(np.median(loss)))
+
+
+def _laplace_covariance(point, log_n, log_d, weights, x0, z0):
+    """Inverse Fisher information of (log E, l_N(x0), l_D(z0), alpha, beta) at a point fit."""
+    if not (point.alpha > 1e-3 and point.beta > 1e-3 and np.isfinite([point.A, point.B, point.E]).all()):
+        return None
+    term_n = point.A * np.exp(-point.alpha * log_n)
+    term_d = point.B * np.exp(-point.beta * log_d)
+    mu = point.E + term_n + term_d
+    # d log mu / d theta for theta = (log E, l_N, l_D, alpha, beta).
+    jac = np.stack(
+        [point.E / mu, term_n / mu, term_d / mu, -(log_n - x0) * term_n / mu, -(log_d - z0) * term_d / mu], axis=1
+    )
+    fisher = jac.T @ (jac * weights[:, None])
+    return np.linalg.inv(fisher)
+
+
+def build_model(spec: ScalingModel, runs: Runs, scale: DataScale):
+    r"""Build the PyMC model: priors, the law's mean in log space, and the marginal likelihood.
+
+    Inputs enter through ``pm.Data`` (dims ``config``), so they land in the ``constant_data``
+    group; the per-configuration mean log loss and within-configuration sum of squares are
+    the observed data (see :mod:`bayes_scaling.noise`).
+    """
+    import pymc as pm
+
+    law = spec.law_component
+    runs.check_fittable(len(law.parameters), law.name)
+    configs = runs.configs
+    replicated = np.flatnonzero(configs["n_seeds"].to_numpy() > 1)
+    coords = {K.CONFIG: np.arange(len(configs)), "replicated_config": replicated}
+    priors = spec.resolved_priors(scale)
+    with pm.Model(coords=coords) as model:
+        data = {
+            "log_n": pm.Data("log_n", np.log(configs[K.PARAMS].to_numpy()), dims=K.CONFIG),
+            "log_d": pm.Data("log_d", np.log(configs[K.TOKENS].to_numpy()), dims=K.CONFIG),
+            "n_seeds": pm.Data("n_seeds", configs["n_seeds"].to_numpy().astype(float), dims=K.CONFIG),
+            "mean_log_loss": configs["mean_log_loss"].to_numpy(),
+        }
+        if replicated.size:
+            data["within_ss"] = configs["within_ss"].to_numpy()[replicated]
+            data["rep_index"] = pm.Data("rep_index", replicated, dims="replicated_config")
+        theta = {name: priors[name].create_variable(name) for name in spec.parameters}
+        for name, value in law.reported_values(theta, scale).items():
+            if name not in theta:
+                pm.Deterministic(name, value)
+        log_mu = law.log_mean(theta, data["log_n"], data["log_d"], scale)
+        add_likelihood(theta, log_mu, data, scale.log_n_ref, spec.noise)
+    return model

@@ -1,0 +1,300 @@
+"""The validated runs table: one row per training run (or seed) with N, D and final loss.
+
+Rows with identical ``(family, N, D)`` are replicate seeds of one *configuration*; the model
+pools them through per-configuration sufficient statistics (see :mod:`bayes_scaling.noise`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import _constants as K
+from .errors import RunsValidationError
+from .units import parse_count
+
+_POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS)
+_MAX_ROWS_LISTED = 10
+
+
+def _rows(positions) -> str:
+    positions = list(positions)
+    shown = ", ".join(str(p) for p in positions[:_MAX_ROWS_LISTED])
+    more = len(positions) - _MAX_ROWS_LISTED
+    return f"row{'s' if len(positions) > 1 else ''} {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
+def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> np.ndarray:
+    """Numbers as float; strings like "7B" / "1.4T" parsed; anything else named with its rows."""
+    if pd.api.types.is_bool_dtype(column):
+        problems.append(f"column '{name}' holds booleans, not numbers: give {name} as numbers")
+        return np.full(len(column), np.nan)
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    values = np.full(len(column), np.nan)
+    bad: list[int] = []
+    for pos, raw in enumerate(column.tolist()):
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (isinstance(raw, str) and not raw.strip()):
+            continue  # reported as missing below
+        try:
+            values[pos] = parse_count(raw)
+        except ValueError:
+            bad.append(pos)
+    if bad:
+        examples = ", ".join(repr(column.iloc[p]) for p in bad[:3])
+        problems.append(
+            f"column '{name}' has text that is not a number at {_rows(bad)} (e.g. {examples}): "
+            "write plain numbers such as 7e10, or 70B / 1.4T / 500M"
+        )
+    return values
+
+
+@dataclass(frozen=True, eq=False)
+class Runs:
+    """A validated table of training runs.
+
+    Columns: ``params`` (N), ``tokens`` (D), ``loss`` (final loss, nats/token), ``flops``
+    (C; ``k N D`` when not given), and ``seed``, ``run_id``, ``family``, ``step`` when known.
+    Build it with :meth:`from_frame` or :meth:`from_csv`; every problem in the input is
+    reported at once in one :class:`~bayes_scaling.errors.RunsValidationError`.
+    """
+
+    frame: pd.DataFrame
+    flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        *,
+        params: str = K.PARAMS,
+        tokens: str = K.TOKENS,
+        loss: str = K.LOSS,
+        flops: str | None = K.FLOPS,
+        seed: str | None = K.SEED,
+        run_id: str | None = K.RUN_ID,
+        family: str | None = K.FAMILY,
+        step: str | None = K.STEP,
+        flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN,
+    ) -> Runs:
+        """Validate ``df`` and map its columns onto the canonical names.
+
+        Required columns are named by ``params``, ``tokens`` and ``loss``; optional ones are
+        used when present (pass ``None`` to ignore a column). Text such as ``"7B"`` or
+        ``"1.4T"`` in numeric columns is read as 7e9 and 1.4e12.
+        """
+        if not isinstance(df, pd.DataFrame):
+            raise RunsValidationError([f"expected a pandas DataFrame, got {type(df).__name__}"])
+        if not (np.isfinite(flops_per_param_token) and flops_per_param_token > 0):
+            raise RunsValidationError(
+                [f"flops_per_param_token must be a positive number (6 for C = 6ND), got {flops_per_param_token!r}"]
+            )
+        problems: list[str] = []
+        required = {K.PARAMS: params, K.TOKENS: tokens, K.LOSS: loss}
+        optional = {K.FLOPS: flops, K.SEED: seed, K.RUN_ID: run_id, K.FAMILY: family, K.STEP: step}
+        available = [str(c) for c in df.columns]
+        for canonical, source in required.items():
+            if source not in df.columns:
+                close = difflib.get_close_matches(str(source), available, n=1, cutoff=0.6)
+                hint = f"did you mean '{close[0]}'? pass {canonical}='{close[0]}'" if close else (
+                    f"pass {canonical}='<your column>' to name it"
+                )
+                problems.append(
+                    f"missing column '{source}' ({canonical}, required); columns present: {available}; {hint}"
+                )
+        for canonical, source in optional.items():
+            if source is not None and source not in df.columns and source != canonical:
+                problems.append(f"column '{source}' given for {canonical} is not in the table; columns present: {available}")
+        if len(df) == 0:
+            problems.append("the table has no rows")
+        if problems:
+            raise RunsValidationError(problems)
+
+        df = df.reset_index(drop=True)
+        out = pd.DataFrame(index=df.index)
+        for canonical, source in {**required, **optional}.items():
+            if source is None or source not in df.columns:
+                continue
+            if canonical in (K.SEED, K.RUN_ID, K.FAMILY):
+                out[canonical] = df[source]
+            else:
+                out[canonical] = _to_numeric(df[source], str(source), problems)
+
+        names = {**required, **{k: v for k, v in optional.items() if v is not None}}
+        for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP):
+            if canonical not in out:
+                continue
+            values = out[canonical].to_numpy()
+            name = names[canonical]
+            missing = np.flatnonzero(np.isnan(values))
+            if canonical in required and missing.size:
+                problems.append(f"column '{name}' is empty or NaN at {_rows(missing)}: fill it in or drop those rows")
+            infinite = np.flatnonzero(np.isinf(values))
+            if infinite.size:
+                problems.append(f"column '{name}' is infinite at {_rows(infinite)}: drop those rows (diverged runs?)")
+            if canonical in _POSITIVE_NUMERIC:
+                nonpositive = np.flatnonzero(values <= 0)
+                if nonpositive.size:
+                    problems.append(
+                        f"column '{name}' must be > 0 but is zero or negative at {_rows(nonpositive)}"
+                        + (": give loss in nats/token (a positive cross-entropy)" if canonical == K.LOSS else "")
+                    )
+        if problems:
+            raise RunsValidationError(problems)
+
+        if K.FLOPS not in out or out[K.FLOPS].isna().all():
+            out[K.FLOPS] = flops_per_param_token * out[K.PARAMS] * out[K.TOKENS]
+        else:
+            derived = flops_per_param_token * out[K.PARAMS] * out[K.TOKENS]
+            out[K.FLOPS] = out[K.FLOPS].fillna(derived)
+        if K.FAMILY in out:
+            out[K.FAMILY] = out[K.FAMILY].astype("string").fillna("")
+        runs = cls(out, float(flops_per_param_token))
+        runs._check_replicates()
+        return runs
+
+    @classmethod
+    def from_csv(cls, path: str | Path, **columns) -> Runs:
+        """Read a CSV file and validate it (see :meth:`from_frame` for ``columns``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise RunsValidationError([f"no runs file at '{path}'"])
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise RunsValidationError([f"'{path}' is not a readable CSV file: {exc}"]) from None
+        return cls.from_frame(df, **columns)
+
+    def _check_replicates(self) -> None:
+        """Replicates (same config) whose losses are all identical are almost surely duplicated rows."""
+        table = self.configs
+        dup = table[(table["n_seeds"] > 1) & (table["within_ss"] == 0.0)]
+        if len(dup):
+            rows = np.flatnonzero(np.isin(self.config_index, dup.index.to_numpy()))
+            raise RunsValidationError(
+                [
+                    f"{_rows(rows)} repeat the same (N, D) with exactly the same loss: duplicated rows? "
+                    "Drop the copies (replicate seeds should differ in loss)"
+                ]
+            )
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        c = self.configs
+        return (
+            f"Runs({len(self)} runs in {len(c)} configurations; N {self.params.min():.3g}-{self.params.max():.3g}, "
+            f"D {self.tokens.min():.3g}-{self.tokens.max():.3g}, loss {self.loss.min():.4g}-{self.loss.max():.4g})"
+        )
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.frame[K.PARAMS].to_numpy(dtype=float)
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.frame[K.TOKENS].to_numpy(dtype=float)
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self.frame[K.LOSS].to_numpy(dtype=float)
+
+    @property
+    def flops(self) -> np.ndarray:
+        return self.frame[K.FLOPS].to_numpy(dtype=float)
+
+    @property
+    def families(self) -> list[str]:
+        if K.FAMILY not in self.frame:
+            return []
+        return sorted(set(self.frame[K.FAMILY].tolist()) - {""})
+
+    @property
+    def config_index(self) -> np.ndarray:
+        """For each run, the position of its configuration in :attr:`configs`."""
+        return self._grouping()[0]
+
+    @property
+    def configs(self) -> pd.DataFrame:
+        """One row per configuration: N, D, number of seeds, mean and within-SS of log loss."""
+        return self._grouping()[1]
+
+    def _grouping(self):
+        cached = self.__dict__.get("_grouping_cache")
+        if cached is not None:
+            return cached
+        keys = [K.PARAMS, K.TOKENS]
+        if K.FAMILY in self.frame:
+            keys = [K.FAMILY, *keys]
+        frame = self.frame[keys].copy()
+        frame["log_loss"] = np.log(self.loss)
+        grouped = frame.groupby(keys, sort=True, dropna=False)
+        index = grouped.ngroup().to_numpy()
+        table = grouped["log_loss"].agg(n_seeds="size", mean_log_loss="mean").reset_index()
+        deviation = frame["log_loss"].to_numpy() - table["mean_log_loss"].to_numpy()[index]
+        table["within_ss"] = np.bincount(index, weights=deviation**2, minlength=len(table))
+        table[K.FLOPS] = self.flops_per_param_token * table[K.PARAMS] * table[K.TOKENS]
+        table.index.name = K.CONFIG
+        object.__setattr__(self, "_grouping_cache", (index, table))
+        return index, table
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the canonical table."""
+        return self.frame.copy()
+
+    def subset(self, mask) -> Runs:
+        """The runs where ``mask`` (boolean array over rows) is true, re-validated."""
+        mask = np.asarray(mask, dtype=bool)
+        return Runs.from_frame(self.frame.loc[mask].reset_index(drop=True), flops_per_param_token=self.flops_per_param_token)
+
+    def select(self, family: str | None = None, max_flops: float | None = None) -> Runs:
+        """Runs of one ``family`` and/or with compute at most ``max_flops``."""
+        mask = np.ones(len(self), dtype=bool)
+        if family is not None:
+            if family not in self.families:
+                raise RunsValidationError([f"no runs of family '{family}'; families present: {self.families}"])
+            mask &= (self.frame[K.FAMILY] == family).to_numpy()
+        if max_flops is not None:
+            mask &= self.flops <= max_flops
+        return self.subset(mask)
+
+    def data_hash(self) -> str:
+        """SHA-256 of the canonical table (provenance of a fit)."""
+        cols = [c for c in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS) if c in self.frame]
+        payload = np.ascontiguousarray(self.frame[cols].to_numpy(dtype=float)).tobytes()
+        return hashlib.sha256(payload).hexdigest()
+
+    def check_fittable(self, n_parameters: int, law_name: str) -> None:
+        """Raise one RunsValidationError if these runs cannot identify a law with ``n_parameters``."""
+        problems = []
+        n_configs = len(self.configs)
+        if len(self.families) > 1:
+            problems.append(
+                f"the runs mix {len(self.families)} families {self.families}: one law per family; "
+                "use runs.select(family=...)"
+            )
+        if n_configs <= n_parameters:
+            problems.append(
+                f"only {n_configs} distinct (N, D) configuration{'s' if n_configs != 1 else ''} for law "
+                f"'{law_name}' with {n_parameters} parameters plus noise: add runs at more sizes"
+            )
+        if np.unique(self.params).size < 3:
+            problems.append(
+                f"runs span only {np.unique(self.params).size} distinct model size(s) N: the N exponent cannot be "
+                "identified; add runs at 3 or more sizes"
+            )
+        if np.unique(self.tokens).size < 3:
+            problems.append(
+                f"runs span only {np.unique(self.tokens).size} distinct token count(s) D: the D exponent cannot be "
+                "identified; add runs at 3 or more token counts"
+            )
+        if problems:
+            raise RunsValidationError(problems)
