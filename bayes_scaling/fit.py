@@ -422,6 +422,7 @@ def fit(
         )
     for extra in [g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")]:
         del idata[extra]
+    idata["sample_stats"] = _text_as_str(idata["sample_stats"].to_dataset())
     idata["runs"] = _runs_dataset(runs)
     settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed, **{f"nuts_{k}": v for k, v in nuts.items()}}
     idata.attrs.update(
@@ -447,6 +448,15 @@ def fit(
             raise SamplingError(message)
         warnings.warn(message, SamplingWarning, stacklevel=2)
     return result
+
+
+def _text_as_str(ds):
+    """Object-dtype variables (e.g. nutpie's divergence messages, None when absent) as plain
+    strings, so that what is saved loads back identically."""
+    for name, var in ds.data_vars.items():
+        if var.dtype == object:
+            ds[name] = var.copy(data=np.vectorize(lambda v: "" if v is None else str(v), otypes=[str])(var.values))
+    return ds
 
 
 def _runs_dataset(runs: Runs):

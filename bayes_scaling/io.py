@@ -67,6 +67,9 @@ def save(fit, path, *, overwrite: bool = False) -> Path:
         tree.to_netcdf(tmp, engine="h5netcdf")
         if path.exists() and not overwrite:  # appeared while we were writing
             raise FileExistsNoOverwriteError(f"'{path}' appeared while saving; pass overwrite=True to replace it")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the user's usual mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

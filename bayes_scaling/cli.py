@@ -1,0 +1,243 @@
+"""The ``bayes-scaling`` command: fit, predict, optimal, summary, demo.
+
+Every failure exits non-zero with a one-line ``error:`` message; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# Headless: never try to open a display.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+#: Runs people know, for the demo's forecast table (params, tokens).
+KNOWN_RUNS = {
+    "Chinchilla (70B, 1.4T)": (70e9, 1.4e12),
+    "Gopher (280B, 300B)": (280e9, 300e9),
+    "Llama-2-70B-like (70B, 2T)": (70e9, 2e12),
+    "1B x 20 tok/param": (1e9, 20e9),
+}
+DEMO_BUDGETS = (1e21, 1e22, 5.76e23, 1e24, 1e25)
+
+
+def _count(text: str) -> float:
+    from .units import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _print_table(table) -> None:
+    from .tables import to_text
+
+    print(to_text(table))
+    print()
+
+
+def _print_fit(fit, out: Path | None = None) -> None:
+    from .tables import summary_table
+
+    diag = fit.diagnostics()
+    print(f"Law: {fit.law.formula}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
+    _print_table(summary_table(fit.summary()))
+    problems = diag.attrs["problems"]
+    if problems:
+        print("Diagnostics: NOT OK")
+        for p in problems:
+            print(f"  - {p}")
+    else:
+        print(f"Diagnostics: OK (0 divergences, R-hat <= 1.01, ESS >= {int(diag[['ess_bulk', 'ess_tail']].min().min())})")
+    if out is not None:
+        print(f"Saved posterior to {out}")
+    print()
+
+
+def _cmd_fit(args) -> int:
+    from .fit import fit
+    from .runs import Runs
+
+    columns = {k: v for k, v in {"params": args.params_col, "tokens": args.tokens_col, "loss": args.loss_col}.items() if v}
+    runs = Runs.from_csv(args.runs, flops_per_param_token=args.flops_per_param_token, **columns)
+    if args.family:
+        runs = runs.select(family=args.family)
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:  # refuse before spending minutes sampling
+        from .errors import FileExistsNoOverwriteError
+
+        raise FileExistsNoOverwriteError(f"'{out}' exists; pass --overwrite to replace it")
+    print(f"Fitting law '{args.law}' to {runs!r}")
+    result = fit(
+        runs,
+        args.law,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        sampler=args.sampler,
+        random_seed=args.seed,
+        progressbar=not args.quiet,
+        strict=args.strict,
+        likelihood=args.likelihood,
+    )
+    result.save(out, overwrite=args.overwrite)
+    _print_fit(result, out)
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+
+    from .io import load
+    from .tables import forecast_table
+
+    fit = load(args.model)
+    params, tokens = np.broadcast_arrays(np.asarray(args.params), np.asarray(args.tokens))
+    fc = fit.predict(params, tokens, kind=args.kind)
+    _print_table(forecast_table(fc.to_frame(args.prob), args.prob, fit.flops_per_param_token))
+    return 0
+
+
+def _cmd_optimal(args) -> int:
+    from .io import load
+    from .tables import optimal_table
+
+    fit = load(args.model)
+    _print_table(optimal_table(fit.compute_optimal(args.flops, prob=args.prob)))
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    from .io import load
+
+    _print_fit(load(args.model))
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from . import synthetic
+    from .fit import fit
+    from .tables import forecast_table, optimal_table
+    from .units import format_count
+
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.overwrite:
+        from .errors import FileExistsNoOverwriteError
+
+        raise FileExistsNoOverwriteError(f"'{out}' exists; pass --overwrite to replace it")
+    runs = synthetic.chinchilla_runs(random_seed=args.seed)
+    truth = synthetic.CHINCHILLA_PARAMS
+    print("bayes_scaling demo: synthetic runs from Chinchilla's published law")
+    print(f"  L = {truth['E']} + {truth['A']}/N^{truth['alpha']} + {truth['B']}/D^{truth['beta']}  (Hoffmann et al. 2022)")
+    print(f"  with heteroscedastic seed noise; {runs!r}\n")
+    start = time.perf_counter()
+    result = fit(runs, draws=args.draws, random_seed=args.seed, progressbar=not args.quiet)
+    print(f"Fitted in {time.perf_counter() - start:.1f} s\n")
+    if out is not None:
+        result.save(out, overwrite=args.overwrite)
+    _print_fit(result, out)
+
+    names = list(KNOWN_RUNS)
+    n, d = (np.array(v) for v in zip(*KNOWN_RUNS.values(), strict=True))
+    fc = result.predict(n, d, kind="new_run")
+    table = forecast_table(fc.to_frame(0.9), 0.9, result.flops_per_param_token)
+    table.insert(0, "run", names)
+    table["true law"] = [f"{synthetic.laws.chinchilla_loss(a, b, **truth):.4f}" for a, b in zip(n, d, strict=True)]
+    _print_table(table)
+
+    opt = result.compute_optimal(list(DEMO_BUDGETS))
+    table = optimal_table(opt)
+    n_true, d_true = synthetic.chinchilla_optimum(np.array(DEMO_BUDGETS))
+    table["true N*, D*"] = [f"{format_count(a)}, {format_count(b)}" for a, b in zip(n_true, d_true, strict=True)]
+    _print_table(table)
+    largest = runs.flops.max()
+    print(
+        f"Largest training run in the data: {largest:.2g} FLOPs; the forecasts above extrapolate "
+        f"{pd.Series(DEMO_BUDGETS).max() / largest:.0f}x beyond it."
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayes-scaling", description="Calibrated Bayesian scaling-law forecasts.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def sampling_options(p):
+        p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+        p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    p = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior")
+    p.add_argument("runs", help="CSV with columns params, tokens, loss (optional flops, seed, run_id, family)")
+    p.add_argument("--out", required=True, help="where to save the posterior (.nc)")
+    p.add_argument("--law", default="chinchilla")
+    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"])
+    p.add_argument("--family", help="fit only the runs of this family")
+    p.add_argument("--params-col", help="column holding N (default 'params')")
+    p.add_argument("--tokens-col", help="column holding D (default 'tokens')")
+    p.add_argument("--loss-col", help="column holding the loss (default 'loss')")
+    p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default 6)")
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
+    sampling_options(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("predict", help="forecast loss at (params, tokens) from a saved posterior")
+    p.add_argument("model", help="saved posterior (.nc)")
+    p.add_argument("--params", type=_count, nargs="+", required=True, help="N, e.g. 7e10 or 70B")
+    p.add_argument("--tokens", type=_count, nargs="+", required=True, help="D, e.g. 1.4e12 or 1.4T")
+    p.add_argument("--kind", choices=["new_run", "mean"], default="new_run")
+    p.add_argument("--prob", type=float, default=0.9, help="interval probability (default 0.9)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("optimal", help="compute-optimal N*, D* at FLOP budgets from a saved posterior")
+    p.add_argument("model", help="saved posterior (.nc)")
+    p.add_argument("--flops", type=_count, nargs="+", required=True, help="budget(s) C, e.g. 1e24")
+    p.add_argument("--prob", type=float, default=0.9)
+    p.set_defaults(func=_cmd_optimal)
+
+    p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
+    p.add_argument("model")
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("demo", help="fit synthetic runs from Chinchilla's published law and print forecasts")
+    p.add_argument("--out", help="also save the posterior here (.nc)")
+    sampling_options(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was saved", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()
+        first = message[0] if message else type(exc).__name__
+        rest = message[1:]
+        print(f"error: {first}", file=sys.stderr)
+        for line in rest:  # multi-problem validation errors list one problem per line
+            print(f"  {line.strip()}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""A real (small) NUTS fit: the API a user touches, its diagnostics, priors and noise model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.errors import SamplingError, SamplingWarning, SpecError
+
+
+def test_summary_table_has_parameters_and_diagnostics(small_fit):
+    table = small_fit.summary()
+    assert list(table.index) == ["E", "A", "B", "alpha", "beta", "a", "b", "sigma_ref", "gamma", "tau", "nu"]
+    for column in ("median", "5%", "95%", "r_hat", "ess_bulk", "ess_tail"):
+        assert column in table.columns
+    assert (table["5%"] <= table["median"]).all() and (table["median"] <= table["95%"]).all()
+    np.testing.assert_allclose(table.loc["a", "median"] + table.loc["b", "median"], 1.0, atol=1e-6)
+    wider = small_fit.summary(prob=0.99)
+    assert (wider["0.5%"] <= table["5%"]).all() and (wider["99.5%"] >= table["95%"]).all()
+
+
+def test_small_fit_samples_cleanly(small_fit):
+    diag = small_fit.diagnostics()
+    assert diag.attrs["n_divergences"] == 0
+    assert diag["ok"].all(), diag
+    assert set(diag.index) == {"E", "log_AN_ref", "log_BD_ref", "alpha", "beta", "sigma_ref", "gamma", "tau", "nu"}
+
+
+def test_predict_shapes_and_bands(small_fit):
+    fc = small_fit.predict(params=[7e10, 1e9], tokens=[1.4e12, 2e10], kind="new_run")
+    assert fc.draws.shape == (small_fit.n_draws, 2)
+    lo, hi = fc.interval(0.9)
+    assert lo.shape == hi.shape == fc.median.shape == (2,)
+    assert np.all(lo < fc.median) and np.all(fc.median < hi)
+    mean = small_fit.predict(params=[7e10, 1e9], tokens=[1.4e12, 2e10], kind="mean")
+    mlo, mhi = mean.interval(0.9)
+    # The new-run band adds discrepancy and seed noise: never narrower than the expected-loss band.
+    assert np.all(hi - lo > mhi - mlo)
+    # Bigger models at more tokens have lower loss.
+    assert fc.median[0] < fc.median[1]
+
+
+def test_predict_accepts_broadcasting_and_unit_strings(small_fit):
+    grid = small_fit.predict(params=np.array([1e9, 1e10, 1e11]), tokens=2e11, kind="mean")
+    assert grid.draws.shape[1] == 3
+    assert np.all(np.diff(grid.median) < 0)
+    text = small_fit.predict(params="70B", tokens="1.4T", kind="mean")
+    number = small_fit.predict(params=7e10, tokens=1.4e12, kind="mean")
+    np.testing.assert_array_equal(text.draws, number.draws)
+    frame = number.to_frame()
+    assert list(frame.columns) == ["params", "tokens", "loss_median", "loss_lo", "loss_hi", "kind"]
+
+
+def test_predict_rejects_bad_input(small_fit):
+    with pytest.raises(ValueError, match="kind must be"):
+        small_fit.predict(1e9, 1e10, kind="median")
+    with pytest.raises(ValueError, match="params must be finite and > 0"):
+        small_fit.predict(-1, 1e10)
+    with pytest.raises(ValueError, match="cannot read 'seven'"):
+        small_fit.predict("seven", 1e10)
+
+
+def test_new_run_draws_are_reproducible(small_fit):
+    a = small_fit.predict(7e10, 1.4e12, random_seed=3).draws
+    b = small_fit.predict(7e10, 1.4e12, random_seed=3).draws
+    c = small_fit.predict(7e10, 1.4e12, random_seed=4).draws
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_compute_optimal_table(small_fit):
+    table = small_fit.compute_optimal(flops=[1e21, 1e23, 1e25])
+    assert len(table) == 3
+    for name in ("params", "tokens", "tokens_per_param", "loss"):
+        assert (table[f"{name}_lo"] <= table[f"{name}_median"]).all()
+        assert (table[f"{name}_median"] <= table[f"{name}_hi"]).all()
+    assert table["params_median"].is_monotonic_increasing and table["tokens_median"].is_monotonic_increasing
+    assert table["loss_median"].is_monotonic_decreasing
+    # C = 6 N D holds draw by draw.
+    draws = small_fit.optimal_draws([1e23])
+    np.testing.assert_allclose(6 * draws["params"] * draws["tokens"], 1e23, rtol=1e-10)
+    assert table.attrs["interval"] == 0.9
+
+
+def test_optimal_loss_is_the_minimum_along_the_isoflop(small_fit):
+    """The closed-form N* beats nearby allocations on the same budget, draw by draw."""
+    c = 1e23
+    draws = small_fit.optimal_draws([c])
+    n_star = draws["params"][:, 0]
+    theta = {k: v[:, None] for k, v in small_fit._theta().items()}
+    for factor in (0.8, 1.25):
+        n = n_star[:, None] * factor
+        loss = np.exp(small_fit.law.log_mean(theta, np.log(n), np.log(c / (6 * n)), small_fit.scale))[:, 0]
+        assert np.all(loss > draws["loss"][:, 0])
+
+
+def test_fit_accepts_dataframe_and_rejects_unknown_law(small_runs):
+    with pytest.raises(SpecError, match="unknown law 'chinchila'"):
+        bs.fit(small_runs, law="chinchila")
+    with pytest.raises(SpecError, match="unknown parameter"):
+        bs.fit(small_runs, priors={"delta": None})
+    with pytest.raises(bs.RunsValidationError, match="missing column 'loss'"):
+        bs.fit(pd.DataFrame({"params": [1.0], "tokens": [2.0]}))
+
+
+def test_too_few_runs_is_a_validation_error():
+    runs = bs.synthetic.chinchilla_runs(n_configs=4, n_budgets=2, random_seed=0)
+    with pytest.raises(bs.RunsValidationError, match="only 4 distinct"):
+        bs.fit(runs)
+
+
+def test_failed_diagnostics_warn_and_strict_raises(small_runs):
+    with pytest.warns(SamplingWarning, match="effective sample size below") as record:
+        fit = bs.fit(small_runs, draws=30, tune=30, chains=2, random_seed=0, progressbar=False)
+    assert "run more draws" in str(record[0].message)
+    assert not fit.diagnostics()["ok"].all()
+    with pytest.raises(SamplingError, match="effective sample size"):
+        bs.fit(small_runs, draws=30, tune=30, chains=2, random_seed=0, progressbar=False, strict=True)
+
+
+def test_same_seed_same_draws(small_runs, small_fit):
+    again = bs.fit(small_runs, draws=500, tune=500, chains=2, random_seed=1, progressbar=False)
+    for name in ("E", "alpha", "beta", "tau"):
+        np.testing.assert_array_equal(again.draws(name), small_fit.draws(name))
+
+
+def test_prior_override_is_used_and_not_written_back(small_runs):
+    from pymc_extras.prior import Prior
+
+    tight = {"alpha": Prior("Normal", mu=0.5, sigma=0.001)}
+    spec = bs.ScalingModel(priors=tight)
+    prior = bs.sample_prior(small_runs, model=spec, draws=200, random_seed=0)
+    np.testing.assert_allclose(np.median(prior.draws("alpha")), 0.5, atol=0.001)
+    assert spec.to_dict()["priors"] == {"alpha": tight["alpha"].to_dict()}
+    assert set(spec.priors) == {"alpha"}
+
+
+def test_prior_predictive_curves_are_plausible(small_runs):
+    """Prior draws give loss curves of plausible shape and size around the observed losses."""
+    prior = bs.sample_prior(small_runs, draws=1000, random_seed=0)
+    loss = small_runs.loss
+    fc = prior.predict(small_runs.params, small_runs.tokens, kind="mean")
+    # Every curve is positive and decreasing in N (at fixed D) and in D (at fixed N).
+    grid = prior.predict(np.geomspace(1e7, 1e11, 9), 1e10, kind="mean").draws
+    assert np.all(np.diff(grid, axis=1) < 0)
+    grid = prior.predict(1e9, np.geomspace(1e9, 1e13, 9), kind="mean").draws
+    assert np.all(np.diff(grid, axis=1) < 0)
+    # The prior median curve is within a factor 1.5 of the data, and 90% of prior draws at the
+    # data are within [0.3x, 5x] the observed range: broad, but not absurd.
+    ratio = np.median(fc.draws, axis=0) / loss
+    assert np.all((ratio > 1 / 1.5) & (ratio < 1.5))
+    inside = (fc.draws > 0.3 * loss.min()) & (fc.draws < 5 * loss.max())
+    assert inside.mean() > 0.9
+    # E sits below the lowest observed loss for most prior draws.
+    assert np.mean(prior.draws("E") < loss.min()) > 0.8
+
+
+def test_repr_and_spec_roundtrip(small_fit):
+    assert "chinchilla" in repr(small_fit)
+    spec = small_fit.spec
+    assert spec.to_dict() == bs.ScalingModel.from_dict(spec.to_dict()).to_dict()
+    assert spec.spec_id == small_fit.idata.attrs["spec_id"]
