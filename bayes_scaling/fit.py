@@ -200,7 +200,7 @@ class ScalingFit:
         log_loss = self._law.log_mean(theta, log_n, log_d, self.scale)
         if kind == "new_run":
             rng = np.random.default_rng(random_seed)
-            log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_ref, self._noise, rng)
+            log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_noise_ref, self._noise, rng)
         return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
 
     def optimal_draws(self, flops) -> dict[str, np.ndarray]:
@@ -241,7 +241,7 @@ class ScalingFit:
         """Parameter table: median, ``prob`` interval, R-hat and bulk/tail ESS.
 
         Rows: the law's parameters in the usual units, the allocation exponents ``a`` (N* ~ C^a)
-        and ``b`` (D* ~ C^b) where defined, then the noise parameters.
+        and ``b`` (D* ~ C^b) where defined, then the noise parameters (sigma_ref, gamma, tau, nu).
         """
         import arviz as az
         import xarray as xr
@@ -249,7 +249,7 @@ class ScalingFit:
         q_lo, q_hi = _interval_quantiles(prob)
         ds = self.idata[self.group].to_dataset()
         shape = (ds.sizes[K.CHAIN], ds.sizes[K.DRAW])
-        names = [*self._law.reported, *self._derived(), *self._noise.parameters]
+        names = [*self._law.reported, *self._derived(), *self._noise.reported]
         values = {name: self.draws(name).reshape(shape) for name in names}
         dataset = xr.Dataset({name: ((K.CHAIN, K.DRAW), v) for name, v in values.items()})
         rhat = az.rhat(dataset)

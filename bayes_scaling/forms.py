@@ -19,12 +19,19 @@ from .errors import SpecError
 
 @dataclass(frozen=True)
 class DataScale:
-    """What the default priors may know of the data: reference sizes and the loss range."""
+    """What the model may know of the data: reference sizes and the loss range.
+
+    ``log_n_ref``, ``log_d_ref``: where the law's amplitudes are sampled (see
+    :func:`bayes_scaling.model.data_scale`); ``log_n_noise_ref``: the size at which the seed-noise
+    sd ``sigma_ref`` is defined (the centre of the data's log N, so sigma_ref and gamma are
+    nearly uncorrelated).
+    """
 
     log_n_ref: float
     log_d_ref: float
     min_loss: float
     median_loss: float
+    log_n_noise_ref: float
 
     def to_dict(self) -> dict:
         return {k: float(v) for k, v in self.__dict__.items()}

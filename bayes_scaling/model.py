@@ -162,7 +162,13 @@ def data_scale(runs: Runs) -> DataScale:
         log_n_ref = float(np.clip(x0 + cov[1, 3] / cov[3, 3], log_n.min(), log_n.max()))
         log_d_ref = float(np.clip(z0 + cov[2, 4] / cov[4, 4], log_d.min(), log_d.max()))
     loss = runs.loss
-    return DataScale(log_n_ref=log_n_ref, log_d_ref=log_d_ref, min_loss=float(loss.min()), median_loss=float(np.median(loss)))
+    return DataScale(
+        log_n_ref=log_n_ref,
+        log_d_ref=log_d_ref,
+        min_loss=float(loss.min()),
+        median_loss=float(np.median(loss)),
+        log_n_noise_ref=float(np.log(runs.params).mean()),
+    )
 
 
 def _laplace_covariance(point, log_n, log_d, weights, x0, z0):
@@ -210,5 +216,5 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale):
             if name not in theta:
                 pm.Deterministic(name, value)
         log_mu = law.log_mean(theta, data["log_n"], data["log_d"], scale)
-        add_likelihood(theta, log_mu, data, scale.log_n_ref, spec.noise)
+        add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)
     return model

@@ -16,7 +16,15 @@ analytically: with :math:`n_j` seeds, mean :math:`\bar y_j` and within sum of sq
            \quad (n_j \ge 2),
 
 so the cost grows with the number of configurations, no latent variable per configuration is
-sampled, and single-seed data (only :math:`\tau^2 + \sigma_j^2` identified) samples cleanly.
+sampled. With the default Student-t likelihood the configuration means have Student-t tails.
+
+**Parameterisation for the sampler.** With one seed per configuration only
+:math:`\tau^2 + \sigma(N)^2` is identified, and (log tau, log sigma) form an L-shaped ridge
+(R-hat > 1.01 seen). The sampler therefore works on the total sd of a one-seed run at the
+centre of the data, :math:`s = \sqrt{\tau^2 + \sigma_r^2}`, and the discrepancy's share of
+that variance, :math:`f = \tau^2 / s^2 \sim \operatorname{Beta}(2, 2)`; :math:`\tau = s\sqrt f`
+and :math:`\sigma_r = s\sqrt{1 - f}` are reported. On 120 single-seed configurations this
+raised the bulk ESS of tau from ~700 to ~2200 (4 x 1000 draws).
 """
 
 from __future__ import annotations
@@ -40,7 +48,8 @@ class NoiseOptions:
 
     heteroscedastic : seed-noise sd varies with N as :math:`\\sigma_r (N/N_r)^{-\\gamma}`
         (else constant :math:`\\sigma_r`).
-    discrepancy : a per-configuration discrepancy :math:`\\delta_j \\sim N(0, \\tau^2)`.
+    discrepancy : a per-configuration discrepancy :math:`\\delta_j` with scale :math:`\\tau`.
+    likelihood : "student_t" (default) or "normal" tails for the configuration means.
     """
 
     heteroscedastic: bool = True
@@ -53,6 +62,17 @@ class NoiseOptions:
 
     @property
     def parameters(self) -> tuple[str, ...]:
+        """Sampled noise parameters."""
+        names = ["noise_sd", "tau_share"] if self.discrepancy else ["sigma_ref"]
+        if self.heteroscedastic:
+            names.append("gamma")
+        if self.likelihood == "student_t":
+            names.append("nu")
+        return tuple(names)
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        """Noise parameters as reported: seed sd at the reference, its slope, discrepancy, tails."""
         names = ["sigma_ref"]
         if self.heteroscedastic:
             names.append("gamma")
@@ -66,25 +86,44 @@ class NoiseOptions:
 def default_noise_priors(options: NoiseOptions) -> dict:
     """Weakly informative priors on the noise of log loss (relative noise, since y = log L).
 
-    sigma_ref: seed-to-seed sd at the reference size, 95% in ~[0.0014, 0.07] (0.14%-7% of loss);
-    gamma: how fast it shrinks with N, centred on no change, 95% in [-1, 1];
-    tau: configuration discrepancy (the law's own misfit), half-normal with scale 0.05.
+    noise_sd: sd of a one-seed run around the law at the reference size, 95% in ~[0.0014, 0.07]
+    (0.14%-7% of the loss); tau_share: Beta(2, 2), the discrepancy's share of that variance;
+    sigma_ref (without discrepancy): the same prior as noise_sd;
+    gamma: how fast the seed sd shrinks with N, centred on no change, 95% in [-1, 1];
+    nu (Student-t likelihood): degrees of freedom, Gamma(2, 0.1) (Juarez & Steel 2010).
     """
     from pymc_extras.prior import Prior
 
-    priors = {"sigma_ref": Prior("LogNormal", mu=float(np.log(0.01)), sigma=1.0)}
+    scale = Prior("LogNormal", mu=float(np.log(0.01)), sigma=1.0)
+    priors = {"noise_sd": scale, "tau_share": Prior("Beta", alpha=2.0, beta=2.0)} if options.discrepancy else {"sigma_ref": scale}
     if options.heteroscedastic:
         priors["gamma"] = Prior("Normal", mu=0.0, sigma=0.5)
-    if options.discrepancy:
-        priors["tau"] = Prior("HalfNormal", sigma=0.05)
     if options.likelihood == "student_t":
-        # Juarez & Steel (2010): Gamma(2, 0.1), mean 20, allows heavy tails without forcing them.
         priors["nu"] = Prior("Gamma", alpha=2.0, beta=0.1)
     return priors
 
 
+def _sqrt(x):
+    if laws._is_symbolic(x):
+        import pytensor.tensor as pt
+
+        return pt.sqrt(x)
+    return np.sqrt(x)
+
+
+def reported_noise(theta: Mapping, options: NoiseOptions) -> dict:
+    """``tau`` and ``sigma_ref`` from the sampled ``noise_sd`` and ``tau_share`` (numpy or pytensor)."""
+    if not options.discrepancy:
+        return {"sigma_ref": theta["sigma_ref"]}
+    s, f = theta["noise_sd"], theta["tau_share"]
+    return {"sigma_ref": s * _sqrt(1.0 - f), "tau": s * _sqrt(f)}
+
+
 def config_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
-    """Seed-noise sd :math:`\\sigma(N)` per configuration (works on numpy and pytensor)."""
+    """Seed-noise sd :math:`\\sigma(N)` per configuration (works on numpy and pytensor).
+
+    ``theta`` must hold ``sigma_ref`` (see :func:`reported_noise`) and, if heteroscedastic, ``gamma``.
+    """
     if options.heteroscedastic:
         return laws.seed_noise_sd(log_n, theta["sigma_ref"], theta["gamma"], log_n_ref)
     return theta["sigma_ref"] + 0.0 * log_n
@@ -94,9 +133,10 @@ def new_run_noise(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions
     """Draws of a *new* run's log-loss deviation from the law, one per (draw, point).
 
     Scale :math:`\\sqrt{\\tau^2 + \\sigma(N)^2}` (the likelihood of a one-seed configuration),
-    Gaussian or Student-t with the draw's :math:`\\nu`. ``theta`` holds (n_draws, 1) arrays and
-    ``log_n`` a (1, n_points) array.
+    Gaussian or Student-t with the draw's :math:`\\nu`. ``theta`` holds the sampled parameters
+    as (n_draws, 1) arrays and ``log_n`` is a (1, n_points) array.
     """
+    theta = {**theta, **reported_noise(theta, options)}
     sd = config_sd(theta, log_n, log_n_ref, options)
     if options.discrepancy:
         sd = np.sqrt(theta["tau"] ** 2 + sd**2)
@@ -109,12 +149,17 @@ def new_run_noise(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions
 def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: NoiseOptions) -> None:
     """Add the marginal likelihood above to the current PyMC model context.
 
-    ``data`` holds pm.Data tensors: ``log_n`` and ``n_seeds`` per config, the observed
-    ``mean_log_loss`` per config, and for replicated configs ``within_ss``, ``rep_index``.
+    ``theta`` holds the sampled parameters; ``tau`` and ``sigma_ref`` are added as
+    deterministics. ``data`` holds pm.Data tensors: ``log_n`` and ``n_seeds`` per config, the
+    observed ``mean_log_loss`` per config, and for replicated configs ``within_ss``, ``rep_index``.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
+    reported = reported_noise(theta, options)
+    if options.discrepancy:
+        reported = {name: pm.Deterministic(name, value) for name, value in reported.items()}
+    theta = {**theta, **reported}
     sd = config_sd(theta, data["log_n"], log_n_ref, options)
     var_mean = sd**2 / data["n_seeds"]
     if options.discrepancy:

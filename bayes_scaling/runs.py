@@ -29,17 +29,30 @@ def _rows(positions) -> str:
     return f"row{'s' if len(positions) > 1 else ''} {shown}" + (f" (and {more} more)" if more > 0 else "")
 
 
-def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> np.ndarray:
-    """Numbers as float; strings like "7B" / "1.4T" parsed; anything else named with its rows."""
+def _is_blank(raw) -> bool:
+    """None, NaN, pd.NA, NaT or an empty string: a missing value, not text to parse."""
+    if isinstance(raw, str):
+        return not raw.strip()
+    try:
+        return bool(pd.isna(raw))
+    except (TypeError, ValueError):  # list-like cells: not blank, reported as text
+        return False
+
+
+def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers as float; strings like "7B" / "1.4T" parsed; anything else named with its rows.
+
+    Returns the values (NaN where unreadable) and a mask of the rows already reported.
+    """
     if pd.api.types.is_bool_dtype(column):
         problems.append(f"column '{name}' holds booleans, not numbers: give {name} as numbers")
-        return np.full(len(column), np.nan)
+        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
     if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(dtype=float, na_value=np.nan)
+        return column.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(column), dtype=bool)
     values = np.full(len(column), np.nan)
     bad: list[int] = []
     for pos, raw in enumerate(column.tolist()):
-        if raw is None or (isinstance(raw, float) and np.isnan(raw)) or (isinstance(raw, str) and not raw.strip()):
+        if _is_blank(raw):
             continue  # reported as missing below
         try:
             values[pos] = parse_count(raw)
@@ -51,7 +64,9 @@ def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> np.ndarray
             f"column '{name}' has text that is not a number at {_rows(bad)} (e.g. {examples}): "
             "write plain numbers such as 7e10, or 70B / 1.4T / 500M"
         )
-    return values
+    reported = np.zeros(len(column), dtype=bool)
+    reported[bad] = True
+    return values, reported
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,13 +133,14 @@ class Runs:
 
         df = df.reset_index(drop=True)
         out = pd.DataFrame(index=df.index)
+        reported = {}
         for canonical, source in {**required, **optional}.items():
             if source is None or source not in df.columns:
                 continue
             if canonical in (K.SEED, K.RUN_ID, K.FAMILY):
                 out[canonical] = df[source]
             else:
-                out[canonical] = _to_numeric(df[source], str(source), problems)
+                out[canonical], reported[canonical] = _to_numeric(df[source], str(source), problems)
 
         names = {**required, **{k: v for k, v in optional.items() if v is not None}}
         for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP):
@@ -132,7 +148,7 @@ class Runs:
                 continue
             values = out[canonical].to_numpy()
             name = names[canonical]
-            missing = np.flatnonzero(np.isnan(values))
+            missing = np.flatnonzero(np.isnan(values) & ~reported[canonical])
             if canonical in required and missing.size:
                 problems.append(f"column '{name}' is empty or NaN at {_rows(missing)}: fill it in or drop those rows")
             infinite = np.flatnonzero(np.isinf(values))
@@ -174,7 +190,8 @@ class Runs:
     def _check_replicates(self) -> None:
         """Replicates (same config) whose losses are all identical are almost surely duplicated rows."""
         table = self.configs
-        dup = table[(table["n_seeds"] > 1) & (table["within_ss"] == 0.0)]
+        distinct = pd.Series(self.loss).groupby(self.config_index).nunique().to_numpy()
+        dup = table[(table["n_seeds"] > 1) & (distinct == 1)]
         if len(dup):
             rows = np.flatnonzero(np.isin(self.config_index, dup.index.to_numpy()))
             raise RunsValidationError(

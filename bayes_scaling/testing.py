@@ -40,7 +40,7 @@ def fabricated_fit(
 
     p = {**CHINCHILLA_PARAMS, **(params or {})}
     z = {"sigma_ref": 0.01, "gamma": 0.2, "tau": 0.004, "nu": 10.0, **(noise or {})}
-    scale = scale or DataScale(log_n_ref=float(np.log(3e8)), log_d_ref=float(np.log(6e9)), min_loss=2.3, median_loss=2.9)
+    scale = scale or DataScale(log_n_ref=float(np.log(3e8)), log_d_ref=float(np.log(6e9)), min_loss=2.3, median_loss=2.9, log_n_noise_ref=float(np.log(1e9)))
     rng = np.random.default_rng(random_seed)
     shape = (chains, draws)
 
@@ -52,8 +52,10 @@ def fabricated_fit(
         values["A"], values["B"], values["alpha"], values["beta"], scale.log_n_ref, scale.log_d_ref
     )
     spec = ScalingModel(likelihood=likelihood)
-    for name in spec.noise.parameters:
+    for name in ("sigma_ref", "tau", "nu", "gamma"):
         values[name] = np.abs(jitter(z[name])) if name != "gamma" else jitter(z[name])
+    values["noise_sd"] = np.sqrt(values["sigma_ref"] ** 2 + values["tau"] ** 2)
+    values["tau_share"] = values["tau"] ** 2 / values["noise_sd"] ** 2
     coords = {K.CHAIN: np.arange(chains), K.DRAW: np.arange(draws)}
     posterior = xr.Dataset({k: (K.SAMPLE_DIMS, v) for k, v in values.items()}, coords=coords)
     runs = chinchilla_runs(n_configs=40, random_seed=random_seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 import numpy as np
 
@@ -22,14 +23,20 @@ def parse_count(value) -> float:
     70000000000.0
     """
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a Python int beyond float range, like float("1e400")
+            return math.copysign(math.inf, value)
     match = _COUNT_RE.match(str(value))
     if match is None:
         raise ValueError(
             f"cannot read {value!r} as a number; write e.g. 7e10, 70B (1e9), 1.4T (1e12) or 500M"
         )
     number, suffix = match.groups()
-    return float(number) * _SUFFIX.get(suffix, 1.0)
+    if not suffix:
+        return float(number)
+    # Exact decimal product, so that "8.2B" is the same float as 8.2e9.
+    return float(Decimal(number) * Decimal(int(_SUFFIX[suffix])))
 
 
 def format_count(value: float, digits: int = 3) -> str:
@@ -44,10 +51,12 @@ def format_count(value: float, digits: int = 3) -> str:
         return str(value)
     if value == 0:
         return "0"
+    if abs(value) >= 1e18:  # beyond P: scientific notation reads better
+        return format_flops(value, digits)
+    # Round first, so that 999.96e6 reads "1B", not "1e+03M".
+    value = float(f"{value:.{digits}g}")
     for suffix, scale in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
-            if abs(value) >= 1e18:  # beyond P: scientific notation reads better
-                return format_flops(value, digits)
             return f"{value / scale:.{digits}g}{suffix}"
     return f"{value:.{digits}g}"
 

@@ -25,7 +25,7 @@ def test_small_fit_samples_cleanly(small_fit):
     diag = small_fit.diagnostics()
     assert diag.attrs["n_divergences"] == 0
     assert diag["ok"].all(), diag
-    assert set(diag.index) == {"E", "log_AN_ref", "log_BD_ref", "alpha", "beta", "sigma_ref", "gamma", "tau", "nu"}
+    assert set(diag.index) == {"E", "log_AN_ref", "log_BD_ref", "alpha", "beta", "noise_sd", "tau_share", "gamma", "nu"}
 
 
 def test_predict_shapes_and_bands(small_fit):

@@ -1,0 +1,112 @@
+"""The bayes-scaling command, run in-process (fast) and, for the demo, as a user would (slow)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bayes_scaling.cli import main
+
+
+@pytest.fixture
+def saved(fake_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    fake_fit.save(path)
+    return path
+
+
+def test_predict_prints_a_readable_table(saved, capsys):
+    assert main(["predict", str(saved), "--params", "70B", "--tokens", "1.4e12"]) == 0
+    out = capsys.readouterr().out
+    assert "Forecast of a new run's loss" in out and "90% interval" in out
+    assert "70B" in out and "1.4T" in out and "5.88e23" in out
+
+
+def test_predict_several_points_and_mean_kind(saved, capsys):
+    assert main(["predict", str(saved), "--params", "1e9", "7e10", "--tokens", "2e10", "1.4T", "--kind", "mean"]) == 0
+    out = capsys.readouterr().out
+    assert "expected loss" in out and out.count("\n") >= 4
+
+
+def test_optimal_prints_budgets(saved, capsys):
+    assert main(["optimal", str(saved), "--flops", "1e24", "1e25", "--prob", "0.8"]) == 0
+    out = capsys.readouterr().out
+    assert "1e24" in out and "1e25" in out and "80% interval" in out and "tokens/param" in out
+
+
+def test_summary_prints_parameters_and_verdict(saved, capsys):
+    assert main(["summary", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "alpha" in out and "Diagnostics:" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "missing.nc", "--params", "1e9", "--tokens", "1e10"], "no saved fit at 'missing.nc'"),
+        (["fit", "missing.csv", "--out", "x.nc"], "no runs file at 'missing.csv'"),
+    ],
+)
+def test_errors_are_one_line_and_exit_nonzero(argv, message, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the runs table has 1 problem") or err.startswith(f"error: {message}")
+    assert message in err and "Traceback" not in err and "--debug" in err
+
+
+def test_bad_runs_csv_lists_every_problem(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    path.write_text("params,tokens,loss\n1e9,2e10,2.5\nseven,2e10,2.4\n1e9,-5,2.3\n1e9,3e10,\n")
+    assert main(["fit", str(path), "--out", str(tmp_path / "x.nc")]) == 1
+    err = capsys.readouterr().err
+    assert "3 problems" in err and "'params'" in err and "'tokens'" in err and "'loss'" in err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_fit_refuses_existing_output_before_sampling(saved, tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    from bayes_scaling.synthetic import chinchilla_runs
+
+    chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
+    before = saved.read_bytes()
+    assert main(["fit", str(runs), "--out", str(saved)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert saved.read_bytes() == before
+
+
+def test_unparseable_count_is_an_argparse_error(saved, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(saved), "--params", "lots", "--tokens", "1e10"])
+    assert exc.value.code == 2
+    assert "cannot read 'lots'" in capsys.readouterr().err
+
+
+def test_debug_shows_traceback():
+    with pytest.raises(Exception, match="no saved fit"):
+        main(["--debug", "predict", "missing.nc", "--params", "1e9", "--tokens", "1e10"])
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_as_a_user_runs_it(tmp_path):
+    out = tmp_path / "demo.nc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayes_scaling.cli", "demo", "--quiet", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "Diagnostics: OK" in text
+    assert "Chinchilla (70B, 1.4T)" in text and "Compute-optimal allocation" in text
+    assert "5.76e23" in text and "true N*, D*" in text
+    assert out.is_file()
+    proc = subprocess.run(
+        [sys.executable, "-m", "bayes_scaling.cli", "optimal", str(out), "--flops", "1e24"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "1e24" in proc.stdout
