@@ -169,6 +169,11 @@ class Runs:
         else:
             derived = flops_per_param_token * out[K.PARAMS] * out[K.TOKENS]
             out[K.FLOPS] = out[K.FLOPS].fillna(derived)
+        overflow = np.flatnonzero(~np.isfinite(out[K.FLOPS].to_numpy()))
+        if overflow.size:
+            raise RunsValidationError(
+                [f"compute k*N*D overflows at {_rows(overflow)}: check the units of '{params}' and '{tokens}'"]
+            )
         if K.FAMILY in out:
             out[K.FAMILY] = out[K.FAMILY].astype("string").fillna("")
         runs = cls(out, float(flops_per_param_token))

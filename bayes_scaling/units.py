@@ -26,7 +26,7 @@ def parse_count(value) -> float:
         try:
             return float(value)
         except OverflowError:  # a Python int beyond float range, like float("1e400")
-            return math.copysign(math.inf, value)
+            return math.inf if value > 0 else -math.inf
     match = _COUNT_RE.match(str(value))
     if match is None:
         raise ValueError(
@@ -51,10 +51,10 @@ def format_count(value: float, digits: int = 3) -> str:
         return str(value)
     if value == 0:
         return "0"
-    if abs(value) >= 1e18:  # beyond P: scientific notation reads better
-        return format_flops(value, digits)
     # Round first, so that 999.96e6 reads "1B", not "1e+03M".
     value = float(f"{value:.{digits}g}")
+    if abs(value) >= 1e18:  # beyond P: scientific notation reads better
+        return format_flops(value, digits)
     for suffix, scale in (("P", 1e15), ("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.{digits}g}{suffix}"
@@ -67,8 +67,10 @@ def format_flops(value: float, digits: int = 3) -> str:
     >>> format_flops(5.76e23)
     '5.76e23'
     """
-    if value is None or not np.isfinite(value) or value <= 0:
+    if value is None or not np.isfinite(value) or value == 0:
         return str(value)
+    if value < 0:
+        return "-" + format_flops(-value, digits)
     exponent = math.floor(math.log10(value))
     mantissa = value / 10**exponent
     if round(mantissa, digits - 1) >= 10:

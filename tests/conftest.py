@@ -24,8 +24,11 @@ def small_runs():
 
 @pytest.fixture(scope="session")
 def small_fit(small_runs):
-    """A real, quick NUTS fit (2 chains x 500 draws) shared by the whole session: do not mutate."""
-    return bs.fit(small_runs, draws=500, tune=500, chains=2, random_seed=1, progressbar=False)
+    """A real, quick NUTS fit (4 chains x 500 draws) shared by the whole session: do not mutate.
+
+    Four chains, not two: with two, R-hat of the weakly identified nu sat at 1.01 and flipped
+    between machines whose compiled code differs in the last bits."""
+    return bs.fit(small_runs, draws=500, tune=500, chains=4, random_seed=1, progressbar=False)
 
 
 @pytest.fixture(scope="session")

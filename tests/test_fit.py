@@ -121,7 +121,7 @@ def test_failed_diagnostics_warn_and_strict_raises(small_runs):
 
 
 def test_same_seed_same_draws(small_runs, small_fit):
-    again = bs.fit(small_runs, draws=500, tune=500, chains=2, random_seed=1, progressbar=False)
+    again = bs.fit(small_runs, draws=500, tune=500, chains=4, random_seed=1, progressbar=False)
     for name in ("E", "alpha", "beta", "tau"):
         np.testing.assert_array_equal(again.draws(name), small_fit.draws(name))
 
