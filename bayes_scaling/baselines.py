@@ -121,10 +121,12 @@ def approach3_arrays(log_n, log_d, y, *, delta: float = HUBER_DELTA, n_starts: i
         if best is None or res.fun < best.fun:
             best = res
     a, b, e, alpha, beta = best.x
+    with np.errstate(over="ignore"):  # degenerate data can send an amplitude to inf: callers check
+        E, A, B = (float(np.exp(v)) for v in (e, a, b))
     return PointFit(
-        E=float(np.exp(e)),
-        A=float(np.exp(a)),
-        B=float(np.exp(b)),
+        E=E,
+        A=A,
+        B=B,
         alpha=float(alpha),
         beta=float(beta),
         objective=float(best.fun),

@@ -3,7 +3,7 @@
 Root attributes of a saved file: ``format`` (the marker ``bayes_scaling.fit``), integer
 ``format_version``, ``package_version`` and dependency versions, ``law``, the JSON ``spec`` and
 its ``spec_id`` (SHA-256 of the sorted JSON), ``scale`` (reference sizes), sampler settings,
-``data_hash``, ``diagnostics`` and ``created``. Groups: ``posterior``, ``sample_stats``,
+``data_hash``, ``content_hash`` (of the draws and data), ``diagnostics`` and ``created``. Groups: ``posterior``, ``sample_stats``,
 ``observed_data``, ``constant_data`` and ``runs`` (the fitted table).
 
 ``load`` checks, in order and each with its own error: the file exists, it is a netCDF
@@ -12,6 +12,7 @@ DataTree written by this package (schema), its format version, and its identity.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -40,6 +41,26 @@ def _version(package: str) -> str:
         return "unknown"
 
 
+def content_hash(tree) -> str:
+    """SHA-256 over the posterior draws and the fitted data (variable names, shapes, bytes).
+
+    HDF5 keeps no checksums by default: a flipped bit in the draws would load silently and
+    change every answer. ``load`` recomputes this and refuses a mismatch.
+    """
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for group in ("posterior", "constant_data", "observed_data"):
+        if group not in tree:
+            continue
+        ds = tree[group].to_dataset()
+        for name in sorted(ds.data_vars):
+            values = np.ascontiguousarray(ds[name].values)
+            digest.update(f"{group}/{name}{values.shape}{values.dtype.str}".encode())
+            digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
 def save(fit, path, *, overwrite: bool = False) -> Path:
     """Write ``fit`` to ``path`` (netCDF) atomically: a temporary file, then a rename.
 
@@ -59,6 +80,7 @@ def save(fit, path, *, overwrite: bool = False) -> Path:
             "format_version": K.FORMAT_VERSION,
             "package_version": _version("bayes_scaling"),
             "dependency_versions": json.dumps({p: _version(p) for p in _DEPENDENCIES}, sort_keys=True),
+            "content_hash": content_hash(tree),
         }
     )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -85,7 +107,8 @@ def load(path):
     FitFileNotFoundError : no file at ``path``.
     ForeignFileError : not a netCDF file, or not written by bayes_scaling (schema check).
     FormatVersionError : written in a format version this package does not read.
-    IdentityError : the stored spec does not hash to the stored ``spec_id``.
+    IdentityError : the stored spec does not hash to the stored ``spec_id``, or the draws and
+        data do not match the stored ``content_hash`` (corruption).
     """
     import xarray as xr
 
@@ -121,5 +144,11 @@ def load(path):
         raise IdentityError(
             f"'{path}': stored spec hashes to {spec_id(spec)} but the file says {attrs['spec_id']}: "
             "the file was edited or corrupted; refit rather than trust it"
+        )
+    stored = attrs.get("content_hash")
+    if stored is not None and stored != content_hash(tree):
+        raise IdentityError(
+            f"'{path}': the posterior draws or data do not match the file's content hash: the file is corrupted; "
+            "restore it from a copy or refit"
         )
     return ScalingFit(tree, spec_dict=spec, scale=scale, flops_per_param_token=float(attrs["flops_per_param_token"]))

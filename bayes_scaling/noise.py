@@ -180,3 +180,31 @@ def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: No
             observed=data["within_ss"],
             dims="replicated_config",
         )
+
+
+def pointwise_log_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref: float, options: NoiseOptions):
+    """Log-likelihood of each configuration per draw, in numpy: shape (n_draws, n_configs).
+
+    The same terms as :func:`add_likelihood` (configuration mean, plus the within sum of squares
+    for replicated configurations), summed per configuration: the unit PSIS-LOO leaves out.
+    ``theta`` holds (n_draws, 1) arrays; ``data`` numpy arrays ``log_n``, ``n_seeds``,
+    ``mean_log_loss`` (per config) and ``within_ss``, ``rep_index`` (replicated configs).
+    """
+    from scipy import stats
+
+    theta = {**theta, **reported_noise(theta, options)}
+    sd = config_sd(theta, data["log_n"][None, :], log_n_ref, options)
+    var_mean = sd**2 / data["n_seeds"][None, :]
+    if options.discrepancy:
+        var_mean = var_mean + theta["tau"] ** 2
+    scale = np.sqrt(var_mean)
+    y = data["mean_log_loss"][None, :]
+    if options.likelihood == "student_t":
+        log_lik = stats.t.logpdf(y, df=theta["nu"], loc=log_mu, scale=scale)
+    else:
+        log_lik = stats.norm.logpdf(y, loc=log_mu, scale=scale)
+    rep = np.asarray(data.get("rep_index", []), dtype=int)
+    if rep.size:
+        dof = data["n_seeds"][rep] - 1.0
+        log_lik[:, rep] += stats.gamma.logpdf(data["within_ss"][None, :], a=dof / 2.0, scale=2.0 * sd[:, rep] ** 2)
+    return log_lik

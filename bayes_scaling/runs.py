@@ -97,13 +97,23 @@ class Runs:
         family: str | None = K.FAMILY,
         step: str | None = K.STEP,
         flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN,
+        loss_unit: str = "nats",
+        plausibility: bool = True,
     ) -> Runs:
         """Validate ``df`` and map its columns onto the canonical names.
 
         Required columns are named by ``params``, ``tokens`` and ``loss``; optional ones are
         used when present (pass ``None`` to ignore a column). Text such as ``"7B"`` or
-        ``"1.4T"`` in numeric columns is read as 7e9 and 1.4e12.
+        ``"1.4T"`` in numeric columns is read as 7e9 and 1.4e12. ``loss_unit="bits"`` converts
+        a loss in bits/token to nats (x ln 2).
+
+        With ``plausibility=True`` (default) the table is also checked for what is valid but
+        almost surely a mistake (see :func:`plausibility_problems`): perplexity or percent in
+        the loss column, a mix of bits and nats, swapped N/D columns, loss rising with compute,
+        one run id reused for different runs. Pass ``plausibility=False`` to skip these.
         """
+        if loss_unit not in ("nats", "bits"):
+            raise RunsValidationError([f"loss_unit must be 'nats' or 'bits', got {loss_unit!r}"])
         if not isinstance(df, pd.DataFrame):
             raise RunsValidationError([f"expected a pandas DataFrame, got {type(df).__name__}"])
         if not (np.isfinite(flops_per_param_token) and flops_per_param_token > 0):
@@ -176,6 +186,14 @@ class Runs:
             )
         if K.FAMILY in out:
             out[K.FAMILY] = out[K.FAMILY].astype("string").fillna("")
+        if loss_unit == "bits":
+            out[K.LOSS] = out[K.LOSS] * np.log(2.0)
+        if plausibility:
+            problems = plausibility_problems(out, {**required, **optional})
+            if problems:
+                raise RunsValidationError(
+                    [*problems, "(if the table is right as it is, pass plausibility=False to skip these checks)"]
+                )
         runs = cls(out, float(flops_per_param_token))
         runs._check_replicates()
         return runs
@@ -275,7 +293,11 @@ class Runs:
     def subset(self, mask) -> Runs:
         """The runs where ``mask`` (boolean array over rows) is true, re-validated."""
         mask = np.asarray(mask, dtype=bool)
-        return Runs.from_frame(self.frame.loc[mask].reset_index(drop=True), flops_per_param_token=self.flops_per_param_token)
+        return Runs.from_frame(
+            self.frame.loc[mask].reset_index(drop=True),
+            flops_per_param_token=self.flops_per_param_token,
+            plausibility=False,  # these runs were accepted already
+        )
 
     def select(self, family: str | None = None, max_flops: float | None = None) -> Runs:
         """Runs of one ``family`` and/or with compute at most ``max_flops``."""
@@ -320,3 +342,104 @@ class Runs:
             )
         if problems:
             raise RunsValidationError(problems)
+
+
+#: A per-token cross-entropy in nats above this is not a loss (ln of a 1M-token vocabulary is 13.8).
+MAX_PLAUSIBLE_LOSS = 20.0
+#: Median D/N below this: the params and tokens columns are probably swapped (the lowest median
+#: among the public scaling data sets in ../shared/data is 2.6, datablations).
+MIN_PLAUSIBLE_TOKENS_PER_PARAM = 0.1
+
+
+def plausibility_problems(frame: pd.DataFrame, names: dict) -> list[str]:
+    """What is valid but almost surely a mistake in a canonical runs table (one message each).
+
+    - loss above 20: perplexity or percent, not nats/token (all rows, or some rows mixed in);
+    - a minority of rows sitting ln 2 = 1.443x above a robust (Approach-3) fit of the others:
+      loss in bits mixed with nats;
+    - median tokens per parameter below 0.1: params and tokens swapped;
+    - loss increasing with compute (Spearman rho > 0.3): an accuracy, or the wrong column;
+    - one ``run_id`` on rows with different N, D or loss at the same step (or with no step).
+    """
+    problems = []
+    loss = frame[K.LOSS].to_numpy(dtype=float)
+    params, tokens = frame[K.PARAMS].to_numpy(dtype=float), frame[K.TOKENS].to_numpy(dtype=float)
+    name_loss = names.get(K.LOSS, K.LOSS)
+    big = loss > MAX_PLAUSIBLE_LOSS
+    if big.all() or np.median(loss) > MAX_PLAUSIBLE_LOSS / 2:
+        problems.append(
+            f"column '{name_loss}' holds values {loss.min():.4g}-{loss.max():.4g}, far above any per-token "
+            "cross-entropy in nats: perplexity or percent? give loss = ln(perplexity), in nats/token"
+        )
+    elif big.any():
+        problems.append(
+            f"column '{name_loss}' is above {MAX_PLAUSIBLE_LOSS:g} at {_rows(np.flatnonzero(big))} while its median is "
+            f"{np.median(loss):.3g}: percent or perplexity mixed with nats? convert those rows"
+        )
+    ratio = tokens / params
+    if np.median(ratio) < MIN_PLAUSIBLE_TOKENS_PER_PARAM:
+        problems.append(
+            f"tokens are fewer than params by 10x or more in most rows (median D/N = {np.median(ratio):.2g}): "
+            f"are the '{names.get(K.PARAMS)}' and '{names.get(K.TOKENS)}' columns swapped?"
+        )
+    flops = frame[K.FLOPS].to_numpy(dtype=float)
+    if np.unique(flops).size >= 3 and len(loss) >= 5 and not big.any():
+        from scipy.stats import spearmanr
+
+        rho = float(spearmanr(np.log(flops), loss).statistic)
+        if rho > 0.3:
+            problems.append(
+                f"loss increases with compute (Spearman rho = {rho:+.2f}): is '{name_loss}' an accuracy or "
+                "another metric where higher is better? give a loss (lower is better)"
+            )
+    if not problems and len(loss) >= 10:
+        problems += _bits_among_nats(params, tokens, loss, name_loss)
+    if K.RUN_ID in frame:
+        problems += _run_id_conflicts(frame, names.get(K.RUN_ID, K.RUN_ID))
+    return problems
+
+
+def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000) -> list[str]:
+    """Rows whose loss is ~ln 2 above (or below) a robust fit of the rest: bits mixed with nats."""
+    from .baselines import approach3_arrays
+
+    rng = np.random.default_rng(0)
+    rows = np.arange(len(loss)) if len(loss) <= max_rows else np.sort(rng.choice(len(loss), max_rows, replace=False))
+    try:
+        point = approach3_arrays(np.log(params[rows]), np.log(tokens[rows]), np.log(loss[rows]), n_starts=2)
+    except (ValueError, FloatingPointError):
+        return []
+    if not (np.isfinite([point.E, point.A, point.B]).all() and point.alpha > 0 and point.beta > 0):
+        return []
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        log_ratio = np.log(loss) - np.log(point.loss(params, tokens))
+    off = np.abs(np.abs(log_ratio) - np.log(1 / np.log(2))) < 0.05
+    rest = ~off
+    if 0 < off.sum() <= 0.4 * len(loss) and rest.sum() >= 5 and np.median(np.abs(log_ratio[rest])) < 0.02:
+        return [
+            f"column '{name_loss}' at {_rows(np.flatnonzero(off))} is ~1.44x (= 1/ln 2) off the law that fits the other "
+            "rows: bits mixed with nats? convert bits to nats (x ln 2), or pass loss_unit='bits' if all are bits"
+        ]
+    return []
+
+
+def _run_id_conflicts(frame: pd.DataFrame, name: str) -> list[str]:
+    ids = frame[K.RUN_ID].astype("string").fillna("")
+    keyed = frame.assign(_id=ids)[ids != ""]
+    if keyed.empty:
+        return []
+    by = ["_id", K.STEP] if K.STEP in keyed and keyed[K.STEP].notna().any() else ["_id"]
+    values = keyed[[K.PARAMS, K.TOKENS, K.LOSS]].round(12)
+    distinct = values.groupby([keyed[c] for c in by], dropna=False).nunique().max(axis=1)
+    bad_keys = distinct[distinct > 1].index
+    if len(bad_keys) == 0:
+        return []
+    bad_ids = sorted({k[0] if isinstance(k, tuple) else k for k in bad_keys})
+    rows = np.flatnonzero(ids.isin(bad_ids).to_numpy())
+    where = " at the same step" if len(by) == 2 else ""
+    return [
+        f"column '{name}' reuses {len(bad_ids)} id(s) (e.g. {bad_ids[:3]}) for rows with different params, tokens or "
+        f"loss{where}, at {_rows(rows)}: give each run its own id"
+        + ("" if len(by) == 2 else ", or add a 'step' column if these are checkpoints of one run")
+        + "; several metrics per run (a loss_kind column)? keep one"
+    ]

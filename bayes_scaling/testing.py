@@ -67,9 +67,23 @@ def fabricated_fit(
             "n_seeds": (K.CONFIG, configs["n_seeds"].to_numpy().astype(float)),
         }
     )
+    replicated = np.flatnonzero(configs["n_seeds"].to_numpy() > 1)
+    constant["rep_index"] = ("replicated_config", replicated)
+    observed = xr.Dataset(
+        {
+            "mean_log_loss": (K.CONFIG, configs["mean_log_loss"].to_numpy()),
+            "within_ss": ("replicated_config", configs["within_ss"].to_numpy()[replicated]),
+        }
+    )
     stats = xr.Dataset({"diverging": (K.SAMPLE_DIMS, np.zeros(shape, dtype=bool))}, coords=coords)
     tree = xr.DataTree.from_dict(
-        {"posterior": posterior, "sample_stats": stats, "constant_data": constant, "runs": _runs_dataset(runs)}
+        {
+            "posterior": posterior,
+            "sample_stats": stats,
+            "constant_data": constant,
+            "observed_data": observed,
+            "runs": _runs_dataset(runs),
+        }
     )
     tree.attrs.update(
         {

@@ -110,3 +110,30 @@ def test_demo_end_to_end_as_a_user_runs_it(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0 and "1e24" in proc.stdout
+
+
+def test_ctrl_c_during_sampling_writes_nothing(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from bayes_scaling.synthetic import chinchilla_runs
+
+    fit_module = sys.modules["bayes_scaling.fit"]  # the attribute bayes_scaling.fit is the function
+    runs = tmp_path / "runs.csv"
+    chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "fit", interrupted)
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(runs), "--out", str(out)]) == 130
+    assert "interrupted; nothing was saved" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
+
+
+def test_corrupted_model_file_is_one_line_error(saved, capsys):
+    data = saved.read_bytes()
+    saved.write_bytes(data[:1000])
+    assert main(["optimal", str(saved), "--flops", "1e24"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "not a readable netCDF file" in err and "Traceback" not in err

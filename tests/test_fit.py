@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,3 +164,71 @@ def test_repr_and_spec_roundtrip(small_fit):
     spec = small_fit.spec
     assert spec.to_dict() == bs.ScalingModel.from_dict(spec.to_dict()).to_dict()
     assert spec.spec_id == small_fit.idata.attrs["spec_id"]
+
+
+def test_prior_data_conflict_is_named(small_runs):
+    """A tight prior far from the data: power-scaling sensitivity flags the law's parameters."""
+    from pymc_extras.prior import Prior
+
+    wrong = {"beta": Prior("Normal", mu=0.8, sigma=0.02)}
+    with pytest.warns(SamplingWarning, match=r"prior-data conflict for \[.*'beta'.*\]"):
+        fit = bs.fit(small_runs, draws=500, tune=500, random_seed=1, progressbar=False, priors=wrong)
+    sensitivity = fit.diagnostics().attrs["sensitivity"]
+    assert sensitivity.loc["beta", "prior"] > 0.05 and sensitivity.loc["beta", "likelihood"] > 0.05
+    assert "prior-data conflict" in fit.idata.attrs["diagnostics"]  # recorded for the saved file
+
+
+def test_no_false_alarms_on_clean_data(small_fit):
+    diag = small_fit.diagnostics()
+    assert diag.attrs["problems"] == []
+    law = diag.attrs["sensitivity"].loc[["E", "log_AN_ref", "log_BD_ref", "alpha", "beta"]]
+    assert (law["prior"] < 0.05).all(), law
+    assert diag.attrs["pareto_k"].max() < 0.7
+
+
+def test_influential_outlier_is_named_and_strict_raises(small_runs):
+    """One run 30% above the law under a Gaussian likelihood: Pareto k names its (N, D)."""
+    frame = small_runs.to_frame()
+    frame.loc[5, "loss"] *= 1.3
+    runs = bs.Runs.from_frame(frame)
+    n = frame.loc[5, "params"]
+    with pytest.raises(SamplingError, match=r"Pareto k > 0\.\d+ for 1 configuration\(s\) \(N=" + re.escape(f"{n:.3g}")):
+        bs.fit(runs, draws=500, tune=500, random_seed=1, progressbar=False, likelihood="normal", strict=True)
+
+
+def test_pointwise_log_likelihood_matches_pymc(small_runs, small_fit):
+    import pymc as pm
+
+    ours = small_fit.log_likelihood().values
+    model = small_fit.spec.build(small_runs)
+    ref = pm.stats.compute_log_likelihood(small_fit.idata.copy(), model=model, extend_inferencedata=False, progressbar=False)
+    ref = ref.to_dataset() if hasattr(ref, "to_dataset") else ref
+    total = ref["mean_log_loss"].values.copy()
+    rep = small_fit.idata["constant_data"].to_dataset()["rep_index"].values
+    total[:, :, rep] += ref["within_ss"].values
+    np.testing.assert_allclose(ours, total, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_same_seed_same_draws_across_processes(tmp_path):
+    """The first process compiles a model shape never seen before (a fresh JIT), the second
+    loads it from the compile cache: both must draw the same samples (they did not while
+    numba's fastmath was on). The shape, hence the compiled code, is new on every run."""
+    import subprocess
+    import sys
+    import time
+
+    n_configs = 100 + time.time_ns() % 400
+    code = (
+        "import bayes_scaling as bs, hashlib, sys\n"
+        f"runs = bs.synthetic.chinchilla_runs(n_configs={n_configs}, random_seed=2)\n"
+        "fit = bs.fit(runs, draws=200, tune=300, random_seed=7, progressbar=False)\n"
+        "print(hashlib.sha256(fit.idata['posterior'].to_dataset()['alpha'].values.tobytes()).hexdigest())\n"
+    )
+    outs = [
+        subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert outs[0] == outs[1] and len(outs[0]) == 64

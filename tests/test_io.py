@@ -168,3 +168,27 @@ def test_concurrent_loads_of_one_file(fake_fit, tmp_path):
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert len(set(outs)) == 1
+
+
+def test_corrupted_draws_fail_the_content_hash(fake_fit, tmp_path):
+    import h5py
+
+    path = tmp_path / "fit.nc"
+    fake_fit.save(path)
+    with h5py.File(path, "r+") as handle:  # flip one draw by 1e-9, as a bad disk or copy might
+        values = handle["posterior"]["alpha"][...]
+        values[0, 5] += 1e-9
+        handle["posterior"]["alpha"][...] = values
+    with pytest.raises(bs.IdentityError, match="content hash: the file is corrupted"):
+        bs.load(path)
+
+
+def test_saved_file_records_provenance(small_fit, tmp_path):
+    path = tmp_path / "fit.nc"
+    small_fit.save(path)
+    attrs = bs.load(path).idata.attrs
+    for key in ("package_version", "dependency_versions", "data_hash", "content_hash", "spec", "sampler_settings", "created"):
+        assert attrs[key], key
+    assert json.loads(attrs["sampler_settings"])["sampler"] in ("nutpie", "pymc")
+    assert json.loads(attrs["diagnostics"])["ok"] is True
+    assert {"prior", "log_prior"} <= set(bs.load(path).idata.children)
