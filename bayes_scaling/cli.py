@@ -111,6 +111,41 @@ def _cmd_optimal(args) -> int:
     return 0
 
 
+def _cmd_plan(args) -> int:
+    import numpy as np
+
+    from . import planning
+    from .io import load
+    from .units import format_count, format_flops
+
+    if args.target_loss is None and args.flops is None:
+        raise ValueError("plan needs --target-loss (how much compute?) and/or --flops (how to spend it?)")
+    fit = load(args.model)
+    if args.target_loss is not None:
+        ans = planning.compute_for_target(fit, args.target_loss, prob=args.prob)
+        lo, hi = ans.needed_interval(0.9)
+        print(f"Target loss {args.target_loss:g} with probability {args.prob:.0%} (one compute-optimal training run):")
+        if np.isfinite(ans.flops):
+            print(f"  compute needed: {format_flops(ans.flops)} FLOPs  (N* {format_count(ans.params)}, D* {format_count(ans.tokens)})")
+        else:
+            print(f"  not reachable below 1e30 FLOPs (P = {ans.achieved_prob:.2f} there)")
+        print(f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
+              f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n")
+    if args.flops is not None:
+        for risk in ("mean", ("cvar", 0.9)):
+            a = planning.allocate(fit, args.flops, risk=risk)
+            name = "expected loss" if risk == "mean" else "CVaR 90% (mean of the worst 10%)"
+            print(f"Allocation of {format_flops(args.flops)} FLOPs minimising {name}:")
+            print(f"  N {format_count(a.params)}, D {format_count(a.tokens)} (plug-in point fit: N {format_count(a.plugin_params)}, "
+                  f"D {format_count(a.plugin_tokens)}); expected excess loss {a.penalty:.2g} vs {a.plugin_penalty:.2g} for the "
+                  f"plug-in plan, which wastes {a.plugin_deadweight:.1%} of the budget")
+        if args.target_loss is not None:
+            p = planning.prob_below(fit, args.target_loss, flops=[args.flops])[0]
+            print(f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}")
+        print()
+    return 0
+
+
 def _cmd_summary(args) -> int:
     from .io import load
 
@@ -206,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flops", type=_count, nargs="+", required=True, help="budget(s) C, e.g. 1e24")
     p.add_argument("--prob", type=float, default=0.9)
     p.set_defaults(func=_cmd_optimal)
+
+    p = sub.add_parser("plan", help="compute for a target loss, and how to split a budget, from a saved posterior")
+    p.add_argument("model", help="saved posterior (.nc)")
+    p.add_argument("--target-loss", type=float, help="the loss to reach")
+    p.add_argument("--prob", type=float, default=0.9, help="required probability of reaching it (default 0.9)")
+    p.add_argument("--flops", type=_count, help="a compute budget C to allocate between N and D")
+    p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
     p.add_argument("model")

@@ -306,7 +306,8 @@ class ScalingFit:
         )
         return [
             f"Pareto k > {loo.good_k:.2f} for {bad.size} configuration(s) ({where}{', ...' if bad.size > 5 else ''}): "
-            "the posterior hinges on these runs and PSIS-LOO is unreliable; check them for outliers or diverged runs"
+            "the posterior hinges on these runs (high leverage at the edge of the design, or outliers) and PSIS-LOO "
+            "is unreliable there; check them for outliers or diverged runs, and distrust forecasts that rest on them"
         ]
 
     def _prior_conflict_problems(self, table) -> list[str]:

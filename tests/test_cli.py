@@ -137,3 +137,15 @@ def test_corrupted_model_file_is_one_line_error(saved, capsys):
     assert main(["optimal", str(saved), "--flops", "1e24"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "not a readable netCDF file" in err and "Traceback" not in err
+
+
+def test_plan_answers_budget_and_target(saved, capsys):
+    assert main(["plan", str(saved), "--target-loss", "1.95", "--flops", "3e23"]) == 0
+    out = capsys.readouterr().out
+    assert "compute needed:" in out and "Allocation of 3e23 FLOPs minimising expected loss" in out
+    assert "CVaR 90%" in out and "P(a compute-optimal run at 3e23 FLOPs beats 1.95)" in out
+
+
+def test_plan_without_a_question_is_an_error(saved, capsys):
+    assert main(["plan", str(saved)]) == 1
+    assert "--target-loss" in capsys.readouterr().err

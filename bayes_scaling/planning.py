@@ -1,0 +1,498 @@
+r"""Decisions from a posterior: probabilities, budgets, allocations and which runs to train next.
+
+Every function takes a :class:`~bayes_scaling.fit.ScalingFit` (fitted or loaded) and works on its
+stored draws with numpy: no PyMC, no sampling, so a planning script answers in about a second.
+
+Notation: for posterior draw :math:`s`, :math:`\mu_s(N, D)` is the law's expected loss and a new
+run's log loss is :math:`\log\mu_s + \epsilon`, with :math:`\epsilon` Student-t (or Gaussian)
+with scale :math:`\sqrt{\tau_s^2 + \sigma_s(N)^2}` (see :mod:`bayes_scaling.noise`).
+Probabilities over new runs use that distribution's CDF per draw (exact, no simulation noise),
+averaged over draws. Compute-optimal runs use :math:`N^*_s(C)` per draw unless a plan is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from . import _constants as K
+from .fit import ScalingFit, _as_points
+from .noise import config_sd, new_run_noise, reported_noise  # noqa: F401 (new_run_noise re-exported for tests)
+
+
+# --------------------------------------------------------------------------- per-draw pieces
+def _theta(fit: ScalingFit) -> dict[str, np.ndarray]:
+    return {k: v[:, None] for k, v in fit._theta().items()}
+
+
+def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
+    """log mu_s at each point: (n_draws, n_points)."""
+    return fit.law.log_mean(_theta(fit), np.log(params)[None, :], np.log(tokens)[None, :], fit.scale)
+
+
+def _new_run_scale(fit: ScalingFit, params) -> np.ndarray:
+    theta = _theta(fit)
+    theta = {**theta, **reported_noise(theta, fit._noise)}
+    sd = config_sd(theta, np.log(params)[None, :], fit.scale.log_n_noise_ref, fit._noise)
+    if fit._noise.discrepancy:
+        sd = np.sqrt(theta["tau"] ** 2 + sd**2)
+    return sd
+
+
+def _new_run_cdf(fit: ScalingFit, z) -> np.ndarray:
+    """P(standardised new-run noise <= z) per draw (Student-t with the draw's nu, or normal)."""
+    if fit._noise.likelihood == "student_t":
+        return stats.t.cdf(z, df=fit._theta()["nu"][:, None])
+    return special.ndtr(z)
+
+
+def _prob_new_run_below(fit: ScalingFit, target_loss: float, params, tokens) -> np.ndarray:
+    """P_s(new run's loss < target) per draw and point: (n_draws, n_points)."""
+    z = (np.log(target_loss) - _log_mean(fit, params, tokens)) / _new_run_scale(fit, params)
+    return _new_run_cdf(fit, z)
+
+
+def _optimal(fit: ScalingFit, flops) -> tuple[np.ndarray, np.ndarray]:
+    draws = fit.optimal_draws(flops)
+    return draws["params"], draws["tokens"]
+
+
+# --------------------------------------------------------------------------- questions
+def prob_below(fit: ScalingFit, target_loss: float, params=None, tokens=None, *, flops=None, kind: str = "new_run") -> np.ndarray:
+    r"""P(loss < ``target_loss``) at each (params, tokens), or at the compute-optimal run of ``flops``.
+
+    kind="new_run": :math:`\frac1S\sum_s F_s\bigl((\log t - \log\mu_s)/\mathrm{sd}_s\bigr)`, the
+    chance that one training run beats the target; kind="mean": the share of draws whose
+    expected loss is below it. With ``flops``, each draw uses its own optimum :math:`N^*_s(C)`.
+    """
+    if flops is not None:
+        n, d = _optimal(fit, flops)
+        per_draw = _per_draw_points_prob(fit, target_loss, n, d, kind)
+    else:
+        n, d = np.broadcast_arrays(_as_points(params, "params"), _as_points(tokens, "tokens"))
+        if kind == "mean":
+            per_draw = (_log_mean(fit, n, d) < np.log(target_loss)).astype(float)
+        elif kind == "new_run":
+            per_draw = _prob_new_run_below(fit, target_loss, n, d)
+        else:
+            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+    return per_draw.mean(axis=0)
+
+
+def _per_draw_points_prob(fit, target_loss, n, d, kind):
+    """Like _prob_new_run_below, but N and D differ per draw: arrays (n_draws, n_points)."""
+    theta = _theta(fit)
+    log_mu = fit.law.log_mean(theta, np.log(n), np.log(d), fit.scale)
+    if kind == "mean":
+        return (log_mu < np.log(target_loss)).astype(float)
+    if kind != "new_run":
+        raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+    full = {**theta, **reported_noise(theta, fit._noise)}
+    sd = config_sd(full, np.log(n), fit.scale.log_n_noise_ref, fit._noise)
+    if fit._noise.discrepancy:
+        sd = np.sqrt(full["tau"] ** 2 + sd**2)
+    return _new_run_cdf(fit, (np.log(target_loss) - log_mu) / sd)
+
+
+@dataclass(frozen=True)
+class ComputeForTarget:
+    """Answer of :func:`compute_for_target`.
+
+    flops : the smallest compute C with P(a compute-optimal run at C reaches the target) >= prob
+        (``inf`` if no C up to ``max_flops`` does).
+    params, tokens : the posterior-median compute-optimal N*, D* at that C.
+    prob : the probability achieved at ``flops``.
+    needed_flops : per draw, the compute at which that draw's expected loss L*(C) reaches the
+        target (``inf`` where its irreducible loss E is above the target): the distribution
+        of the compute needed.
+    """
+
+    target_loss: float
+    prob: float
+    flops: float
+    params: float
+    tokens: float
+    achieved_prob: float
+    needed_flops: np.ndarray
+
+    @property
+    def prob_unreachable(self) -> float:
+        """Share of draws whose expected loss never reaches the target (E above it)."""
+        return float(np.mean(~np.isfinite(self.needed_flops)))
+
+    def needed_interval(self, prob: float = 0.9) -> tuple[float, float]:
+        lo, hi = np.quantile(self.needed_flops, [(1 - prob) / 2, (1 + prob) / 2])
+        return float(lo), float(hi)
+
+
+def compute_for_target(
+    fit: ScalingFit,
+    target_loss: float,
+    prob: float = 0.9,
+    *,
+    kind: str = "new_run",
+    min_flops: float = 1e15,
+    max_flops: float = 1e30,
+) -> ComputeForTarget:
+    r"""Smallest compute C such that a compute-optimal run at C reaches ``target_loss`` with ``prob``.
+
+    :math:`p(C) = P(L(N^*(C), D^*(C)) < t)` rises with C (each draw's optimal loss falls with C),
+    so C is found by bisection in log C (60 steps, relative precision ~1e-12 decades). With
+    kind="new_run" :math:`p(C)` includes the run's own noise; with kind="mean" it is the share
+    of draws whose expected loss is below the target. ``needed_flops`` is the per-draw solution
+    of :math:`L^*_s(C) = t` (also by bisection), the distribution of compute required.
+    """
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must be between 0 and 1, got {prob!r}")
+    lo, hi = np.log(min_flops), np.log(max_flops)
+
+    def p_at(log_c):
+        return float(prob_below(fit, target_loss, flops=[np.exp(log_c)], kind=kind)[0])
+
+    if p_at(hi) < prob:
+        flops = np.inf
+    elif p_at(lo) >= prob:
+        flops = float(min_flops)
+    else:
+        a, b = lo, hi
+        for _ in range(60):
+            mid = 0.5 * (a + b)
+            a, b = (a, mid) if p_at(mid) >= prob else (mid, b)
+        flops = float(np.exp(b))
+    if np.isfinite(flops):
+        n, d = _optimal(fit, [flops])
+        params, tokens, achieved = float(np.median(n)), float(np.median(d)), p_at(np.log(flops))
+    else:
+        params = tokens = np.inf
+        achieved = p_at(hi)
+    return ComputeForTarget(
+        target_loss=float(target_loss),
+        prob=float(prob),
+        flops=flops,
+        params=params,
+        tokens=tokens,
+        achieved_prob=achieved,
+        needed_flops=_needed_flops_per_draw(fit, target_loss, lo, hi),
+    )
+
+
+def _needed_flops_per_draw(fit: ScalingFit, target_loss: float, lo: float, hi: float) -> np.ndarray:
+    """Per draw, the C at which its expected compute-optimal loss equals the target (vectorised bisection)."""
+    a = np.full(fit.n_draws, lo)
+    b = np.full(fit.n_draws, hi)
+    log_t = np.log(target_loss)
+
+    def log_loss_at(log_c):
+        c = np.exp(log_c)[:, None]
+        rep = {k: v[:, None] for k, v in fit._reported().items()}
+        n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
+        d = c / (fit.flops_per_param_token * n)
+        return fit.law.log_mean(_theta(fit), np.log(n), np.log(d), fit.scale)[:, 0]
+
+    reachable = log_loss_at(b) <= log_t
+    for _ in range(60):
+        mid = 0.5 * (a + b)
+        below = log_loss_at(mid) <= log_t
+        b = np.where(below, mid, b)
+        a = np.where(below, a, mid)
+    out = np.exp(b)
+    out[~reachable] = np.inf
+    return out
+
+
+def _risk(losses: np.ndarray, risk) -> np.ndarray:
+    """Risk of loss draws (n_draws, n_points): 'mean', ('quantile', q) or ('cvar', q)."""
+    if risk == "mean":
+        return losses.mean(axis=0)
+    kind, q = risk
+    if kind == "quantile":
+        return np.quantile(losses, q, axis=0)
+    if kind == "cvar":
+        cut = np.quantile(losses, q, axis=0)
+        return np.nanmean(np.where(losses >= cut, losses, np.nan), axis=0)
+    raise ValueError(f"risk must be 'mean', ('quantile', q) or ('cvar', q); got {risk!r}")
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Answer of :func:`allocate`: a risk-chosen (N, D) on the budget and the plug-in plan beside it."""
+
+    flops: float
+    risk: object
+    params: float
+    tokens: float
+    risk_value: float
+    plugin_params: float
+    plugin_tokens: float
+    plugin_risk_value: float
+    penalty: float
+    plugin_penalty: float
+    plugin_deadweight: float
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "plan": ["risk-optimal", "plug-in (point fit)"],
+                K.PARAMS: [self.params, self.plugin_params],
+                K.TOKENS: [self.tokens, self.plugin_tokens],
+                "risk": [self.risk_value, self.plugin_risk_value],
+                "expected_loss_penalty": [self.penalty, self.plugin_penalty],
+            }
+        ).set_index("plan")
+
+
+def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, span: float = 30.0) -> Allocation:
+    r"""The (N, D) on :math:`C = kND` that minimises a risk of the expected loss, vs the plug-in plan.
+
+    risk: "mean" (expected loss), ("quantile", q) or ("cvar", q) (mean of the worst 1-q share)
+    of :math:`\mu_s(N, C/(kN))` over draws, minimised on a log grid of N within a factor
+    ``span`` of the posterior-median N* and refined by bounded Brent minimisation. The plug-in plan is Chinchilla's closed form at the
+    posterior-median parameters (what a point fit would do). ``penalty`` is each plan's
+    expected excess loss over each draw's own optimum, :math:`E_s[\mu_s(N) - \mu_s(N^*_s)]`;
+    ``plugin_deadweight`` is the share of the budget the plug-in plan wastes: with C' the
+    budget at which the risk-optimal plan matches the plug-in plan's risk at C,
+    :math:`1 - C'/C`.
+    """
+    k = fit.flops_per_param_token
+    n_star, _ = _optimal(fit, [flops])
+    n_grid = np.geomspace(np.median(n_star) / span, np.median(n_star) * span, grid)
+    losses = np.exp(_log_mean(fit, n_grid, flops / (k * n_grid)))
+    risks = _risk(losses, risk)
+    i = int(np.argmin(risks))
+
+    def risk_at(log_n):
+        n = np.exp(np.atleast_1d(log_n))
+        return float(_risk(np.exp(_log_mean(fit, n, flops / (k * n))), risk)[0])
+
+    # Refine between the neighbouring grid points (bounded Brent in log N).
+    bracket = (np.log(n_grid[max(i - 1, 0)]), np.log(n_grid[min(i + 1, grid - 1)]))
+    refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-6})
+    best_n = float(np.exp(refined.x)) if refined.fun <= risks[i] else float(n_grid[i])
+    best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
+    rep = {name: np.median(v) for name, v in fit._reported().items()}
+    plugin_n = float(fit.law.optimal_params(rep, np.array([flops]), k)[0])
+    plugin_loss = np.exp(_log_mean(fit, np.array([plugin_n]), np.array([flops / (k * plugin_n)])))
+    plugin_risk = float(_risk(plugin_loss, risk)[0])
+    oracle = fit.optimal_draws([flops])["loss"][:, 0]
+    penalty = float(np.mean(best_loss[:, 0] - oracle))
+    plugin_penalty = float(np.mean(plugin_loss[:, 0] - oracle))
+
+    def best_risk_at(c):
+        n_star_c, _ = _optimal(fit, [c])
+        ng = np.geomspace(np.median(n_star_c) / span, np.median(n_star_c) * span, grid)
+        return float(np.min(_risk(np.exp(_log_mean(fit, ng, c / (k * ng))), risk)))
+
+    a, b = np.log(flops) - np.log(10.0), np.log(flops)
+    for _ in range(30):  # C' to ~1e-9 relative
+        mid = 0.5 * (a + b)
+        a, b = (a, mid) if best_risk_at(np.exp(mid)) <= plugin_risk else (mid, b)
+    deadweight = float(max(0.0, 1.0 - np.exp(b) / flops))
+    return Allocation(
+        flops=float(flops),
+        risk=risk,
+        params=best_n,
+        tokens=float(flops / (k * best_n)),
+        risk_value=float(_risk(best_loss, risk)[0]),
+        plugin_params=plugin_n,
+        plugin_tokens=float(flops / (k * plugin_n)),
+        plugin_risk_value=plugin_risk,
+        penalty=penalty,
+        plugin_penalty=plugin_penalty,
+        plugin_deadweight=deadweight,
+    )
+
+
+def compare_plans(fit: ScalingFit, plans, *, target_loss: float | None = None, kind: str = "new_run", prob: float = 0.9, random_seed: int = 0) -> pd.DataFrame:
+    r"""Candidate (N, D) plans side by side: loss band, P(lowest loss), P(missing a target).
+
+    P(plan i has the lowest loss) is the share of joint predictive draws (one posterior draw,
+    one independent new-run outcome per plan) in which plan i's loss is the lowest; with
+    kind="mean" it compares the law's expected losses draw by draw.
+    """
+    plans = np.asarray(plans, dtype=float)
+    if plans.ndim != 2 or plans.shape[1] != 2:
+        raise ValueError("plans must be a list of (params, tokens) pairs")
+    fc = fit.predict(plans[:, 0], plans[:, 1], kind=kind, random_seed=random_seed)
+    lo, hi = fc.interval(prob)
+    winner = np.argmin(fc.draws, axis=1)
+    table = pd.DataFrame(
+        {
+            K.PARAMS: plans[:, 0],
+            K.TOKENS: plans[:, 1],
+            K.FLOPS: fit.flops_per_param_token * plans[:, 0] * plans[:, 1],
+            "loss_median": fc.median,
+            "loss_lo": lo,
+            "loss_hi": hi,
+            "p_lowest": np.bincount(winner, minlength=len(plans)) / len(winner),
+        }
+    ).rename_axis("plan")
+    if target_loss is not None:
+        table["p_miss_target"] = 1.0 - prob_below(fit, target_loss, plans[:, 0], plans[:, 1], kind=kind)
+    return table
+
+
+@dataclass(frozen=True)
+class FitComparison:
+    """Answer of :func:`compare_fits` at one budget."""
+
+    flops: float
+    prob_a_better: float
+    multiplier_median: float
+    multiplier_lo: float
+    multiplier_hi: float
+    multiplier_draws: np.ndarray
+
+
+def compare_fits(fit_a: ScalingFit, fit_b: ScalingFit, flops: float, *, prob: float = 0.9, random_seed: int = 0) -> FitComparison:
+    r"""Is recipe A really better than B at compute C? Two separately fitted posteriors.
+
+    Draws of the two posteriors are independent; they are paired at random (same number of
+    pairs as the smaller posterior). ``prob_a_better`` = P(L*_A(C) < L*_B(C)) for the
+    compute-optimal expected losses. The effective compute multiplier m of A over B solves
+    :math:`L^*_B(mC) = L^*_A(C)` per pair (bisection in log m; ``inf`` if B never gets there):
+    m > 1 means B needs m times the compute to match A.
+    """
+    rng = np.random.default_rng(random_seed)
+    n = min(fit_a.n_draws, fit_b.n_draws)
+    ia = rng.permutation(fit_a.n_draws)[:n]
+    ib = rng.permutation(fit_b.n_draws)[:n]
+    loss_a = fit_a.optimal_draws([flops])["loss"][ia, 0]
+    target = np.log(loss_a)
+
+    def log_loss_b(log_c):
+        c = np.exp(log_c)[:, None]
+        rep = {k: v[ib, None] for k, v in fit_b._reported().items()}
+        nb = fit_b.law.optimal_params(rep, c, fit_b.flops_per_param_token)
+        db = c / (fit_b.flops_per_param_token * nb)
+        theta = {k: v[ib, None] for k, v in fit_b._theta().items()}
+        return fit_b.law.log_mean(theta, np.log(nb), np.log(db), fit_b.scale)[:, 0]
+
+    prob_a_better = float(np.mean(target < log_loss_b(np.full(n, np.log(flops)))))
+    lo = np.full(n, np.log(flops) - np.log(1e6))
+    hi = np.full(n, np.log(flops) + np.log(1e6))
+    reachable = log_loss_b(hi) <= target
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        below = log_loss_b(mid) <= target
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid)
+    multiplier = np.exp(hi - np.log(flops))
+    multiplier[~reachable] = np.inf
+    q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+    m_lo, m_med, m_hi = np.quantile(multiplier, q)
+    return FitComparison(float(flops), prob_a_better, float(m_med), float(m_lo), float(m_hi), multiplier)
+
+
+# --------------------------------------------------------------------------- next runs
+def _target_quantity(fit: ScalingFit, target_flops: float, quantity: str) -> np.ndarray:
+    draws = fit.optimal_draws([target_flops])
+    if quantity not in ("tokens", "params", "loss", "tokens_per_param"):
+        raise ValueError(f"quantity must be 'tokens', 'params', 'tokens_per_param' or 'loss', got {quantity!r}")
+    return np.log(draws[quantity][:, 0])
+
+
+def _run_log_lik(fit, idx, n, d, y):
+    """log p(y | theta_s) of single-seed runs: y (n_sims, m) at (n, d) (m,) -> (m, n_sims, S)."""
+    theta = {k: v[idx, None] for k, v in fit._theta().items()}
+    log_mu = fit.law.log_mean(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
+    full = {**theta, **reported_noise(theta, fit._noise)}
+    sd = config_sd(full, np.log(n)[None, :], fit.scale.log_n_noise_ref, fit._noise)
+    if fit._noise.discrepancy:
+        sd = np.sqrt(full["tau"] ** 2 + sd**2)
+    z = (y.T[:, :, None] - log_mu.T[:, None, :]) / sd.T[:, None, :]  # (m, n_sims, S)
+    if fit._noise.likelihood == "student_t":
+        ll = stats.t.logpdf(z, df=fit._theta()["nu"][idx][None, None, :])
+    else:
+        ll = stats.norm.logpdf(z)
+    return ll - np.log(sd.T)[:, None, :]
+
+
+def _weighted_var(log_w, target_q):
+    """Mean over simulations of the importance-weighted variance of target_q."""
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w /= w.sum(axis=1, keepdims=True)
+    mean = w @ target_q
+    return float(np.mean(w @ target_q**2 - mean**2))
+
+
+def next_runs(
+    fit: ScalingFit,
+    candidates,
+    *,
+    budget_flops: float,
+    target_flops: float,
+    quantity: str = "tokens",
+    n_draws: int = 1000,
+    n_sims: int = 200,
+    max_runs: int | None = None,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    r"""Which small runs to train next: greedy expected information per FLOP about a target.
+
+    ``candidates`` are (params, tokens) pairs; each can be chosen once (list a pair twice to
+    allow a second seed). The value of a set S of new runs is the expected reduction in the
+    posterior variance of :math:`\log q` at ``target_flops`` (q = D*, N*, D*/N* or L*:
+    ``quantity``):
+
+    .. math::  \Delta(S) = \operatorname{Var}(\log q) - E_{y_S}\bigl[\operatorname{Var}(\log q \mid y_S)\bigr],
+
+    estimated by preposterior importance sampling. ``n_sims`` "true" parameter vectors are
+    drawn from the posterior and every candidate's outcome is simulated once from each (a new
+    run: law + discrepancy + seed noise). For a set S the posterior draws are reweighted by the
+    likelihood of the simulated outcomes of S, and the weighted variance is averaged over the
+    simulations. Runs are added greedily by :math:`\Delta` gained per FLOP while it is positive
+    and the ``budget_flops`` (and ``max_runs``) allow. Each candidate is valued given the runs already chosen,
+    with the same simulated outcomes, so the picks spread out rather than pile up. Importance
+    weights degrade when new runs are very informative: the ranking stays useful, the absolute
+    numbers are approximate. ``benchmarks/next_runs_vs_grid.py`` checks the advice with refits.
+
+    Returns the chosen runs in order with their FLOPs, the cumulative FLOPs, and the expected
+    sd of log q and 90%-interval ratio (hi/lo) of q after adding each.
+    """
+    rng = np.random.default_rng(random_seed)
+    cand = np.array([tuple(map(float, c)) for c in candidates])
+    if cand.ndim != 2 or cand.shape[1] != 2:
+        raise ValueError("candidates must be a list of (params, tokens) pairs")
+    k = fit.flops_per_param_token
+    cost = k * cand[:, 0] * cand[:, 1]
+    idx = rng.choice(fit.n_draws, size=min(n_draws, fit.n_draws), replace=False)
+    target_q = _target_quantity(fit, target_flops, quantity)[idx]
+    truth = rng.integers(fit.n_draws, size=n_sims)
+    y = np.log(fit.predict(cand[:, 0], cand[:, 1], kind="new_run", random_seed=random_seed).draws[truth])  # (n_sims, m)
+    log_lik = _run_log_lik(fit, idx, cand[:, 0], cand[:, 1], y)  # (m, n_sims, S)
+    log_w = np.zeros((n_sims, idx.size))
+    current = float(np.var(target_q))
+    prior_var = current
+    rows, spent = [], 0.0
+    remaining = set(range(len(cand)))
+    while max_runs is None or len(rows) < max_runs:
+        affordable = [j for j in sorted(remaining) if spent + cost[j] <= budget_flops]
+        if not affordable:
+            break
+        variances = np.array([_weighted_var(log_w + log_lik[j], target_q) for j in affordable])
+        gains = (current - variances) / cost[affordable]
+        best = int(np.argmax(gains))
+        if gains[best] <= 0:  # nothing affordable is expected to help
+            break
+        j = affordable[best]
+        remaining.remove(j)
+        log_w = log_w + log_lik[j]
+        spent += cost[j]
+        current = float(variances[best])
+        rows.append(
+            {
+                K.PARAMS: cand[j, 0],
+                K.TOKENS: cand[j, 1],
+                K.FLOPS: cost[j],
+                "cumulative_flops": spent,
+                "expected_sd_log_q": float(np.sqrt(max(current, 0.0))),
+                "expected_interval_ratio": float(np.exp(2 * 1.645 * np.sqrt(max(current, 0.0)))),
+            }
+        )
+    table = pd.DataFrame(rows, columns=[K.PARAMS, K.TOKENS, K.FLOPS, "cumulative_flops", "expected_sd_log_q", "expected_interval_ratio"])
+    table = table.rename_axis("order")
+    table.attrs.update({"quantity": quantity, "target_flops": target_flops, "prior_sd_log_q": float(np.sqrt(prior_var))})
+    return table
