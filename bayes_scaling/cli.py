@@ -52,7 +52,9 @@ def _print_fit(fit, out: Path | None = None) -> None:
         for p in problems:
             print(f"  - {p}")
     else:
-        print(f"Diagnostics: OK (0 divergences, R-hat <= 1.01, ESS >= {int(diag[['ess_bulk', 'ess_tail']].min().min())})")
+        print(
+            f"Diagnostics: OK (0 divergences, R-hat <= 1.01, ESS >= {int(diag[['ess_bulk', 'ess_tail']].min().min())})"
+        )
     if out is not None:
         print(f"Saved posterior to {out}")
     print()
@@ -62,7 +64,9 @@ def _cmd_fit(args) -> int:
     from .fit import fit
     from .runs import Runs
 
-    columns = {k: v for k, v in {"params": args.params_col, "tokens": args.tokens_col, "loss": args.loss_col}.items() if v}
+    columns = {
+        k: v for k, v in {"params": args.params_col, "tokens": args.tokens_col, "loss": args.loss_col}.items() if v
+    }
     runs = Runs.from_csv(args.runs, flops_per_param_token=args.flops_per_param_token, **columns)
     if args.family:
         runs = runs.select(family=args.family)
@@ -126,22 +130,30 @@ def _cmd_plan(args) -> int:
         lo, hi = ans.needed_interval(0.9)
         print(f"Target loss {args.target_loss:g} with probability {args.prob:.0%} (one compute-optimal training run):")
         if np.isfinite(ans.flops):
-            print(f"  compute needed: {format_flops(ans.flops)} FLOPs  (N* {format_count(ans.params)}, D* {format_count(ans.tokens)})")
+            print(
+                f"  compute needed: {format_flops(ans.flops)} FLOPs  (N* {format_count(ans.params)}, D* {format_count(ans.tokens)})"
+            )
         else:
             print(f"  not reachable below 1e30 FLOPs (P = {ans.achieved_prob:.2f} there)")
-        print(f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
-              f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n")
+        print(
+            f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
+            f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n"
+        )
     if args.flops is not None:
         for risk in ("mean", ("cvar", 0.9)):
             a = planning.allocate(fit, args.flops, risk=risk)
             name = "expected loss" if risk == "mean" else "CVaR 90% (mean of the worst 10%)"
             print(f"Allocation of {format_flops(args.flops)} FLOPs minimising {name}:")
-            print(f"  N {format_count(a.params)}, D {format_count(a.tokens)} (plug-in point fit: N {format_count(a.plugin_params)}, "
-                  f"D {format_count(a.plugin_tokens)}); expected excess loss {a.penalty:.2g} vs {a.plugin_penalty:.2g} for the "
-                  f"plug-in plan, which wastes {a.plugin_deadweight:.1%} of the budget")
+            print(
+                f"  N {format_count(a.params)}, D {format_count(a.tokens)} (plug-in point fit: N {format_count(a.plugin_params)}, "
+                f"D {format_count(a.plugin_tokens)}); expected excess loss {a.penalty:.2g} vs {a.plugin_penalty:.2g} for the "
+                f"plug-in plan, which wastes {a.plugin_deadweight:.1%} of the budget"
+            )
         if args.target_loss is not None:
             p = planning.prob_below(fit, args.target_loss, flops=[args.flops])[0]
-            print(f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}")
+            print(
+                f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}"
+            )
         print()
     return 0
 
@@ -170,7 +182,9 @@ def _cmd_demo(args) -> int:
     runs = synthetic.chinchilla_runs(random_seed=args.seed)
     truth = synthetic.CHINCHILLA_PARAMS
     print("bayes_scaling demo: synthetic runs from Chinchilla's published law")
-    print(f"  L = {truth['E']} + {truth['A']}/N^{truth['alpha']} + {truth['B']}/D^{truth['beta']}  (Hoffmann et al. 2022)")
+    print(
+        f"  L = {truth['E']} + {truth['A']}/N^{truth['alpha']} + {truth['B']}/D^{truth['beta']}  (Hoffmann et al. 2022)"
+    )
     print(f"  with heteroscedastic seed noise; {runs!r}\n")
     start = time.perf_counter()
     result = fit(runs, draws=args.draws, random_seed=args.seed, progressbar=not args.quiet)

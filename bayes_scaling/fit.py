@@ -82,15 +82,19 @@ class Forecast:
 
     def to_frame(self, prob: float = 0.9) -> pd.DataFrame:
         lo, hi = self.interval(prob)
-        return pd.DataFrame(
-            {
-                K.PARAMS: self.params,
-                K.TOKENS: self.tokens,
-                "loss_median": self.median,
-                "loss_lo": lo,
-                "loss_hi": hi,
-            }
-        ).assign(kind=self.kind).rename_axis("point")
+        return (
+            pd.DataFrame(
+                {
+                    K.PARAMS: self.params,
+                    K.TOKENS: self.tokens,
+                    "loss_median": self.median,
+                    "loss_lo": lo,
+                    "loss_hi": hi,
+                }
+            )
+            .assign(kind=self.kind)
+            .rename_axis("point")
+        )
 
 
 class ScalingFit:
@@ -99,7 +103,9 @@ class ScalingFit:
     Build one with :func:`fit` or :func:`bayes_scaling.load`; do not construct directly.
     """
 
-    def __init__(self, idata, *, spec_dict: Mapping, scale: DataScale, flops_per_param_token: float, group: str = "posterior"):
+    def __init__(
+        self, idata, *, spec_dict: Mapping, scale: DataScale, flops_per_param_token: float, group: str = "posterior"
+    ):
         self.idata = idata
         self.spec_dict = dict(spec_dict)
         self.scale = scale
@@ -433,9 +439,7 @@ def _diagnostics_table(idata, parameters) -> pd.DataFrame:
         )
     low_ess = table.index[(table["ess_bulk"] < ess_min) | (table["ess_tail"] < ess_min)].tolist()
     if low_ess:
-        problems.append(
-            f"effective sample size below {ess_min} for {low_ess}: intervals are imprecise; run more draws"
-        )
+        problems.append(f"effective sample size below {ess_min} for {low_ess}: intervals are imprecise; run more draws")
     table.attrs["n_divergences"] = n_div
     table.attrs["problems"] = problems
     return table
@@ -456,7 +460,9 @@ def _nuts_options(sampler: str, target_accept: float) -> dict:
         return {"target_accept": target_accept, "adaptation": "low_rank"}
     if sampler in ("pymc", "numpyro"):
         return {"target_accept": target_accept}
-    raise SpecError(f"unknown sampler '{sampler}'; use 'nutpie' (pip install bayes_scaling[nutpie]), 'pymc' or 'numpyro'")
+    raise SpecError(
+        f"unknown sampler '{sampler}'; use 'nutpie' (pip install bayes_scaling[nutpie]), 'pymc' or 'numpyro'"
+    )
 
 
 def fit(
@@ -509,9 +515,16 @@ def fit(
         runs = Runs.from_frame(runs)
     if not isinstance(runs, Runs):
         raise TypeError(f"runs must be a bayes_scaling.Runs or a DataFrame, got {type(runs).__name__}")
-    spec = model if model is not None else ScalingModel(
-        law=law, priors=dict(priors or {}), heteroscedastic=heteroscedastic, discrepancy=discrepancy,
-        likelihood=likelihood,
+    spec = (
+        model
+        if model is not None
+        else ScalingModel(
+            law=law,
+            priors=dict(priors or {}),
+            heteroscedastic=heteroscedastic,
+            discrepancy=discrepancy,
+            likelihood=likelihood,
+        )
     )
     sampler = sampler or default_sampler()
     nuts = _nuts_options(sampler, target_accept)
@@ -537,13 +550,22 @@ def fit(
         with _quiet_pymc_logs():
             prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
             log_prior = pm.stats.compute_log_prior(idata, extend_inferencedata=False, progressbar=False)
-    for extra in [g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")]:
+    for extra in [
+        g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")
+    ]:
         del idata[extra]
     idata["sample_stats"] = _text_as_str(idata["sample_stats"].to_dataset())
     idata["prior"] = prior["prior"].to_dataset()
     idata["log_prior"] = log_prior.to_dataset() if hasattr(log_prior, "to_dataset") else log_prior
     idata["runs"] = _runs_dataset(runs)
-    settings = {"sampler": sampler, "draws": draws, "tune": tune, "chains": chains, "random_seed": random_seed, **{f"nuts_{k}": v for k, v in nuts.items()}}
+    settings = {
+        "sampler": sampler,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "random_seed": random_seed,
+        **{f"nuts_{k}": v for k, v in nuts.items()},
+    }
     idata.attrs.update(
         {
             "law": spec.law,
@@ -559,7 +581,11 @@ def fit(
     result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
     table = result.diagnostics()
     idata.attrs["diagnostics"] = json.dumps(
-        {"n_divergences": table.attrs["n_divergences"], "problems": table.attrs["problems"], "ok": bool(table["ok"].all())}
+        {
+            "n_divergences": table.attrs["n_divergences"],
+            "problems": table.attrs["problems"],
+            "ok": bool(table["ok"].all()),
+        }
     )
     if table.attrs["problems"]:
         message = "sampling diagnostics failed:\n" + "\n".join(f"  - {p}" for p in table.attrs["problems"])
@@ -602,7 +628,9 @@ def _runs_dataset(runs: Runs):
     return ds
 
 
-def sample_prior(runs: Runs, law: str = "chinchilla", *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options) -> ScalingFit:
+def sample_prior(
+    runs: Runs, law: str = "chinchilla", *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options
+) -> ScalingFit:
     """Draws from the prior (no data used beyond the data-aware defaults), as a ScalingFit.
 
     ``sample_prior(runs).predict(...)`` gives prior-predictive loss curves: the check that the
@@ -616,4 +644,6 @@ def sample_prior(runs: Runs, law: str = "chinchilla", *, model=None, draws: int 
     scale = data_scale(runs)
     with spec.build(runs, scale):
         idata = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
-    return ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token, group="prior")
+    return ScalingFit(
+        idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token, group="prior"
+    )

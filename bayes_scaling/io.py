@@ -125,7 +125,9 @@ def load(path):
         raise ForeignFileError(f"'{path}' is not a readable netCDF file ({type(exc).__name__}: {exc})") from None
     attrs = tree.attrs
     if attrs.get("format") != K.FILE_MARKER:
-        raise ForeignFileError(f"'{path}' is a netCDF file but not a bayes_scaling fit (no 'format={K.FILE_MARKER}' attribute)")
+        raise ForeignFileError(
+            f"'{path}' is a netCDF file but not a bayes_scaling fit (no 'format={K.FILE_MARKER}' attribute)"
+        )
     version_found = attrs.get("format_version")
     if version_found is None or int(version_found) != K.FORMAT_VERSION:
         raise FormatVersionError(

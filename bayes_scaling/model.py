@@ -68,7 +68,9 @@ class ScalingModel:
         known = (*law.parameters, *noise.parameters)
         unknown = sorted(set(self.priors) - set(known))
         if unknown:
-            raise SpecError(f"priors given for unknown parameter(s) {unknown}; law '{law.name}' with this noise model has {list(known)}")
+            raise SpecError(
+                f"priors given for unknown parameter(s) {unknown}; law '{law.name}' with this noise model has {list(known)}"
+            )
         priors = {name: _as_prior(name, value) for name, value in self.priors.items()}
         object.__setattr__(self, "priors", MappingProxyType(priors))
 

@@ -95,7 +95,11 @@ def default_noise_priors(options: NoiseOptions) -> dict:
     from pymc_extras.prior import Prior
 
     scale = Prior("LogNormal", mu=float(np.log(0.01)), sigma=1.0)
-    priors = {"noise_sd": scale, "tau_share": Prior("Beta", alpha=2.0, beta=2.0)} if options.discrepancy else {"sigma_ref": scale}
+    priors = (
+        {"noise_sd": scale, "tau_share": Prior("Beta", alpha=2.0, beta=2.0)}
+        if options.discrepancy
+        else {"sigma_ref": scale}
+    )
     if options.heteroscedastic:
         priors["gamma"] = Prior("Normal", mu=0.0, sigma=0.5)
     if options.likelihood == "student_t":
@@ -129,6 +133,18 @@ def config_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
     return theta["sigma_ref"] + 0.0 * log_n
 
 
+def new_run_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
+    """Scale of a *new* single-seed run around the law: :math:`\\sqrt{\\tau^2 + \\sigma(N)^2}`.
+
+    ``theta`` holds the sampled parameters (broadcastable arrays); numpy only.
+    """
+    theta = {**theta, **reported_noise(theta, options)}
+    sd = config_sd(theta, log_n, log_n_ref, options)
+    if options.discrepancy:
+        sd = np.sqrt(theta["tau"] ** 2 + sd**2)
+    return sd
+
+
 def new_run_noise(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions, rng: np.random.Generator):
     """Draws of a *new* run's log-loss deviation from the law, one per (draw, point).
 
@@ -136,10 +152,7 @@ def new_run_noise(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions
     Gaussian or Student-t with the draw's :math:`\\nu`. ``theta`` holds the sampled parameters
     as (n_draws, 1) arrays and ``log_n`` is a (1, n_points) array.
     """
-    theta = {**theta, **reported_noise(theta, options)}
-    sd = config_sd(theta, log_n, log_n_ref, options)
-    if options.discrepancy:
-        sd = np.sqrt(theta["tau"] ** 2 + sd**2)
+    sd = new_run_sd(theta, log_n, log_n_ref, options)
     shape = np.broadcast_shapes(np.shape(sd), np.shape(log_n))
     if options.likelihood == "student_t":
         return sd * rng.standard_t(np.broadcast_to(theta["nu"], shape))
@@ -166,7 +179,12 @@ def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: No
         var_mean = var_mean + theta["tau"] ** 2
     if options.likelihood == "student_t":
         pm.StudentT(
-            "mean_log_loss", nu=theta["nu"], mu=log_mu, sigma=pt.sqrt(var_mean), observed=data["mean_log_loss"], dims="config"
+            "mean_log_loss",
+            nu=theta["nu"],
+            mu=log_mu,
+            sigma=pt.sqrt(var_mean),
+            observed=data["mean_log_loss"],
+            dims="config",
         )
     else:
         pm.Normal("mean_log_loss", mu=log_mu, sigma=pt.sqrt(var_mean), observed=data["mean_log_loss"], dims="config")

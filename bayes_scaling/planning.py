@@ -20,7 +20,7 @@ from scipy import optimize, special, stats
 
 from . import _constants as K
 from .fit import ScalingFit, _as_points
-from .noise import config_sd, new_run_noise, reported_noise  # noqa: F401 (new_run_noise re-exported for tests)
+from .noise import new_run_sd
 
 
 # --------------------------------------------------------------------------- per-draw pieces
@@ -33,13 +33,32 @@ def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
     return fit.law.log_mean(_theta(fit), np.log(params)[None, :], np.log(tokens)[None, :], fit.scale)
 
 
-def _new_run_scale(fit: ScalingFit, params) -> np.ndarray:
-    theta = _theta(fit)
-    theta = {**theta, **reported_noise(theta, fit._noise)}
-    sd = config_sd(theta, np.log(params)[None, :], fit.scale.log_n_noise_ref, fit._noise)
-    if fit._noise.discrepancy:
-        sd = np.sqrt(theta["tau"] ** 2 + sd**2)
-    return sd
+def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
+    """sqrt(tau^2 + sigma(N)^2) per draw (rows ``idx``) at log N (broadcast against (S, 1))."""
+    theta = {k: v[idx, None] for k, v in fit._theta().items()}
+    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit._noise)
+
+
+def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None)) -> np.ndarray:
+    """log L*_s(C): each draw's expected loss at its own compute optimum, one C per draw."""
+    c = np.exp(log_c)[:, None]
+    rep = {k: v[idx, None] for k, v in fit._reported().items()}
+    n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
+    d = c / (fit.flops_per_param_token * n)
+    theta = {k: v[idx, None] for k, v in fit._theta().items()}
+    return fit.law.log_mean(theta, np.log(n), np.log(d), fit.scale)[:, 0]
+
+
+def _solve_log_c(log_loss_at, log_target, lo, hi, steps: int = 60) -> np.ndarray:
+    """Per draw, the log C where a decreasing log L*(C) crosses log_target (vectorised bisection
+    on [lo, hi]); ``inf`` where it is still above the target at ``hi``."""
+    reachable = log_loss_at(hi) <= log_target
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        below = log_loss_at(mid) <= log_target
+        hi = np.where(below, mid, hi)
+        lo = np.where(below, lo, mid)
+    return np.where(reachable, hi, np.inf)
 
 
 def _new_run_cdf(fit: ScalingFit, z) -> np.ndarray:
@@ -51,7 +70,7 @@ def _new_run_cdf(fit: ScalingFit, z) -> np.ndarray:
 
 def _prob_new_run_below(fit: ScalingFit, target_loss: float, params, tokens) -> np.ndarray:
     """P_s(new run's loss < target) per draw and point: (n_draws, n_points)."""
-    z = (np.log(target_loss) - _log_mean(fit, params, tokens)) / _new_run_scale(fit, params)
+    z = (np.log(target_loss) - _log_mean(fit, params, tokens)) / _new_run_scale(fit, np.log(params)[None, :])
     return _new_run_cdf(fit, z)
 
 
@@ -61,7 +80,9 @@ def _optimal(fit: ScalingFit, flops) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- questions
-def prob_below(fit: ScalingFit, target_loss: float, params=None, tokens=None, *, flops=None, kind: str = "new_run") -> np.ndarray:
+def prob_below(
+    fit: ScalingFit, target_loss: float, params=None, tokens=None, *, flops=None, kind: str = "new_run"
+) -> np.ndarray:
     r"""P(loss < ``target_loss``) at each (params, tokens), or at the compute-optimal run of ``flops``.
 
     kind="new_run": :math:`\frac1S\sum_s F_s\bigl((\log t - \log\mu_s)/\mathrm{sd}_s\bigr)`, the
@@ -90,11 +111,7 @@ def _per_draw_points_prob(fit, target_loss, n, d, kind):
         return (log_mu < np.log(target_loss)).astype(float)
     if kind != "new_run":
         raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-    full = {**theta, **reported_noise(theta, fit._noise)}
-    sd = config_sd(full, np.log(n), fit.scale.log_n_noise_ref, fit._noise)
-    if fit._noise.discrepancy:
-        sd = np.sqrt(full["tau"] ** 2 + sd**2)
-    return _new_run_cdf(fit, (np.log(target_loss) - log_mu) / sd)
+    return _new_run_cdf(fit, (np.log(target_loss) - log_mu) / _new_run_scale(fit, np.log(n)))
 
 
 @dataclass(frozen=True)
@@ -180,27 +197,10 @@ def compute_for_target(
 
 
 def _needed_flops_per_draw(fit: ScalingFit, target_loss: float, lo: float, hi: float) -> np.ndarray:
-    """Per draw, the C at which its expected compute-optimal loss equals the target (vectorised bisection)."""
-    a = np.full(fit.n_draws, lo)
-    b = np.full(fit.n_draws, hi)
-    log_t = np.log(target_loss)
-
-    def log_loss_at(log_c):
-        c = np.exp(log_c)[:, None]
-        rep = {k: v[:, None] for k, v in fit._reported().items()}
-        n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
-        d = c / (fit.flops_per_param_token * n)
-        return fit.law.log_mean(_theta(fit), np.log(n), np.log(d), fit.scale)[:, 0]
-
-    reachable = log_loss_at(b) <= log_t
-    for _ in range(60):
-        mid = 0.5 * (a + b)
-        below = log_loss_at(mid) <= log_t
-        b = np.where(below, mid, b)
-        a = np.where(below, a, mid)
-    out = np.exp(b)
-    out[~reachable] = np.inf
-    return out
+    """Per draw, the C at which its expected compute-optimal loss equals the target."""
+    n = fit.n_draws
+    log_c = _solve_log_c(lambda lc: _optimal_log_loss(fit, lc), np.log(target_loss), np.full(n, lo), np.full(n, hi))
+    return np.exp(log_c)
 
 
 def _risk(losses: np.ndarray, risk) -> np.ndarray:
@@ -305,7 +305,15 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     )
 
 
-def compare_plans(fit: ScalingFit, plans, *, target_loss: float | None = None, kind: str = "new_run", prob: float = 0.9, random_seed: int = 0) -> pd.DataFrame:
+def compare_plans(
+    fit: ScalingFit,
+    plans,
+    *,
+    target_loss: float | None = None,
+    kind: str = "new_run",
+    prob: float = 0.9,
+    random_seed: int = 0,
+) -> pd.DataFrame:
     r"""Candidate (N, D) plans side by side: loss band, P(lowest loss), P(missing a target).
 
     P(plan i has the lowest loss) is the share of joint predictive draws (one posterior draw,
@@ -346,7 +354,9 @@ class FitComparison:
     multiplier_draws: np.ndarray
 
 
-def compare_fits(fit_a: ScalingFit, fit_b: ScalingFit, flops: float, *, prob: float = 0.9, random_seed: int = 0) -> FitComparison:
+def compare_fits(
+    fit_a: ScalingFit, fit_b: ScalingFit, flops: float, *, prob: float = 0.9, random_seed: int = 0
+) -> FitComparison:
     r"""Is recipe A really better than B at compute C? Two separately fitted posteriors.
 
     Draws of the two posteriors are independent; they are paired at random (same number of
@@ -359,28 +369,15 @@ def compare_fits(fit_a: ScalingFit, fit_b: ScalingFit, flops: float, *, prob: fl
     n = min(fit_a.n_draws, fit_b.n_draws)
     ia = rng.permutation(fit_a.n_draws)[:n]
     ib = rng.permutation(fit_b.n_draws)[:n]
-    loss_a = fit_a.optimal_draws([flops])["loss"][ia, 0]
-    target = np.log(loss_a)
+    target = np.log(fit_a.optimal_draws([flops])["loss"][ia, 0])
 
     def log_loss_b(log_c):
-        c = np.exp(log_c)[:, None]
-        rep = {k: v[ib, None] for k, v in fit_b._reported().items()}
-        nb = fit_b.law.optimal_params(rep, c, fit_b.flops_per_param_token)
-        db = c / (fit_b.flops_per_param_token * nb)
-        theta = {k: v[ib, None] for k, v in fit_b._theta().items()}
-        return fit_b.law.log_mean(theta, np.log(nb), np.log(db), fit_b.scale)[:, 0]
+        return _optimal_log_loss(fit_b, log_c, ib)
 
-    prob_a_better = float(np.mean(target < log_loss_b(np.full(n, np.log(flops)))))
-    lo = np.full(n, np.log(flops) - np.log(1e6))
-    hi = np.full(n, np.log(flops) + np.log(1e6))
-    reachable = log_loss_b(hi) <= target
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        below = log_loss_b(mid) <= target
-        hi = np.where(below, mid, hi)
-        lo = np.where(below, lo, mid)
-    multiplier = np.exp(hi - np.log(flops))
-    multiplier[~reachable] = np.inf
+    log_c = np.full(n, np.log(flops))
+    prob_a_better = float(np.mean(target < log_loss_b(log_c)))
+    solved = _solve_log_c(log_loss_b, target, log_c - np.log(1e6), log_c + np.log(1e6))
+    multiplier = np.exp(solved - np.log(flops))
     q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     m_lo, m_med, m_hi = np.quantile(multiplier, q)
     return FitComparison(float(flops), prob_a_better, float(m_med), float(m_lo), float(m_hi), multiplier)
@@ -398,10 +395,7 @@ def _run_log_lik(fit, idx, n, d, y):
     """log p(y | theta_s) of single-seed runs: y (n_sims, m) at (n, d) (m,) -> (m, n_sims, S)."""
     theta = {k: v[idx, None] for k, v in fit._theta().items()}
     log_mu = fit.law.log_mean(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
-    full = {**theta, **reported_noise(theta, fit._noise)}
-    sd = config_sd(full, np.log(n)[None, :], fit.scale.log_n_noise_ref, fit._noise)
-    if fit._noise.discrepancy:
-        sd = np.sqrt(full["tau"] ** 2 + sd**2)
+    sd = _new_run_scale(fit, np.log(n)[None, :], idx)
     z = (y.T[:, :, None] - log_mu.T[:, None, :]) / sd.T[:, None, :]  # (m, n_sims, S)
     if fit._noise.likelihood == "student_t":
         ll = stats.t.logpdf(z, df=fit._theta()["nu"][idx][None, None, :])
@@ -492,7 +486,11 @@ def next_runs(
                 "expected_interval_ratio": float(np.exp(2 * 1.645 * np.sqrt(max(current, 0.0)))),
             }
         )
-    table = pd.DataFrame(rows, columns=[K.PARAMS, K.TOKENS, K.FLOPS, "cumulative_flops", "expected_sd_log_q", "expected_interval_ratio"])
+    table = pd.DataFrame(
+        rows, columns=[K.PARAMS, K.TOKENS, K.FLOPS, "cumulative_flops", "expected_sd_log_q", "expected_interval_ratio"]
+    )
     table = table.rename_axis("order")
-    table.attrs.update({"quantity": quantity, "target_flops": target_flops, "prior_sd_log_q": float(np.sqrt(prior_var))})
+    table.attrs.update(
+        {"quantity": quantity, "target_flops": target_flops, "prior_sd_log_q": float(np.sqrt(prior_var))}
+    )
     return table

@@ -127,15 +127,19 @@ class Runs:
         for canonical, source in required.items():
             if source not in df.columns:
                 close = difflib.get_close_matches(str(source), available, n=1, cutoff=0.6)
-                hint = f"did you mean '{close[0]}'? pass {canonical}='{close[0]}'" if close else (
-                    f"pass {canonical}='<your column>' to name it"
+                hint = (
+                    f"did you mean '{close[0]}'? pass {canonical}='{close[0]}'"
+                    if close
+                    else (f"pass {canonical}='<your column>' to name it")
                 )
                 problems.append(
                     f"missing column '{source}' ({canonical}, required); columns present: {available}; {hint}"
                 )
         for canonical, source in optional.items():
             if source is not None and source not in df.columns and source != canonical:
-                problems.append(f"column '{source}' given for {canonical} is not in the table; columns present: {available}")
+                problems.append(
+                    f"column '{source}' given for {canonical} is not in the table; columns present: {available}"
+                )
         if len(df) == 0:
             problems.append("the table has no rows")
         if problems:

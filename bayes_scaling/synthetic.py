@@ -64,5 +64,7 @@ def chinchilla_runs(
 def chinchilla_optimum(flops, params: dict | None = None, flops_per_param_token: float = 6.0):
     """True compute-optimal (N*, D*) of the generating law at budget(s) ``flops``."""
     p = {**CHINCHILLA_PARAMS, **(params or {})}
-    n = laws.chinchilla_optimal_params(np.asarray(flops, dtype=float), p["A"], p["B"], p["alpha"], p["beta"], flops_per_param_token)
+    n = laws.chinchilla_optimal_params(
+        np.asarray(flops, dtype=float), p["A"], p["B"], p["alpha"], p["beta"], flops_per_param_token
+    )
     return n, np.asarray(flops, dtype=float) / (flops_per_param_token * n)

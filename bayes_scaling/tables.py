@@ -31,7 +31,8 @@ def optimal_table(frame: pd.DataFrame) -> pd.DataFrame:
         "params N*": [_band(*r, format_count) for r in frame[["params_median", "params_lo", "params_hi"]].to_numpy()],
         "tokens D*": [_band(*r, format_count) for r in frame[["tokens_median", "tokens_lo", "tokens_hi"]].to_numpy()],
         "tokens/param": [
-            _band(*r, _ratio) for r in frame[["tokens_per_param_median", "tokens_per_param_lo", "tokens_per_param_hi"]].to_numpy()
+            _band(*r, _ratio)
+            for r in frame[["tokens_per_param_median", "tokens_per_param_lo", "tokens_per_param_hi"]].to_numpy()
         ],
         "expected loss": [_band(*r, _loss) for r in frame[["loss_median", "loss_lo", "loss_hi"]].to_numpy()],
     }

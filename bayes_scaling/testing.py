@@ -33,14 +33,19 @@ def fabricated_fit(
     ``params`` are in the usual units (E, A, B, alpha, beta); ``noise`` holds sigma_ref, gamma,
     tau (and nu for the Student-t likelihood). Draws are independent across parameters.
     """
-    from .fit import ScalingFit
-    from .fit import _runs_dataset
+    from .fit import ScalingFit, _runs_dataset
     from .model import ScalingModel
     from .synthetic import chinchilla_runs
 
     p = {**CHINCHILLA_PARAMS, **(params or {})}
     z = {"sigma_ref": 0.01, "gamma": 0.2, "tau": 0.004, "nu": 10.0, **(noise or {})}
-    scale = scale or DataScale(log_n_ref=float(np.log(3e8)), log_d_ref=float(np.log(6e9)), min_loss=2.3, median_loss=2.9, log_n_noise_ref=float(np.log(1e9)))
+    scale = scale or DataScale(
+        log_n_ref=float(np.log(3e8)),
+        log_d_ref=float(np.log(6e9)),
+        min_loss=2.3,
+        median_loss=2.9,
+        log_n_noise_ref=float(np.log(1e9)),
+    )
     rng = np.random.default_rng(random_seed)
     shape = (chains, draws)
 

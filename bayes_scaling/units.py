@@ -29,9 +29,7 @@ def parse_count(value) -> float:
             return math.inf if value > 0 else -math.inf
     match = _COUNT_RE.match(str(value))
     if match is None:
-        raise ValueError(
-            f"cannot read {value!r} as a number; write e.g. 7e10, 70B (1e9), 1.4T (1e12) or 500M"
-        )
+        raise ValueError(f"cannot read {value!r} as a number; write e.g. 7e10, 70B (1e9), 1.4T (1e12) or 500M")
     number, suffix = match.groups()
     if not suffix:
         return float(number)

@@ -54,8 +54,9 @@ def width(fit):
 
 
 def one(seed):
-    rng = np.random.default_rng(seed)
-    base = bs.synthetic.chinchilla_runs(n_configs=16, flops_range=(1e17, 1e18), n_budgets=4, random_seed=seed).to_frame()
+    base = bs.synthetic.chinchilla_runs(
+        n_configs=16, flops_range=(1e17, 1e18), n_budgets=4, random_seed=seed
+    ).to_frame()
     base = base[["params", "tokens", "loss"]]
     fit0 = bs.fit(bs.Runs.from_frame(base), random_seed=seed, progressbar=False)
     grid = isoflop(BUDGETS, GRID_MULT)
@@ -90,8 +91,10 @@ def main():
     print("90% interval of D*(1e24) as hi/lo ratio (smaller is better)")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     better = (table["next_runs"] < table["uniform grid"]).mean()
-    print(f"\nnext_runs narrower in {better:.0%} of repeats; median ratio advised/grid = "
-          f"{np.median(np.log(table['next_runs']) / np.log(table['uniform grid'])):.2f} (in log-width)")
+    print(
+        f"\nnext_runs narrower in {better:.0%} of repeats; median ratio advised/grid = "
+        f"{np.median(np.log(table['next_runs']) / np.log(table['uniform grid'])):.2f} (in log-width)"
+    )
     return table
 
 

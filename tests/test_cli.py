@@ -52,7 +52,7 @@ def test_summary_prints_parameters_and_verdict(saved, capsys):
 def test_errors_are_one_line_and_exit_nonzero(argv, message, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: the runs table has 1 problem") or err.startswith(f"error: {message}")
+    assert err.startswith("error: the runs table has 1 problem") or err.startswith(f"error: {message}")
     assert message in err and "Traceback" not in err and "--debug" in err
 
 

@@ -201,7 +201,9 @@ def test_pointwise_log_likelihood_matches_pymc(small_runs, small_fit):
 
     ours = small_fit.log_likelihood().values
     model = small_fit.spec.build(small_runs)
-    ref = pm.stats.compute_log_likelihood(small_fit.idata.copy(), model=model, extend_inferencedata=False, progressbar=False)
+    ref = pm.stats.compute_log_likelihood(
+        small_fit.idata.copy(), model=model, extend_inferencedata=False, progressbar=False
+    )
     ref = ref.to_dataset() if hasattr(ref, "to_dataset") else ref
     total = ref["mean_log_loss"].values.copy()
     rep = small_fit.idata["constant_data"].to_dataset()["rep_index"].values

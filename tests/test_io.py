@@ -187,7 +187,15 @@ def test_saved_file_records_provenance(small_fit, tmp_path):
     path = tmp_path / "fit.nc"
     small_fit.save(path)
     attrs = bs.load(path).idata.attrs
-    for key in ("package_version", "dependency_versions", "data_hash", "content_hash", "spec", "sampler_settings", "created"):
+    for key in (
+        "package_version",
+        "dependency_versions",
+        "data_hash",
+        "content_hash",
+        "spec",
+        "sampler_settings",
+        "created",
+    ):
         assert attrs[key], key
     assert json.loads(attrs["sampler_settings"])["sampler"] in ("nutpie", "pymc")
     assert json.loads(attrs["diagnostics"])["ok"] is True

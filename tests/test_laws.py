@@ -124,9 +124,7 @@ def test_log_loss_symbolic_matches_numpy():
     cols = [np.log(p["E"]), log_an, log_bd, p["alpha"], p["beta"]]
     got = f(np.log(n), np.log(d), *(c[:, None] for c in cols))
 
-    want = laws.chinchilla_log_loss(
-        np.log(n), np.log(d), *(c[:, None] for c in cols), np.log(n_ref), np.log(d_ref)
-    )
+    want = laws.chinchilla_log_loss(np.log(n), np.log(d), *(c[:, None] for c in cols), np.log(n_ref), np.log(d_ref))
     assert got.shape == want.shape == (30, 20)
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
     direct = np.log(laws.chinchilla_loss(n, d, **{k: v[:, None] for k, v in p.items()}))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -22,7 +21,9 @@ def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("BS_NOTEBOOK_DRAWS", "400")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
-    assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), "strip outputs before committing"
+    assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
+        "strip outputs before committing"
+    )
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors

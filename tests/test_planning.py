@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bayes_scaling import planning
+from bayes_scaling.noise import new_run_noise
 from bayes_scaling.testing import fabricated_fit
 
 
@@ -40,7 +41,7 @@ def test_prob_below_at_compute_optimal_matches_monte_carlo(post):
     hits = []
     for _ in range(30):  # each draw at its own N*, D*, with a fresh new-run outcome
         theta = {k: v[:, None] for k, v in post._theta().items()}
-        noise = planning.new_run_noise(theta, np.log(draws["params"]), post.scale.log_n_noise_ref, post._noise, rng)
+        noise = new_run_noise(theta, np.log(draws["params"]), post.scale.log_n_noise_ref, post._noise, rng)
         hits.append(draws["loss"] * np.exp(noise) < 1.91)
     np.testing.assert_allclose(planning.prob_below(post, 1.91, flops=[c])[0], np.mean(hits), atol=0.01)
 
@@ -66,7 +67,8 @@ def _mc_new_run_at(fit, draws, reps=20):
     rng = np.random.default_rng(1)
     theta = {k: v[:, None] for k, v in fit._theta().items()}
     out = [
-        draws["loss"] * np.exp(planning.new_run_noise(theta, np.log(draws["params"]), fit.scale.log_n_noise_ref, fit._noise, rng))
+        draws["loss"]
+        * np.exp(new_run_noise(theta, np.log(draws["params"]), fit.scale.log_n_noise_ref, fit._noise, rng))
         for _ in range(reps)
     ]
     return np.concatenate(out)

@@ -35,11 +35,19 @@ def _reuse_id(df):
 
 
 CASES = [
-    ("perplexity", lambda d: d.assign(loss=np.exp(d["loss"])), r"far above any per-token cross-entropy.*ln\(perplexity\)"),
+    (
+        "perplexity",
+        lambda d: d.assign(loss=np.exp(d["loss"])),
+        r"far above any per-token cross-entropy.*ln\(perplexity\)",
+    ),
     ("percent row", _percent_row, r"'loss' is above 20 at row 5 .*percent or perplexity mixed with nats"),
     ("bits among nats", _bits_rows, r"'loss' at rows 3, 10, 50 is ~1.44x .*bits mixed with nats.*loss_unit='bits'"),
     ("swapped N and D", lambda d: d.assign(params=d["tokens"], tokens=d["params"]), r"columns swapped"),
-    ("accuracy not loss", lambda d: d.assign(loss=1 / d["loss"]), r"loss increases with compute \(Spearman rho = \+0\.\d+\)"),
+    (
+        "accuracy not loss",
+        lambda d: d.assign(loss=1 / d["loss"]),
+        r"loss increases with compute \(Spearman rho = \+0\.\d+\)",
+    ),
     ("run id reused", _reuse_id, r"'run_id' reuses 1 id\(s\).*rows 7, 8: give each run its own id"),
 ]
 
@@ -67,7 +75,13 @@ def test_all_bits_converted_with_loss_unit(good):
 
 def test_checkpoints_of_one_run_are_not_a_reused_id(good):
     curve = pd.DataFrame(
-        {"run_id": ["r1"] * 4, "step": [1, 2, 3, 4], "params": 1e8, "tokens": [1e9, 2e9, 3e9, 4e9], "loss": [3.5, 3.2, 3.1, 3.0]}
+        {
+            "run_id": ["r1"] * 4,
+            "step": [1, 2, 3, 4],
+            "params": 1e8,
+            "tokens": [1e9, 2e9, 3e9, 4e9],
+            "loss": [3.5, 3.2, 3.1, 3.0],
+        }
     )
     assert len(Runs.from_frame(curve)) == 4
     with pytest.raises(bs.RunsValidationError, match="at the same step"):

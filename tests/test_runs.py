@@ -40,91 +40,217 @@ def _replace(column, row, value, n=6):
 # ------------------------------------------------------------------ bad inputs
 # Each case: (make_input, from_frame kwargs, regexes that must all appear in the message).
 BAD_INPUTS = [
-    pytest.param(lambda: _good().drop(columns="params"), {}, [r"missing column 'params' \(params, required\)"],
-                 id="missing-params"),
-    pytest.param(lambda: _good().drop(columns=["tokens", "loss"]), {},
-                 [r"missing column 'tokens'", r"missing column 'loss'"], id="missing-tokens-and-loss"),
-    pytest.param(lambda: _good().rename(columns={"params": "param"}), {},
-                 [r"missing column 'params'.*did you mean 'param'\? pass params='param'"],
-                 id="table-has-misspelt-param"),
-    pytest.param(lambda: _good(), {"params": "param"},
-                 [r"missing column 'param' \(params, required\).*did you mean 'params'\? pass params='params'"],
-                 id="mapping-misspelt-param"),
-    pytest.param(lambda: _good().rename(columns={"loss": "xyz"}), {},
-                 [r"missing column 'loss'.*columns present: \['params', 'tokens', 'xyz'\]; pass loss='<your column>'"],
-                 id="missing-loss-no-close-match"),
-    pytest.param(lambda: _good(), {"flops": "C"}, [r"column 'C' given for flops is not in the table"],
-                 id="mapped-optional-column-absent"),
-    pytest.param(lambda: _good(), {"family": "model_family"},
-                 [r"column 'model_family' given for family is not in the table"], id="mapped-family-absent"),
-    pytest.param(lambda: _good(**_replace("loss", 2, np.nan)), {}, [r"column 'loss' is empty or NaN at row 2\b"],
-                 id="nan-loss"),
-    pytest.param(lambda: _good(**_replace("params", 1, None)), {}, [r"column 'params' is empty or NaN at row 1\b"],
-                 id="none-params"),
-    pytest.param(lambda: _good(**_replace("tokens", 3, "")), {}, [r"column 'tokens' is empty or NaN at row 3\b"],
-                 id="empty-string-tokens"),
-    pytest.param(lambda: _good(**_replace("tokens", 4, "   ")), {}, [r"column 'tokens' is empty or NaN at row 4\b"],
-                 id="blank-string-tokens"),
-    pytest.param(lambda: _good(**_replace("loss", 0, np.inf)), {}, [r"column 'loss' is infinite at row 0\b"],
-                 id="inf-loss"),
-    pytest.param(lambda: _good(**_replace("tokens", 5, -np.inf)), {},
-                 [r"column 'tokens' is infinite at row 5\b", r"column 'tokens' must be > 0 .* at row 5\b"],
-                 id="minus-inf-tokens"),
-    pytest.param(lambda: _good(**_replace("params", 2, 0.0)), {},
-                 [r"column 'params' must be > 0 but is zero or negative at row 2\b"], id="zero-params"),
-    pytest.param(lambda: _good(tokens=[1e8, -2e8, 3e8, -4e8, 5e8, 6e8]), {},
-                 [r"column 'tokens' must be > 0 but is zero or negative at rows 1, 3\b"], id="negative-tokens"),
-    pytest.param(lambda: _good(**_replace("loss", 0, -2.3)), {},
-                 [r"column 'loss' must be > 0 but is zero or negative at row 0: give loss in nats/token"],
-                 id="negative-loss"),
-    pytest.param(lambda: _good(**_replace("loss", 3, 0)), {},
-                 [r"column 'loss' must be > 0 but is zero or negative at row 3\b"], id="zero-loss"),
-    pytest.param(lambda: _good(flops=[1e18, 0.0, 1e18, 1e18, 1e18, 1e18]), {},
-                 [r"column 'flops' must be > 0 but is zero or negative at row 1\b"], id="zero-flops"),
-    pytest.param(lambda: _good(flops=[1e18, 1e18, 1e18, 1e18, -5e18, -1.0]), {},
-                 [r"column 'flops' must be > 0 but is zero or negative at rows 4, 5\b"], id="negative-flops"),
-    pytest.param(lambda: _good(**_replace("params", 2, "-7B")), {},
-                 [r"column 'params' must be > 0 but is zero or negative at row 2\b"], id="negative-text-params"),
-    pytest.param(lambda: _good(**_replace("params", 2, "seven")), {},
-                 [r"column 'params' has text that is not a number at row 2 \(e\.g\. 'seven'\)"], id="text-seven"),
-    pytest.param(lambda: _good(**_replace("tokens", 1, "7X")), {},
-                 [r"column 'tokens' has text that is not a number at row 1 \(e\.g\. '7X'\)"], id="text-7X"),
-    pytest.param(lambda: _good(flops=["1.4TB"] + [1e18] * 5), {},
-                 [r"column 'flops' has text that is not a number at row 0 \(e\.g\. '1\.4TB'\)"], id="text-flops"),
-    pytest.param(lambda: _good(loss=["3.1", "2,9", "2.8", "two", "2.6", "2.5"]), {},
-                 [r"column 'loss' has text that is not a number at rows 1, 3 \(e\.g\. '2,9', 'two'\)"],
-                 id="text-loss-two-rows"),
-    pytest.param(lambda: _good(params=[True, False, True, True, False, True]), {},
-                 [r"column 'params' holds booleans, not numbers"], id="boolean-params"),
-    pytest.param(lambda: _good(**_replace("tokens", 2, True)), {},
-                 [r"column 'tokens' has text that is not a number at row 2 \(e\.g\. True\)"], id="boolean-cell"),
+    pytest.param(
+        lambda: _good().drop(columns="params"),
+        {},
+        [r"missing column 'params' \(params, required\)"],
+        id="missing-params",
+    ),
+    pytest.param(
+        lambda: _good().drop(columns=["tokens", "loss"]),
+        {},
+        [r"missing column 'tokens'", r"missing column 'loss'"],
+        id="missing-tokens-and-loss",
+    ),
+    pytest.param(
+        lambda: _good().rename(columns={"params": "param"}),
+        {},
+        [r"missing column 'params'.*did you mean 'param'\? pass params='param'"],
+        id="table-has-misspelt-param",
+    ),
+    pytest.param(
+        lambda: _good(),
+        {"params": "param"},
+        [r"missing column 'param' \(params, required\).*did you mean 'params'\? pass params='params'"],
+        id="mapping-misspelt-param",
+    ),
+    pytest.param(
+        lambda: _good().rename(columns={"loss": "xyz"}),
+        {},
+        [r"missing column 'loss'.*columns present: \['params', 'tokens', 'xyz'\]; pass loss='<your column>'"],
+        id="missing-loss-no-close-match",
+    ),
+    pytest.param(
+        lambda: _good(),
+        {"flops": "C"},
+        [r"column 'C' given for flops is not in the table"],
+        id="mapped-optional-column-absent",
+    ),
+    pytest.param(
+        lambda: _good(),
+        {"family": "model_family"},
+        [r"column 'model_family' given for family is not in the table"],
+        id="mapped-family-absent",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("loss", 2, np.nan)), {}, [r"column 'loss' is empty or NaN at row 2\b"], id="nan-loss"
+    ),
+    pytest.param(
+        lambda: _good(**_replace("params", 1, None)),
+        {},
+        [r"column 'params' is empty or NaN at row 1\b"],
+        id="none-params",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("tokens", 3, "")),
+        {},
+        [r"column 'tokens' is empty or NaN at row 3\b"],
+        id="empty-string-tokens",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("tokens", 4, "   ")),
+        {},
+        [r"column 'tokens' is empty or NaN at row 4\b"],
+        id="blank-string-tokens",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("loss", 0, np.inf)), {}, [r"column 'loss' is infinite at row 0\b"], id="inf-loss"
+    ),
+    pytest.param(
+        lambda: _good(**_replace("tokens", 5, -np.inf)),
+        {},
+        [r"column 'tokens' is infinite at row 5\b", r"column 'tokens' must be > 0 .* at row 5\b"],
+        id="minus-inf-tokens",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("params", 2, 0.0)),
+        {},
+        [r"column 'params' must be > 0 but is zero or negative at row 2\b"],
+        id="zero-params",
+    ),
+    pytest.param(
+        lambda: _good(tokens=[1e8, -2e8, 3e8, -4e8, 5e8, 6e8]),
+        {},
+        [r"column 'tokens' must be > 0 but is zero or negative at rows 1, 3\b"],
+        id="negative-tokens",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("loss", 0, -2.3)),
+        {},
+        [r"column 'loss' must be > 0 but is zero or negative at row 0: give loss in nats/token"],
+        id="negative-loss",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("loss", 3, 0)),
+        {},
+        [r"column 'loss' must be > 0 but is zero or negative at row 3\b"],
+        id="zero-loss",
+    ),
+    pytest.param(
+        lambda: _good(flops=[1e18, 0.0, 1e18, 1e18, 1e18, 1e18]),
+        {},
+        [r"column 'flops' must be > 0 but is zero or negative at row 1\b"],
+        id="zero-flops",
+    ),
+    pytest.param(
+        lambda: _good(flops=[1e18, 1e18, 1e18, 1e18, -5e18, -1.0]),
+        {},
+        [r"column 'flops' must be > 0 but is zero or negative at rows 4, 5\b"],
+        id="negative-flops",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("params", 2, "-7B")),
+        {},
+        [r"column 'params' must be > 0 but is zero or negative at row 2\b"],
+        id="negative-text-params",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("params", 2, "seven")),
+        {},
+        [r"column 'params' has text that is not a number at row 2 \(e\.g\. 'seven'\)"],
+        id="text-seven",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("tokens", 1, "7X")),
+        {},
+        [r"column 'tokens' has text that is not a number at row 1 \(e\.g\. '7X'\)"],
+        id="text-7X",
+    ),
+    pytest.param(
+        lambda: _good(flops=["1.4TB"] + [1e18] * 5),
+        {},
+        [r"column 'flops' has text that is not a number at row 0 \(e\.g\. '1\.4TB'\)"],
+        id="text-flops",
+    ),
+    pytest.param(
+        lambda: _good(loss=["3.1", "2,9", "2.8", "two", "2.6", "2.5"]),
+        {},
+        [r"column 'loss' has text that is not a number at rows 1, 3 \(e\.g\. '2,9', 'two'\)"],
+        id="text-loss-two-rows",
+    ),
+    pytest.param(
+        lambda: _good(params=[True, False, True, True, False, True]),
+        {},
+        [r"column 'params' holds booleans, not numbers"],
+        id="boolean-params",
+    ),
+    pytest.param(
+        lambda: _good(**_replace("tokens", 2, True)),
+        {},
+        [r"column 'tokens' has text that is not a number at row 2 \(e\.g\. True\)"],
+        id="boolean-cell",
+    ),
     pytest.param(lambda: _good(n=0), {}, [r"the table has no rows"], id="empty-table"),
-    pytest.param(lambda: pd.DataFrame(), {},
-                 [r"missing column 'params'", r"missing column 'tokens'", r"missing column 'loss'",
-                  r"the table has no rows"], id="no-columns-no-rows"),
+    pytest.param(
+        lambda: pd.DataFrame(),
+        {},
+        [r"missing column 'params'", r"missing column 'tokens'", r"missing column 'loss'", r"the table has no rows"],
+        id="no-columns-no-rows",
+    ),
     pytest.param(lambda: _good().to_dict("list"), {}, [r"expected a pandas DataFrame, got dict"], id="dict-not-frame"),
     pytest.param(lambda: _good().to_numpy(), {}, [r"expected a pandas DataFrame, got ndarray"], id="array-not-frame"),
-    pytest.param(lambda: _good(params=[1e7, 1e8, 1e8, 1e9, 2e9, 3e9], tokens=[1e8, 1e9, 1e9, 1e10, 2e10, 3e10],
-                               loss=[4.0, 3.0, 3.0, 2.5, 2.4, 2.3]), {},
-                 [r"rows 1, 2 repeat the same \(N, D\) with exactly the same loss: duplicated rows\?"],
-                 id="identical-replicate-rows"),
-    pytest.param(lambda: _good(step=[np.inf, 1, 2, 3, 4, 5]), {}, [r"column 'step' is infinite at row 0\b"],
-                 id="inf-step"),
-    pytest.param(lambda: _good(), {"flops_per_param_token": 0.0},
-                 [r"flops_per_param_token must be a positive number \(6 for C = 6ND\), got 0\.0"], id="k-zero"),
-    pytest.param(lambda: _good(), {"flops_per_param_token": np.nan},
-                 [r"flops_per_param_token must be a positive number"], id="k-nan"),
-    pytest.param(lambda: _good(n=25, params=[np.nan] * 25), {},
-                 [r"column 'params' is empty or NaN at rows 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 \(and 15 more\)"],
-                 id="long-row-list-truncated"),
-    pytest.param(lambda: _good(n=12, loss=["bad"] * 12), {},
-                 [r"column 'loss' has text that is not a number at rows 0, 1, .*, 9 \(and 2 more\) "
-                  r"\(e\.g\. 'bad', 'bad', 'bad'\)"], id="long-text-list-truncated"),
-    pytest.param(lambda: _good().rename(columns={"params": "N"}), {"params": "N", "loss": "L"},
-                 [r"missing column 'L' \(loss, required\)"], id="mapped-required-absent"),
-    pytest.param(lambda: pd.DataFrame({"N": [1e8, 2e8], "D": [1e9, np.nan], "L": [3.0, 2.9]}),
-                 {"params": "N", "tokens": "D", "loss": "L"}, [r"column 'D' is empty or NaN at row 1\b"],
-                 id="mapped-column-named-by-source"),
+    pytest.param(
+        lambda: _good(
+            params=[1e7, 1e8, 1e8, 1e9, 2e9, 3e9],
+            tokens=[1e8, 1e9, 1e9, 1e10, 2e10, 3e10],
+            loss=[4.0, 3.0, 3.0, 2.5, 2.4, 2.3],
+        ),
+        {},
+        [r"rows 1, 2 repeat the same \(N, D\) with exactly the same loss: duplicated rows\?"],
+        id="identical-replicate-rows",
+    ),
+    pytest.param(
+        lambda: _good(step=[np.inf, 1, 2, 3, 4, 5]), {}, [r"column 'step' is infinite at row 0\b"], id="inf-step"
+    ),
+    pytest.param(
+        lambda: _good(),
+        {"flops_per_param_token": 0.0},
+        [r"flops_per_param_token must be a positive number \(6 for C = 6ND\), got 0\.0"],
+        id="k-zero",
+    ),
+    pytest.param(
+        lambda: _good(),
+        {"flops_per_param_token": np.nan},
+        [r"flops_per_param_token must be a positive number"],
+        id="k-nan",
+    ),
+    pytest.param(
+        lambda: _good(n=25, params=[np.nan] * 25),
+        {},
+        [r"column 'params' is empty or NaN at rows 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 \(and 15 more\)"],
+        id="long-row-list-truncated",
+    ),
+    pytest.param(
+        lambda: _good(n=12, loss=["bad"] * 12),
+        {},
+        [
+            r"column 'loss' has text that is not a number at rows 0, 1, .*, 9 \(and 2 more\) "
+            r"\(e\.g\. 'bad', 'bad', 'bad'\)"
+        ],
+        id="long-text-list-truncated",
+    ),
+    pytest.param(
+        lambda: _good().rename(columns={"params": "N"}),
+        {"params": "N", "loss": "L"},
+        [r"missing column 'L' \(loss, required\)"],
+        id="mapped-required-absent",
+    ),
+    pytest.param(
+        lambda: pd.DataFrame({"N": [1e8, 2e8], "D": [1e9, np.nan], "L": [3.0, 2.9]}),
+        {"params": "N", "tokens": "D", "loss": "L"},
+        [r"column 'D' is empty or NaN at row 1\b"],
+        id="mapped-column-named-by-source",
+    ),
 ]
 
 
@@ -309,8 +435,14 @@ def test_suffix_and_plain_notation_group_together():
 
 def test_column_mapping():
     df = pd.DataFrame(
-        {"N": ["1B", "2B", "4B"], "D": [2e10, 4e10, 8e10], "L": [2.6, 2.4, 2.3], "C": [1.1e20, np.nan, 2e21],
-         "who": ["x", "x", "y"], "s": [0, 1, 2]}  # fmt: skip
+        {
+            "N": ["1B", "2B", "4B"],
+            "D": [2e10, 4e10, 8e10],
+            "L": [2.6, 2.4, 2.3],
+            "C": [1.1e20, np.nan, 2e21],
+            "who": ["x", "x", "y"],
+            "s": [0, 1, 2],
+        }  # fmt: skip
     )
     runs = Runs.from_frame(df, params="N", tokens="D", loss="L", flops="C", family="who", seed="s")
     assert list(runs.frame.columns) == ["params", "tokens", "loss", "flops", "seed", "family"]
@@ -360,9 +492,7 @@ def test_from_csv_missing_path_names_it(tmp_path):
         Runs.from_csv(tmp_path)  # a directory is not a runs file
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"\xff\xfe\x00\x81\x82\n\x83,\x84\n"], ids=["empty-file", "binary-file"]
-)
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00\x81\x82\n\x83,\x84\n"], ids=["empty-file", "binary-file"])
 def test_from_csv_unreadable_file(tmp_path, content):
     path = tmp_path / "runs.csv"
     path.write_bytes(content)
@@ -418,8 +548,12 @@ def test_config_index_maps_runs_to_configs():
 
 def test_configs_separate_families():
     df = pd.DataFrame(
-        {"params": [1e8, 1e8, 1e8, 2e8], "tokens": [1e9] * 4, "loss": [3.0, 3.1, 2.9, 2.8],
-         "family": ["b", "b", "a", "a"]}  # fmt: skip
+        {
+            "params": [1e8, 1e8, 1e8, 2e8],
+            "tokens": [1e9] * 4,
+            "loss": [3.0, 3.1, 2.9, 2.8],
+            "family": ["b", "b", "a", "a"],
+        }  # fmt: skip
     )
     runs = Runs.from_frame(df)
     configs = runs.configs

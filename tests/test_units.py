@@ -60,8 +60,31 @@ def test_parse_count_non_finite_floats_pass_through():
 
 @pytest.mark.parametrize(
     "bad",
-    ["1.4t", "1.4b", "7X", "seven", "", "   ", "B", "1e", "--1", "1,000", "1 000", "nan", "inf", "1.4TB", "k1",
-     "7B7", "0x10", None, True, False, np.True_, [70], b"70B"],  # fmt: skip
+    [
+        "1.4t",
+        "1.4b",
+        "7X",
+        "seven",
+        "",
+        "   ",
+        "B",
+        "1e",
+        "--1",
+        "1,000",
+        "1 000",
+        "nan",
+        "inf",
+        "1.4TB",
+        "k1",
+        "7B7",
+        "0x10",
+        None,
+        True,
+        False,
+        np.True_,
+        [70],
+        b"70B",
+    ],  # fmt: skip
     ids=repr,
 )
 def test_parse_count_rejects_with_the_text(bad):
