@@ -60,6 +60,16 @@ def _print_fit(fit, out: Path | None = None) -> None:
     print()
 
 
+def _checked_out(path, overwrite: bool) -> Path:
+    from .errors import FileExistsNoOverwriteError
+    from .io import check_save_path
+
+    try:
+        return check_save_path(path, overwrite=overwrite)
+    except FileExistsNoOverwriteError:
+        raise FileExistsNoOverwriteError(f"'{path}' exists; pass --overwrite to replace it") from None
+
+
 def _cmd_fit(args) -> int:
     from .fit import fit
     from .runs import Runs
@@ -70,11 +80,7 @@ def _cmd_fit(args) -> int:
     runs = Runs.from_csv(args.runs, flops_per_param_token=args.flops_per_param_token, **columns)
     if args.family:
         runs = runs.select(family=args.family)
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:  # refuse before spending minutes sampling
-        from .errors import FileExistsNoOverwriteError
-
-        raise FileExistsNoOverwriteError(f"'{out}' exists; pass --overwrite to replace it")
+    out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
     print(f"Fitting law '{args.law}' to {runs!r}")
     result = fit(
         runs,
@@ -135,6 +141,8 @@ def _cmd_plan(args) -> int:
             )
         else:
             print(f"  not reachable below 1e30 FLOPs (P = {ans.achieved_prob:.2f} there)")
+        if ans.note and np.isfinite(ans.flops):
+            print(f"  note: {ans.note}")
         print(
             f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
             f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n"
@@ -174,11 +182,7 @@ def _cmd_demo(args) -> int:
     from .tables import forecast_table, optimal_table
     from .units import format_count
 
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not args.overwrite:
-        from .errors import FileExistsNoOverwriteError
-
-        raise FileExistsNoOverwriteError(f"'{out}' exists; pass --overwrite to replace it")
+    out = _checked_out(args.out, args.overwrite) if args.out else None
     runs = synthetic.chinchilla_runs(random_seed=args.seed)
     truth = synthetic.CHINCHILLA_PARAMS
     print("bayes_scaling demo: synthetic runs from Chinchilla's published law")

@@ -26,10 +26,20 @@ from .errors import (
     ForeignFileError,
     FormatVersionError,
     IdentityError,
+    IncompatibleFileError,
 )
 from .forms import DataScale
 
-REQUIRED_ATTRS = ("format", "format_version", "law", "spec", "spec_id", "scale", "flops_per_param_token")
+REQUIRED_ATTRS = (
+    "format",
+    "format_version",
+    "law",
+    "spec",
+    "spec_id",
+    "scale",
+    "flops_per_param_token",
+    "content_hash",
+)
 REQUIRED_GROUPS = ("posterior", "constant_data")
 _DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "xarray", "pandas")
 
@@ -42,7 +52,7 @@ def _version(package: str) -> str:
 
 
 def content_hash(tree) -> str:
-    """SHA-256 over the posterior draws and the fitted data (variable names, shapes, bytes).
+    """SHA-256 over the draws, the fitted data and runs, the reference sizes and k.
 
     HDF5 keeps no checksums by default: a flipped bit in the draws would load silently and
     change every answer. ``load`` recomputes this and refuses a mismatch.
@@ -50,28 +60,51 @@ def content_hash(tree) -> str:
     import numpy as np
 
     digest = hashlib.sha256()
-    for group in ("posterior", "constant_data", "observed_data"):
+    # Attributes that change answers are hashed too (the spec has its own id).
+    attrs = tree.attrs
+    digest.update(f"scale={attrs.get('scale')}|law={attrs.get('law')}".encode())
+    digest.update(f"k={float(attrs.get('flops_per_param_token', 'nan')):.17g}".encode())
+    for group in ("posterior", "constant_data", "observed_data", "runs"):
         if group not in tree:
             continue
         ds = tree[group].to_dataset()
         for name in sorted(ds.data_vars):
-            values = np.ascontiguousarray(ds[name].values)
-            digest.update(f"{group}/{name}{values.shape}{values.dtype.str}".encode())
-            digest.update(values.tobytes())
+            values = np.asarray(ds[name].values)
+            if values.dtype.kind in "OUS":  # text: fixed-width vs object dtype differ after a round trip
+                digest.update(f"{group}/{name}{values.shape}text".encode())
+                digest.update("\x1f".join(str(v) for v in values.ravel()).encode())
+            else:
+                values = np.ascontiguousarray(values)
+                digest.update(f"{group}/{name}{values.shape}{values.dtype.str}".encode())
+                digest.update(values.tobytes())
     return digest.hexdigest()
+
+
+def check_save_path(path, *, overwrite: bool = False) -> Path:
+    """Raise now, before any sampling, if ``save`` would refuse ``path``."""
+    path = Path(path)
+    if path.suffix != ".nc":
+        raise ValueError(f"save to a '.nc' file (netCDF), got '{path.name}'")
+    if path.exists() and not overwrite:
+        raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
+    return path
 
 
 def save(fit, path, *, overwrite: bool = False) -> Path:
     """Write ``fit`` to ``path`` (netCDF) atomically: a temporary file, then a rename.
 
     Refuses to replace an existing file unless ``overwrite=True``; an interrupted save leaves
-    any previous file untouched and no partial file behind.
+    any previous file untouched and no partial file behind. Only posterior fits are saved
+    (what ``load`` accepts); prior draws from ``sample_prior`` are not.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
-    if path.suffix != ".nc":
-        raise ValueError(f"save to a '.nc' file (netCDF), got '{path.name}'")
+    path = check_save_path(path, overwrite=overwrite)
+    written_here = ("format", "format_version", "content_hash")
+    missing = [a for a in REQUIRED_ATTRS if a not in written_here and a not in fit.idata.attrs]
+    missing += [g for g in REQUIRED_GROUPS if g not in fit.idata]
+    if missing:
+        raise IncompatibleFileError(
+            f"cannot save this fit: it lacks {missing} (only posterior fits from fit() are saved)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tree = fit.idata.copy()
     tree.attrs.update(
@@ -129,7 +162,11 @@ def load(path):
             f"'{path}' is a netCDF file but not a bayes_scaling fit (no 'format={K.FILE_MARKER}' attribute)"
         )
     version_found = attrs.get("format_version")
-    if version_found is None or int(version_found) != K.FORMAT_VERSION:
+    try:
+        version_ok = version_found is not None and int(version_found) == K.FORMAT_VERSION
+    except (TypeError, ValueError):
+        version_ok = False
+    if not version_ok:
         raise FormatVersionError(
             f"'{path}' has format version {version_found}; this bayes_scaling ({_version('bayes_scaling')}) reads version "
             f"{K.FORMAT_VERSION}: load it with the package version that wrote it ({attrs.get('package_version')})"
@@ -140,15 +177,14 @@ def load(path):
     try:
         spec = json.loads(attrs["spec"])
         scale = DataScale(**json.loads(attrs["scale"]))
-    except (json.JSONDecodeError, TypeError) as exc:
+    except (json.JSONDecodeError, TypeError) as exc:  # TypeError: fields differ from this version's
         raise ForeignFileError(f"'{path}' has an unreadable spec or scale attribute: {exc}") from None
     if spec_id(spec) != attrs["spec_id"]:
         raise IdentityError(
             f"'{path}': stored spec hashes to {spec_id(spec)} but the file says {attrs['spec_id']}: "
             "the file was edited or corrupted; refit rather than trust it"
         )
-    stored = attrs.get("content_hash")
-    if stored is not None and stored != content_hash(tree):
+    if attrs["content_hash"] != content_hash(tree):
         raise IdentityError(
             f"'{path}': the posterior draws or data do not match the file's content hash: the file is corrupted; "
             "restore it from a copy or refit"

@@ -16,7 +16,8 @@ analytically: with :math:`n_j` seeds, mean :math:`\bar y_j` and within sum of sq
            \quad (n_j \ge 2),
 
 so the cost grows with the number of configurations, no latent variable per configuration is
-sampled. With the default Student-t likelihood the configuration means have Student-t tails.
+sampled. With the default Student-t likelihood the configuration means get Student-t tails of
+the same scale: a robust approximation (the factorisation is exact for Gaussian tails).
 
 **Parameterisation for the sampler.** With one seed per configuration only
 :math:`\tau^2 + \sigma(N)^2` is identified, and (log tau, log sigma) form an L-shaped ridge

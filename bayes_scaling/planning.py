@@ -121,7 +121,7 @@ class ComputeForTarget:
     flops : the smallest compute C with P(a compute-optimal run at C reaches the target) >= prob
         (``inf`` if no C up to ``max_flops`` does).
     params, tokens : the posterior-median compute-optimal N*, D* at that C.
-    prob : the probability achieved at ``flops``.
+    prob : the probability asked for; ``achieved_prob`` is the one reached at ``flops``.
     needed_flops : per draw, the compute at which that draw's expected loss L*(C) reaches the
         target (``inf`` where its irreducible loss E is above the target): the distribution
         of the compute needed.
@@ -134,6 +134,7 @@ class ComputeForTarget:
     tokens: float
     achieved_prob: float
     needed_flops: np.ndarray
+    note: str = ""
 
     @property
     def prob_unreachable(self) -> float:
@@ -141,7 +142,8 @@ class ComputeForTarget:
         return float(np.mean(~np.isfinite(self.needed_flops)))
 
     def needed_interval(self, prob: float = 0.9) -> tuple[float, float]:
-        lo, hi = np.quantile(self.needed_flops, [(1 - prob) / 2, (1 + prob) / 2])
+        # inverted_cdf picks sample values, so unreachable draws give inf, not NaN.
+        lo, hi = np.quantile(self.needed_flops, [(1 - prob) / 2, (1 + prob) / 2], method="inverted_cdf")
         return float(lo), float(hi)
 
 
@@ -164,15 +166,22 @@ def compute_for_target(
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must be between 0 and 1, got {prob!r}")
+    if not (np.isfinite(target_loss) and target_loss > 0):
+        raise ValueError(f"target_loss must be a positive loss in nats, got {target_loss!r}")
+    if not 0 < min_flops < max_flops:
+        raise ValueError(f"need 0 < min_flops < max_flops, got {min_flops!r}, {max_flops!r}")
     lo, hi = np.log(min_flops), np.log(max_flops)
 
     def p_at(log_c):
         return float(prob_below(fit, target_loss, flops=[np.exp(log_c)], kind=kind)[0])
 
+    note = ""
     if p_at(hi) < prob:
         flops = np.inf
+        note = f"not reached with probability {prob} below max_flops={max_flops:g}"
     elif p_at(lo) >= prob:
         flops = float(min_flops)
+        note = f"already reached at min_flops={min_flops:g}: the answer is at most that; lower min_flops to resolve it"
     else:
         a, b = lo, hi
         for _ in range(60):
@@ -193,6 +202,7 @@ def compute_for_target(
         tokens=tokens,
         achieved_prob=achieved,
         needed_flops=_needed_flops_per_draw(fit, target_loss, lo, hi),
+        note=note,
     )
 
 
@@ -207,13 +217,14 @@ def _risk(losses: np.ndarray, risk) -> np.ndarray:
     """Risk of loss draws (n_draws, n_points): 'mean', ('quantile', q) or ('cvar', q)."""
     if risk == "mean":
         return losses.mean(axis=0)
+    if not (isinstance(risk, tuple) and len(risk) == 2 and risk[0] in ("quantile", "cvar") and 0 < risk[1] < 1):
+        raise ValueError(f"risk must be 'mean', ('quantile', q) or ('cvar', q) with 0 < q < 1; got {risk!r}")
     kind, q = risk
     if kind == "quantile":
         return np.quantile(losses, q, axis=0)
     if kind == "cvar":
         cut = np.quantile(losses, q, axis=0)
         return np.nanmean(np.where(losses >= cut, losses, np.nan), axis=0)
-    raise ValueError(f"risk must be 'mean', ('quantile', q) or ('cvar', q); got {risk!r}")
 
 
 @dataclass(frozen=True)
@@ -254,7 +265,7 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     expected excess loss over each draw's own optimum, :math:`E_s[\mu_s(N) - \mu_s(N^*_s)]`;
     ``plugin_deadweight`` is the share of the budget the plug-in plan wastes: with C' the
     budget at which the risk-optimal plan matches the plug-in plan's risk at C,
-    :math:`1 - C'/C`.
+    :math:`1 - C'/C` (C' searched in [C/1000, C], so at most 99.9%).
     """
     k = fit.flops_per_param_token
     n_star, _ = _optimal(fit, [flops])
@@ -285,8 +296,8 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
         ng = np.geomspace(np.median(n_star_c) / span, np.median(n_star_c) * span, grid)
         return float(np.min(_risk(np.exp(_log_mean(fit, ng, c / (k * ng))), risk)))
 
-    a, b = np.log(flops) - np.log(10.0), np.log(flops)
-    for _ in range(30):  # C' to ~1e-9 relative
+    a, b = np.log(flops) - np.log(1e3), np.log(flops)
+    for _ in range(36):  # C' to ~1e-9 relative, within [C/1000, C]
         mid = 0.5 * (a + b)
         a, b = (a, mid) if best_risk_at(np.exp(mid)) <= plugin_risk else (mid, b)
     deadweight = float(max(0.0, 1.0 - np.exp(b) / flops))
@@ -362,7 +373,8 @@ def compare_fits(
     Draws of the two posteriors are independent; they are paired at random (same number of
     pairs as the smaller posterior). ``prob_a_better`` = P(L*_A(C) < L*_B(C)) for the
     compute-optimal expected losses. The effective compute multiplier m of A over B solves
-    :math:`L^*_B(mC) = L^*_A(C)` per pair (bisection in log m; ``inf`` if B never gets there):
+    :math:`L^*_B(mC) = L^*_A(C)` per pair (bisection in log m over [1e-6, 1e6]; ``inf`` if B does
+    not get there by 1e6 C, e.g. when its E is above A's loss; values below 1e-6 are clamped):
     m > 1 means B needs m times the compute to match A.
     """
     rng = np.random.default_rng(random_seed)
@@ -379,7 +391,7 @@ def compare_fits(
     solved = _solve_log_c(log_loss_b, target, log_c - np.log(1e6), log_c + np.log(1e6))
     multiplier = np.exp(solved - np.log(flops))
     q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
-    m_lo, m_med, m_hi = np.quantile(multiplier, q)
+    m_lo, m_med, m_hi = np.quantile(multiplier, q, method="inverted_cdf")  # inf-safe
     return FitComparison(float(flops), prob_a_better, float(m_med), float(m_lo), float(m_hi), multiplier)
 
 
@@ -426,8 +438,9 @@ def next_runs(
 ) -> pd.DataFrame:
     r"""Which small runs to train next: greedy expected information per FLOP about a target.
 
-    ``candidates`` are (params, tokens) pairs; each can be chosen once (list a pair twice to
-    allow a second seed). The value of a set S of new runs is the expected reduction in the
+    ``candidates`` are distinct (params, tokens) pairs, each a new single-seed configuration
+    (candidates at an (N, D) already in the data are valued as if independent of it, which
+    overstates them). The value of a set S of new runs is the expected reduction in the
     posterior variance of :math:`\log q` at ``target_flops`` (q = D*, N*, D*/N* or L*:
     ``quantity``):
 
@@ -447,14 +460,20 @@ def next_runs(
     sd of log q and 90%-interval ratio (hi/lo) of q after adding each.
     """
     rng = np.random.default_rng(random_seed)
-    cand = np.array([tuple(map(float, c)) for c in candidates])
-    if cand.ndim != 2 or cand.shape[1] != 2:
-        raise ValueError("candidates must be a list of (params, tokens) pairs")
+    cand = np.asarray(list(candidates), dtype=object)
+    if cand.ndim != 2 or cand.shape[1] != 2 or len(cand) == 0:
+        raise ValueError("candidates must be a non-empty list of (params, tokens) pairs")
+    cand = np.stack([_as_points(cand[:, 0], "candidate params"), _as_points(cand[:, 1], "candidate tokens")], axis=1)
+    if len(np.unique(cand, axis=0)) < len(cand):
+        raise ValueError(
+            "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "
+            "shares its discrepancy and informs only the seed noise, which this approximation does not value"
+        )
     k = fit.flops_per_param_token
     cost = k * cand[:, 0] * cand[:, 1]
     idx = rng.choice(fit.n_draws, size=min(n_draws, fit.n_draws), replace=False)
     target_q = _target_quantity(fit, target_flops, quantity)[idx]
-    truth = rng.integers(fit.n_draws, size=n_sims)
+    truth = rng.choice(fit.n_draws, size=n_sims, replace=n_sims > fit.n_draws)
     y = np.log(fit.predict(cand[:, 0], cand[:, 1], kind="new_run", random_seed=random_seed).draws[truth])  # (n_sims, m)
     log_lik = _run_log_lik(fit, idx, cand[:, 0], cand[:, 1], y)  # (m, n_sims, S)
     log_w = np.zeros((n_sims, idx.size))
@@ -493,4 +512,6 @@ def next_runs(
     table.attrs.update(
         {"quantity": quantity, "target_flops": target_flops, "prior_sd_log_q": float(np.sqrt(prior_var))}
     )
+    if table.empty:
+        table.attrs["note"] = "no candidate fits the budget, or none is expected to reduce the uncertainty"
     return table

@@ -199,7 +199,8 @@ class Runs:
                     [*problems, "(if the table is right as it is, pass plausibility=False to skip these checks)"]
                 )
         runs = cls(out, float(flops_per_param_token))
-        runs._check_replicates()
+        if plausibility:
+            runs._check_replicates()  # exact ties can be honest when losses are rounded
         return runs
 
     @classmethod
@@ -334,6 +335,13 @@ class Runs:
                 f"only {n_configs} distinct (N, D) configuration{'s' if n_configs != 1 else ''} for law "
                 f"'{law_name}' with {n_parameters} parameters plus noise: add runs at more sizes"
             )
+        ties = self.configs[(self.configs["n_seeds"] > 1) & (self.configs["within_ss"] <= 1e-24)]
+        if len(ties):
+            rows = np.flatnonzero(np.isin(self.config_index, ties.index.to_numpy()))
+            problems.append(
+                f"replicate seeds at {_rows(rows)} have exactly equal losses, which leaves the seed noise at zero: "
+                "give the losses with more digits, or keep one row per configuration"
+            )
         if np.unique(self.params).size < 3:
             problems.append(
                 f"runs span only {np.unique(self.params).size} distinct model size(s) N: the N exponent cannot be "
@@ -363,7 +371,8 @@ def plausibility_problems(frame: pd.DataFrame, names: dict) -> list[str]:
       loss in bits mixed with nats;
     - median tokens per parameter below 0.1: params and tokens swapped;
     - loss increasing with compute (Spearman rho > 0.3): an accuracy, or the wrong column;
-    - one ``run_id`` on rows with different N, D or loss at the same step (or with no step).
+    - one ``run_id`` on rows with different N, D or loss at the same step (or with no step);
+    - (checked after grouping) replicate seeds of one configuration with exactly equal losses.
     """
     problems = []
     loss = frame[K.LOSS].to_numpy(dtype=float)

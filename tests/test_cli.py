@@ -149,3 +149,16 @@ def test_plan_answers_budget_and_target(saved, capsys):
 def test_plan_without_a_question_is_an_error(saved, capsys):
     assert main(["plan", str(saved)]) == 1
     assert "--target-loss" in capsys.readouterr().err
+
+
+def test_fit_refuses_a_bad_output_name_before_sampling(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from bayes_scaling.synthetic import chinchilla_runs
+
+    runs = tmp_path / "runs.csv"
+    chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
+    called = []
+    monkeypatch.setattr(sys.modules["bayes_scaling.fit"], "fit", lambda *a, **k: called.append(1))
+    assert main(["fit", str(runs), "--out", str(tmp_path / "model.netcdf")]) == 1
+    assert "'.nc'" in capsys.readouterr().err and not called

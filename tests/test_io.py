@@ -200,3 +200,20 @@ def test_saved_file_records_provenance(small_fit, tmp_path):
     assert json.loads(attrs["sampler_settings"])["sampler"] in ("nutpie", "pymc")
     assert json.loads(attrs["diagnostics"])["ok"] is True
     assert {"prior", "log_prior"} <= set(bs.load(path).idata.children)
+
+
+def test_edited_reference_sizes_fail_the_content_hash(fake_fit, tmp_path):
+    """The reference sizes change every answer, so they are part of the content hash."""
+    path = tmp_path / "scale.nc"
+    scale = json.loads(fake_fit.idata.attrs["scale"])
+    scale["log_n_ref"] += 0.001
+    _rewrite_attrs(fake_fit, path, scale=json.dumps(scale, sort_keys=True))
+    with pytest.raises(bs.IdentityError, match="content hash"):
+        bs.load(path)
+
+
+def test_prior_draws_are_not_saved(small_runs, tmp_path):
+    prior = bs.sample_prior(small_runs, draws=50, random_seed=0)
+    with pytest.raises(bs.IncompatibleFileError, match="only posterior fits"):
+        prior.save(tmp_path / "prior.nc")
+    assert not any(tmp_path.iterdir())

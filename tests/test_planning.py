@@ -161,3 +161,26 @@ def test_following_next_runs_beats_a_uniform_isoflop_grid():
         warnings.simplefilter("ignore", SamplingWarning)
         row = module.one(seed=2)
     assert row["next_runs"] < row["uniform grid"] < row["before"], row
+
+
+def test_planning_input_errors_are_named(post):
+    with pytest.raises(ValueError, match="target_loss must be a positive loss"):
+        planning.compute_for_target(post, -1.0)
+    with pytest.raises(ValueError, match="risk must be"):
+        planning.allocate(post, 1e23, risk="cvar")
+    with pytest.raises(ValueError, match="non-empty list"):
+        planning.next_runs(post, [], budget_flops=1e21, target_flops=1e24)
+    with pytest.raises(ValueError, match="repeat an \\(N, D\\)"):
+        planning.next_runs(post, [(1e9, 2e10), (1e9, 2e10)], budget_flops=1e21, target_flops=1e24)
+    with pytest.raises(ValueError, match="candidate params"):
+        planning.next_runs(post, [(-1, 2e10)], budget_flops=1e21, target_flops=1e24)
+    table = planning.next_runs(post, ["70B 1.4T".split()], budget_flops=1e10, target_flops=1e24)
+    assert table.empty and "budget" in table.attrs["note"]
+
+
+def test_easy_target_is_flagged_and_intervals_stay_inf_safe(post):
+    easy = planning.compute_for_target(post, 10.0, prob=0.5)  # loss 10 is reached below 1e15 FLOPs
+    assert easy.flops == 1e15 and "at most" in easy.note
+    hard = planning.compute_for_target(post, 1.70, prob=0.5)  # E ~ 1.69 +- 2%: many draws never get there
+    lo, hi = hard.needed_interval(0.9)
+    assert np.isinf(hi) and not np.isnan(lo)

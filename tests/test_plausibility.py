@@ -115,3 +115,14 @@ def test_a_million_rows_validate(good):
     big["loss"] *= np.exp(rng.normal(0, 0.01, len(big)))
     runs = Runs.from_frame(big)  # ~4 s here (vectorised; the bits check subsamples 5000 rows)
     assert len(runs) == 1_000_000 and len(runs.configs) == len(good.drop_duplicates(["params", "tokens"]))
+
+
+def test_exact_replicate_ties_pass_without_plausibility_but_cannot_be_fitted(good):
+    tied = good.copy()
+    same = tied.index[tied["run_id"].str.startswith("c000")]
+    tied.loc[same, "loss"] = tied.loc[same[0], "loss"]
+    with pytest.raises(bs.RunsValidationError, match="duplicated rows"):
+        Runs.from_frame(tied)
+    runs = Runs.from_frame(tied, plausibility=False)  # rounded losses can tie honestly
+    with pytest.raises(bs.RunsValidationError, match="exactly equal losses.*more digits"):
+        runs.check_fittable(5, "chinchilla")
