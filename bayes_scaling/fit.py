@@ -24,26 +24,13 @@ from .errors import SamplingError, SamplingWarning, SpecError
 from .forms import DataScale, get_law
 from .noise import NoiseOptions, new_run_noise
 from .runs import Runs
-from .units import parse_count
+from .units import as_counts
 
 #: Diagnostic thresholds (Vehtari et al. 2021): R-hat above, bulk/tail ESS below (per chain x 4).
 RHAT_MAX = 1.01
 ESS_MIN_PER_CHAIN = 100
 #: Power-scaling sensitivity above which a posterior counts as sensitive (ArviZ's default).
 PSENSE_THRESHOLD = 0.05
-
-
-def _as_points(values, name: str) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind in "OUS":
-        try:
-            arr = np.vectorize(parse_count, otypes=[float])(arr)
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
-    arr = np.atleast_1d(arr.astype(float))
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {values!r}")
-    return arr
 
 
 def _interval_quantiles(prob: float) -> tuple[float, float]:
@@ -163,7 +150,7 @@ class ScalingFit:
         """Flat draws of one parameter (sampled, reported or derived: ``a``, ``b``, ``G``)."""
         if name in self._draws:
             return self._draws[name]
-        reported = self._reported()
+        reported = self.reported_draws()
         if name in reported:
             return reported[name]
         derived = self._derived()
@@ -171,21 +158,28 @@ class ScalingFit:
             return derived[name]
         raise KeyError(f"no parameter '{name}'; available: {sorted({*self._draws, *reported, *derived})}")
 
-    def _theta(self) -> dict[str, np.ndarray]:
+    @property
+    def noise(self) -> NoiseOptions:
+        """The noise model (heteroscedastic, discrepancy, likelihood) this posterior was fitted with."""
+        return self._noise
+
+    def sampled_draws(self) -> dict[str, np.ndarray]:
+        """The sampled parameters (law, then noise) as flat (n_draws,) arrays."""
         names = (*self._law.parameters, *self._noise.parameters)
         return {name: self._draws[name] for name in names}
 
     @cached_property
     def _reported_cache(self) -> dict[str, np.ndarray]:
-        values = self._law.reported_values(self._theta(), self.scale)
+        values = self._law.reported_values(self.sampled_draws(), self.scale)
         return {name: np.asarray(v, dtype=float) for name, v in values.items()}
 
-    def _reported(self) -> dict[str, np.ndarray]:
+    def reported_draws(self) -> dict[str, np.ndarray]:
+        """The law's parameters in the usual units (E, A, B, alpha, beta) as flat arrays."""
         return self._reported_cache
 
     def _derived(self) -> dict[str, np.ndarray]:
         """Exponents of the compute-optimal allocation, where the law has them."""
-        rep = self._reported()
+        rep = self.reported_draws()
         if "alpha" in rep and "beta" in rep:
             s = rep["alpha"] + rep["beta"]
             return {"a": rep["beta"] / s, "b": rep["alpha"] / s}
@@ -203,9 +197,9 @@ class ScalingFit:
         """
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-        n, d = np.broadcast_arrays(_as_points(params, "params"), _as_points(tokens, "tokens"))
+        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
         n, d = n.ravel().astype(float), d.ravel().astype(float)
-        theta = {k: v[:, None] for k, v in self._theta().items()}
+        theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
         log_n, log_d = np.log(n)[None, :], np.log(d)[None, :]
         log_loss = self._law.log_mean(theta, log_n, log_d, self.scale)
         if kind == "new_run":
@@ -221,12 +215,12 @@ class ScalingFit:
         """
         if self._law.optimal_params is None:
             raise SpecError(f"law '{self._law.name}' has no compute-optimal allocation")
-        c = _as_points(flops, "flops")[None, :]
+        c = as_counts(flops, "flops")[None, :]
         k = self.flops_per_param_token
-        rep = {name: v[:, None] for name, v in self._reported().items()}
+        rep = {name: v[:, None] for name, v in self.reported_draws().items()}
         n_star = self._law.optimal_params(rep, c, k)
         d_star = c / (k * n_star)
-        theta = {name: v[:, None] for name, v in self._theta().items()}
+        theta = {name: v[:, None] for name, v in self.sampled_draws().items()}
         loss = np.exp(self._law.log_mean(theta, np.log(n_star), np.log(d_star), self.scale))
         return {"params": n_star, "tokens": d_star, "tokens_per_param": d_star / n_star, "loss": loss}
 
@@ -238,7 +232,7 @@ class ScalingFit:
         """
         q_lo, q_hi = _interval_quantiles(prob)
         draws = self.optimal_draws(flops)
-        table = {K.FLOPS: _as_points(flops, "flops")}
+        table = {K.FLOPS: as_counts(flops, "flops")}
         for name, values in draws.items():
             table[f"{name}_median"] = np.median(values, axis=0)
             table[f"{name}_lo"] = np.quantile(values, q_lo, axis=0)
@@ -372,7 +366,7 @@ class ScalingFit:
         if "within_ss" in obs:
             data["within_ss"] = obs["within_ss"].values
             data["rep_index"] = const["rep_index"].values
-        theta = {k: v[:, None] for k, v in self._theta().items()}
+        theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
         log_mu = self._law.log_mean(theta, const["log_n"].values[None, :], const["log_d"].values[None, :], self.scale)
         values = pointwise_log_likelihood(theta, log_mu, data, self.scale.log_n_noise_ref, self._noise)
         ds = self.idata[self.group].to_dataset()

@@ -19,13 +19,14 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from . import _constants as K
-from .fit import ScalingFit, _as_points
+from .fit import ScalingFit
 from .noise import new_run_sd
+from .units import as_counts
 
 
 # --------------------------------------------------------------------------- per-draw pieces
 def _theta(fit: ScalingFit) -> dict[str, np.ndarray]:
-    return {k: v[:, None] for k, v in fit._theta().items()}
+    return {k: v[:, None] for k, v in fit.sampled_draws().items()}
 
 
 def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
@@ -35,17 +36,17 @@ def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
 
 def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
     """sqrt(tau^2 + sigma(N)^2) per draw (rows ``idx``) at log N (broadcast against (S, 1))."""
-    theta = {k: v[idx, None] for k, v in fit._theta().items()}
-    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit._noise)
+    theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
+    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise)
 
 
 def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None)) -> np.ndarray:
     """log L*_s(C): each draw's expected loss at its own compute optimum, one C per draw."""
     c = np.exp(log_c)[:, None]
-    rep = {k: v[idx, None] for k, v in fit._reported().items()}
+    rep = {k: v[idx, None] for k, v in fit.reported_draws().items()}
     n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
     d = c / (fit.flops_per_param_token * n)
-    theta = {k: v[idx, None] for k, v in fit._theta().items()}
+    theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
     return fit.law.log_mean(theta, np.log(n), np.log(d), fit.scale)[:, 0]
 
 
@@ -63,8 +64,8 @@ def _solve_log_c(log_loss_at, log_target, lo, hi, steps: int = 60) -> np.ndarray
 
 def _new_run_cdf(fit: ScalingFit, z) -> np.ndarray:
     """P(standardised new-run noise <= z) per draw (Student-t with the draw's nu, or normal)."""
-    if fit._noise.likelihood == "student_t":
-        return stats.t.cdf(z, df=fit._theta()["nu"][:, None])
+    if fit.noise.likelihood == "student_t":
+        return stats.t.cdf(z, df=fit.sampled_draws()["nu"][:, None])
     return special.ndtr(z)
 
 
@@ -93,7 +94,7 @@ def prob_below(
         n, d = _optimal(fit, flops)
         per_draw = _per_draw_points_prob(fit, target_loss, n, d, kind)
     else:
-        n, d = np.broadcast_arrays(_as_points(params, "params"), _as_points(tokens, "tokens"))
+        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
         if kind == "mean":
             per_draw = (_log_mean(fit, n, d) < np.log(target_loss)).astype(float)
         elif kind == "new_run":
@@ -283,7 +284,7 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-6})
     best_n = float(np.exp(refined.x)) if refined.fun <= risks[i] else float(n_grid[i])
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
-    rep = {name: np.median(v) for name, v in fit._reported().items()}
+    rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
     plugin_n = float(fit.law.optimal_params(rep, np.array([flops]), k)[0])
     plugin_loss = np.exp(_log_mean(fit, np.array([plugin_n]), np.array([flops / (k * plugin_n)])))
     plugin_risk = float(_risk(plugin_loss, risk)[0])
@@ -405,12 +406,12 @@ def _target_quantity(fit: ScalingFit, target_flops: float, quantity: str) -> np.
 
 def _run_log_lik(fit, idx, n, d, y):
     """log p(y | theta_s) of single-seed runs: y (n_sims, m) at (n, d) (m,) -> (m, n_sims, S)."""
-    theta = {k: v[idx, None] for k, v in fit._theta().items()}
+    theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
     log_mu = fit.law.log_mean(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
     sd = _new_run_scale(fit, np.log(n)[None, :], idx)
     z = (y.T[:, :, None] - log_mu.T[:, None, :]) / sd.T[:, None, :]  # (m, n_sims, S)
-    if fit._noise.likelihood == "student_t":
-        ll = stats.t.logpdf(z, df=fit._theta()["nu"][idx][None, None, :])
+    if fit.noise.likelihood == "student_t":
+        ll = stats.t.logpdf(z, df=fit.sampled_draws()["nu"][idx][None, None, :])
     else:
         ll = stats.norm.logpdf(z)
     return ll - np.log(sd.T)[:, None, :]
@@ -463,7 +464,7 @@ def next_runs(
     cand = np.asarray(list(candidates), dtype=object)
     if cand.ndim != 2 or cand.shape[1] != 2 or len(cand) == 0:
         raise ValueError("candidates must be a non-empty list of (params, tokens) pairs")
-    cand = np.stack([_as_points(cand[:, 0], "candidate params"), _as_points(cand[:, 1], "candidate tokens")], axis=1)
+    cand = np.stack([as_counts(cand[:, 0], "candidate params"), as_counts(cand[:, 1], "candidate tokens")], axis=1)
     if len(np.unique(cand, axis=0)) < len(cand):
         raise ValueError(
             "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "

@@ -74,3 +74,20 @@ def format_flops(value: float, digits: int = 3) -> str:
     if round(mantissa, digits - 1) >= 10:
         mantissa, exponent = mantissa / 10, exponent + 1
     return f"{mantissa:.{digits}g}e{exponent}"
+
+
+def as_counts(values, name: str) -> np.ndarray:
+    """Sizes or budgets as a 1-D float array: numbers or text such as "70B"; all finite and > 0.
+
+    Raises ``ValueError`` naming ``name`` and the offending value otherwise.
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "OUS":
+        try:
+            arr = np.vectorize(parse_count, otypes=[float])(arr)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    arr = np.atleast_1d(arr.astype(float))
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be finite and > 0, got {values!r}")
+    return arr

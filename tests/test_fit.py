@@ -91,7 +91,7 @@ def test_optimal_loss_is_the_minimum_along_the_isoflop(small_fit):
     c = 1e23
     draws = small_fit.optimal_draws([c])
     n_star = draws["params"][:, 0]
-    theta = {k: v[:, None] for k, v in small_fit._theta().items()}
+    theta = {k: v[:, None] for k, v in small_fit.sampled_draws().items()}
     for factor in (0.8, 1.25):
         n = n_star[:, None] * factor
         loss = np.exp(small_fit.law.log_mean(theta, np.log(n), np.log(c / (6 * n)), small_fit.scale))[:, 0]

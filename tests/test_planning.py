@@ -40,8 +40,8 @@ def test_prob_below_at_compute_optimal_matches_monte_carlo(post):
     rng = np.random.default_rng(0)
     hits = []
     for _ in range(30):  # each draw at its own N*, D*, with a fresh new-run outcome
-        theta = {k: v[:, None] for k, v in post._theta().items()}
-        noise = new_run_noise(theta, np.log(draws["params"]), post.scale.log_n_noise_ref, post._noise, rng)
+        theta = {k: v[:, None] for k, v in post.sampled_draws().items()}
+        noise = new_run_noise(theta, np.log(draws["params"]), post.scale.log_n_noise_ref, post.noise, rng)
         hits.append(draws["loss"] * np.exp(noise) < 1.91)
     np.testing.assert_allclose(planning.prob_below(post, 1.91, flops=[c])[0], np.mean(hits), atol=0.01)
 
@@ -65,10 +65,9 @@ def test_compute_for_target(post):
 
 def _mc_new_run_at(fit, draws, reps=20):
     rng = np.random.default_rng(1)
-    theta = {k: v[:, None] for k, v in fit._theta().items()}
+    theta = {k: v[:, None] for k, v in fit.sampled_draws().items()}
     out = [
-        draws["loss"]
-        * np.exp(new_run_noise(theta, np.log(draws["params"]), fit.scale.log_n_noise_ref, fit._noise, rng))
+        draws["loss"] * np.exp(new_run_noise(theta, np.log(draws["params"]), fit.scale.log_n_noise_ref, fit.noise, rng))
         for _ in range(reps)
     ]
     return np.concatenate(out)
