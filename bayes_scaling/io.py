@@ -80,11 +80,15 @@ def content_hash(tree) -> str:
     return digest.hexdigest()
 
 
-def check_save_path(path, *, overwrite: bool = False) -> Path:
-    """Raise now, before any sampling, if ``save`` would refuse ``path``."""
+def check_save_path(path, *, overwrite: bool = False, suffix: str = ".nc") -> Path:
+    """Raise now, before any sampling, if ``save`` would refuse ``path``.
+
+    ``suffix`` is the extension the file must have (``".html"`` for reports).
+    """
     path = Path(path)
-    if path.suffix != ".nc":
-        raise ValueError(f"save to a '.nc' file (netCDF), got '{path.name}'")
+    if path.suffix != suffix:
+        kind = " (netCDF)" if suffix == ".nc" else ""
+        raise ValueError(f"save to a '{suffix}' file{kind}, got '{path.name}'")
     if path.exists() and not overwrite:
         raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
     return path
