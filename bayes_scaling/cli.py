@@ -1,4 +1,4 @@
-"""The ``bayes-scaling`` command: fit, predict, optimal, summary, demo.
+"""The ``bayes-scaling`` command: fit, predict, optimal, plan, summary, report, demo.
 
 Every failure exits non-zero with a one-line ``error:`` message; ``--debug`` shows the traceback.
 """
@@ -33,6 +33,16 @@ def _count(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _target(text: str):
+    """A report target: a compute budget ("1e24") or an (N, D) pair ("70B,1.4T")."""
+    if "," in text:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"a target pair is N,D (e.g. 70B,1.4T), got {text!r}")
+        return (_count(parts[0].strip()), _count(parts[1].strip()))
+    return _count(text)
+
+
 def _print_table(table) -> None:
     from .tables import to_text
 
@@ -60,12 +70,12 @@ def _print_fit(fit, out: Path | None = None) -> None:
     print()
 
 
-def _checked_out(path, overwrite: bool) -> Path:
+def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
     from .errors import FileExistsNoOverwriteError
     from .io import check_save_path
 
     try:
-        return check_save_path(path, overwrite=overwrite)
+        return check_save_path(path, overwrite=overwrite, suffix=suffix)
     except FileExistsNoOverwriteError:
         raise FileExistsNoOverwriteError(f"'{path}' exists; pass --overwrite to replace it") from None
 
@@ -173,6 +183,22 @@ def _cmd_summary(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    import pandas as pd
+
+    from .io import load
+    from .report import write_report
+
+    out = _checked_out(args.out, args.overwrite, suffix=".html")  # refuse before any work
+    fit = load(args.model)
+    backtest = pd.read_csv(args.backtest) if args.backtest else None
+    path = write_report(
+        fit, out, targets=args.target or None, backtest=backtest, title=args.title, overwrite=args.overwrite
+    )
+    print(f"Wrote report to {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained HTML)")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     import numpy as np
     import pandas as pd
@@ -270,6 +296,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
     p.add_argument("model")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("report", help="write a self-contained HTML forecast report of a saved posterior")
+    p.add_argument("model", help="saved posterior (.nc)")
+    p.add_argument("--out", required=True, help="where to write the report (.html)")
+    p.add_argument(
+        "--target",
+        type=_target,
+        nargs="+",
+        help="compute budget(s) to forecast at the compute-optimal allocation (e.g. 1e24), or N,D pairs "
+        "(e.g. 70B,1.4T); default 10x, 100x, 1000x the largest fitted compute",
+    )
+    p.add_argument("--backtest", help="CSV of a backtest table (method, loss, lo_90, hi_90, pit, ...) to show")
+    p.add_argument("--title", help="title of the report")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("demo", help="fit synthetic runs from Chinchilla's published law and print forecasts")
     p.add_argument("--out", help="also save the posterior here (.nc)")

@@ -394,6 +394,16 @@ class ScalingFit:
 
         save(self, path, overwrite=overwrite)
 
+    def report(self, path, *, targets=None, backtest=None, title=None, overwrite: bool = False):
+        """Write a self-contained HTML forecast report (see :func:`bayes_scaling.report.write_report`).
+
+        ``targets``: compute budgets and/or ``(N, D)`` pairs to forecast; ``backtest``: a backtest
+        table to show the calibration of. Refuses to replace a file unless ``overwrite``.
+        """
+        from .report import write_report
+
+        return write_report(self, path, targets=targets, backtest=backtest, title=title, overwrite=overwrite)
+
 
 # --------------------------------------------------------------------------- diagnostics
 def _diagnostics_table(idata, parameters) -> pd.DataFrame:

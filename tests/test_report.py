@@ -1,0 +1,316 @@
+"""The HTML forecast report: content, safety (escaping, no network, no overwrite) and how it renders."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.cli import main
+from bayes_scaling.errors import FileExistsNoOverwriteError
+from bayes_scaling.report import build_report, identifiability_warnings, parse_targets, write_report
+
+DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
+SECTIONS = ("summary", "data", "model", "diagnostics", "parameters", "forecasts", "compute-optimal", "identifiability")
+
+
+class Page(HTMLParser):
+    """The parts of a page a test looks at: images, links, scripts, ids, table count, text."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.images, self.urls, self.ids, self.tags, self.text = [], [], set(), [], []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs)
+        for name in ("src", "href", "srcset", "poster", "data", "action"):
+            if name in attrs:
+                self.urls.append(attrs[name])
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def body_text(self) -> str:
+        return " ".join(self.text)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return bs.load(DEMO)
+
+
+@pytest.fixture(scope="module")
+def demo_report(demo, tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "demo.html"
+    backtest = _backtest()
+    write_report(demo, path, targets=[1e22, "1e24", (70e9, "1.4T")], backtest=backtest, title="Demo <forecast> & co")
+    return path
+
+
+def _backtest() -> pd.DataFrame:
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for method, width in (("bayes_scaling", 1.0), ("approach3", None)):
+        for i in range(30):
+            median = 2.0 + 0.01 * i
+            loss = median * np.exp(rng.normal(0, 0.02))
+            row = {"method": method, "dataset": "synthetic", "loss": loss, "median": median, "extrapolation": 8.0}
+            for p in (50, 80, 90, 95):
+                z = np.nan if width is None else stats.norm.ppf(0.5 + p / 200) * 0.02
+                row[f"lo_{p}"], row[f"hi_{p}"] = median * np.exp(-z), median * np.exp(z)
+            row["pit"] = np.nan if width is None else stats.norm.cdf(np.log(loss / median) / 0.02)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _assert_self_contained(page: Page) -> None:
+    assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
+    external = [u for u in page.urls if not u.startswith(("data:", "#"))]
+    assert not external, external[:3]
+
+
+def _check_images(page: Page) -> None:
+    for img in page.images:
+        assert img["src"].startswith("data:image/png;base64,")
+        png = base64.b64decode(img["src"].split(",", 1)[1])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+        assert img.get("alt")
+
+
+# --------------------------------------------------------------------------- content
+def test_demo_report_reads_like_a_forecast_memo(demo_report):
+    text = demo_report.read_text(encoding="utf-8")
+    page = Page(text)
+    assert set(SECTIONS) | {"backtest", "residuals"} <= page.ids
+    body = page.body_text
+    # Data
+    assert "training runs" in body and "300" in body and "200" in body and "50 configurations with 2+ seeds" in body
+    assert "10.1M to 14.6B" in body and "1e18 to 1e21" in body and "nats/token" in body
+    # Model and priors (resolved defaults)
+    assert "StudentT" in body and "Gamma((n" in body and "σ" in body and "LogNormal(mu=" in body
+    assert "Beta(alpha=2, beta=2)" in body and "default" in body
+    # Diagnostics verdict, parameter table, forecasts, compute-optimal, identifiability, backtest
+    assert "Trustworthy" in body and "Check before use" not in body
+    assert "alpha" in body and "r_hat" in body and "ess_bulk" in body
+    assert "C = 1e24 (compute-optimal)" in body and "N = 70B, D = 1.4T" in body and "new run [90%]" in body
+    assert "Chinchilla N*, D*" in body and "Kaplan N_opt" in body and "1e25" in body
+    assert "A and alpha are strongly correlated" in body and "B and beta are strongly correlated" in body
+    assert "1,000x beyond the largest fitted compute" in body
+    assert "bayes_scaling" in body and "approach3" in body and "90% coverage" in body
+    # Figures: frontier, slices, compute-optimal, IsoFLOP, pairs, residuals, calibration
+    assert len(page.images) == 7
+    _check_images(page)
+    assert text.count("<table") >= 8
+    _assert_self_contained(page)
+    # Escaped title: markup in user text never becomes markup.
+    assert "Demo &lt;forecast&gt; &amp; co" in text and "<forecast>" not in text
+
+
+def test_fake_fit_report_says_check_before_use(fake_fit, tmp_path):
+    path = fake_fit.report(tmp_path / "fake.html")
+    assert path == tmp_path / "fake.html"
+    page = Page(path.read_text(encoding="utf-8"))
+    body = page.body_text
+    # Fabricated draws do not fit the stored runs: PSIS-LOO flags them, and the verdict says so.
+    assert "Check before use" in body and "Pareto k" in body and "What to do when a check fails" in body
+    assert "prior-data conflict not checked" in body
+    assert len(page.images) == 6  # no backtest
+    assert "backtest" not in page.ids
+    _check_images(page)
+    _assert_self_contained(page)
+    # Default targets: 10x, 100x, 1000x the largest fitted compute (1e21).
+    assert all(f"C = 1e{k} (compute-optimal)" in body for k in (22, 23, 24))
+
+
+def test_report_refuses_to_overwrite_and_writes_atomically(fake_fit, tmp_path, monkeypatch):
+    path = tmp_path / "r.html"
+    path.write_text("keep me")
+    with pytest.raises(FileExistsNoOverwriteError, match="overwrite=True"):
+        write_report(fake_fit, path)
+    assert path.read_text() == "keep me"
+    with pytest.raises(ValueError, match="'.html'"):
+        write_report(fake_fit, tmp_path / "r.txt")
+
+    import bayes_scaling.report as report_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report_module, "build_report", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_report(fake_fit, path, overwrite=True)
+    assert path.read_text() == "keep me"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]  # no temporary file left
+    monkeypatch.undo()
+    write_report(fake_fit, path, overwrite=True, targets=[1e23])
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_text_from_the_data_is_escaped(fake_fit):
+    table = _backtest()
+    table.loc[table["method"] == "approach3", "method"] = "<script>alert(1)</script>"
+    text = build_report(fake_fit, targets=[1e22], backtest=table, title="<img src=x onerror=alert(1)>")
+    assert "<script>" not in text and "<img src=x" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    _assert_self_contained(Page(text))
+
+
+def test_targets_budgets_pairs_and_defaults():
+    parsed = parse_targets([1e24, "70B", ("70B", 1.4e12)], largest_flops=1e21)
+    assert [t["kind"] for t in parsed] == ["budget", "budget", "point"]
+    assert parsed[1]["flops"] == 7e10 and parsed[2]["params"] == 7e10 and parsed[2]["tokens"] == 1.4e12
+    assert [t["flops"] for t in parse_targets(None, 3e20)] == [1e22, 1e23, 1e24]
+    assert parse_targets(1e24, None)[0]["flops"] == 1e24
+    with pytest.raises(ValueError, match="compute budget or an"):
+        parse_targets([(1, 2, 3)], 1e21)
+    with pytest.raises(ValueError, match="empty"):
+        parse_targets([], 1e21)
+
+
+def test_identifiability_warnings_of_a_well_identified_fabricated_fit(fake_fit):
+    # Independent 2% jitter: no correlations, narrow exponents, no prior stored: nothing to warn.
+    assert identifiability_warnings(fake_fit) == []
+
+
+def test_identifiability_warns_on_wide_exponents():
+    from bayes_scaling.testing import fabricated_fit
+
+    loose = fabricated_fit(relative_spread=0.15, random_seed=2)
+    text = " ".join(identifiability_warnings(loose))
+    assert "90% interval of alpha is wide" in text and "allocation exponent a" in text
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_report(tmp_path, fake_fit, capsys):
+    model = tmp_path / "fit.nc"
+    fake_fit.save(model)
+    out = tmp_path / "report.html"
+    backtest = tmp_path / "backtest.csv"
+    _backtest().to_csv(backtest, index=False)
+    argv = ["report", str(model), "--out", str(out), "--target", "1e24", "70B,1.4T", "--backtest", str(backtest)]
+    assert main(argv) == 0
+    assert "Wrote report to" in capsys.readouterr().out
+    page = Page(out.read_text(encoding="utf-8"))
+    assert len(page.images) == 7 and "N = 70B, D = 1.4T" in page.body_text
+    before = out.read_bytes()
+    assert main(["report", str(model), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--overwrite" in err and "Traceback" not in err
+    assert out.read_bytes() == before
+    assert main(["report", str(model), "--out", str(out), "--overwrite", "--title", "Again"]) == 0
+    assert "<title>Again</title>" in out.read_text(encoding="utf-8")
+
+
+def test_cli_report_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", "missing.nc", "--out", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no saved fit at 'missing.nc'") and "Traceback" not in err
+    assert main(["report", "missing.nc", "--out", str(tmp_path / "r.pdf")]) == 1
+    assert "'.html'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", "missing.nc", "--out", "r.html", "--target", "1,2,3"])
+    assert "N,D" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- headless Chromium
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,900",
+)
+
+
+def _chromium() -> tuple[str, str]:
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.skip("chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    return browser, driver
+
+
+def test_report_renders_offline_in_headless_chromium(demo_report, tmp_path):
+    """Every image decodes, nothing is fetched from the network, and the page is screenshotted."""
+    browser, driver_path = _chromium()
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the dev extras")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(dir=tmp_path)}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        url = demo_report.resolve().as_uri()
+        driver.get(url)
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => ({complete: i.complete, w: i.naturalWidth, h: i.naturalHeight}))"
+        )
+        assert len(images) == 7
+        assert all(i["complete"] and i["w"] > 300 and i["h"] > 200 for i in images), images
+        # Network: every request the page made (not chromedriver's own start page) is the file or a data: URL.
+        events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        requests = [
+            e["params"]
+            for e in events
+            if e["method"] == "Network.requestWillBeSent" and e["params"].get("documentURL") == url
+        ]
+        assert requests, "no request of the page was recorded"
+        fetched = {r["request"]["url"] for r in requests}
+        assert all(u == url or u.startswith("data:") for u in fetched), sorted(fetched)[:5]
+        resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert all(name.startswith("data:") for name in resources), resources
+        assert driver.title == "Demo <forecast> & co"
+        headings = driver.execute_script("return Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        assert headings[0] == "Bottom line" and any("Diagnostics" in h for h in headings)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        shot = driver.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": 1280, "height": height, "scale": 1},
+            },
+        )
+    finally:
+        driver.quit()
+    png = base64.b64decode(shot["data"])
+    screenshot = tmp_path / "report.png"
+    screenshot.write_bytes(png)
+    import matplotlib.image as mpimg
+
+    image = mpimg.imread(screenshot)
+    assert image.shape[0] > 4000 and image.shape[1] == 1280
+    assert image[..., :3].std() > 0.05
+
+
+def test_page_parser_sees_external_resources():
+    # The checks above rely on this parser: it must catch each kind of external reference.
+    page = Page("<img src='http://x/y.png'><link href='https://x/s.css'><script src='//x/a.js'></script>")
+    with pytest.raises(AssertionError):
+        _assert_self_contained(page)
+    assert re.search("script", " ".join(page.tags))
