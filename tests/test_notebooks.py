@@ -12,7 +12,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 
 def test_there_are_notebooks():
-    assert any(p.name == "01_quickstart.ipynb" for p in NOTEBOOKS)
+    names = {p.name for p in NOTEBOOKS}
+    assert {"01_quickstart.ipynb", "02_compute_optimal.ipynb", "03_risk_aware_planning.ipynb"} <= names
 
 
 @pytest.mark.slow
