@@ -24,6 +24,7 @@ from .fit import Forecast, ScalingFit, fit, sample_prior
 from .forms import Law, available_laws, get_law, register_law
 from .io import load
 from .runs import Runs
+from .validate import Backtest, ComputeCutoff, LargestSizes, backtest
 
 try:
     __version__ = version("bayes_scaling")
@@ -41,6 +42,8 @@ def __getattr__(name):
 
 
 __all__ = [
+    "Backtest",
+    "ComputeCutoff",
     "FileExistsNoOverwriteError",
     "FitFileNotFoundError",
     "Forecast",
@@ -48,6 +51,7 @@ __all__ = [
     "FormatVersionError",
     "IdentityError",
     "IncompatibleFileError",
+    "LargestSizes",
     "Law",
     "Runs",
     "RunsValidationError",
@@ -58,6 +62,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "available_laws",
+    "backtest",
     "fit",
     "get_law",
     "load",

@@ -22,7 +22,7 @@ import pandas as pd
 from . import _constants as K
 from .errors import SamplingError, SamplingWarning, SpecError
 from .forms import DataScale, get_law
-from .noise import NoiseOptions, new_run_noise
+from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, extrapolation_distance, extrapolation_z, new_run_noise
 from .runs import Runs
 from .units import as_counts
 
@@ -100,7 +100,11 @@ class ScalingFit:
         self.group = group
         self._law = get_law(self.spec_dict["law"])
         self._noise = NoiseOptions(
-            self.spec_dict["heteroscedastic"], self.spec_dict["discrepancy"], self.spec_dict["likelihood"]
+            self.spec_dict["heteroscedastic"],
+            self.spec_dict["discrepancy"],
+            self.spec_dict["likelihood"],
+            # Files written before the extrapolation term existed were fitted without it.
+            self.spec_dict.get("extrapolation_sd", 0.0),
         )
 
     def __repr__(self) -> str:
@@ -186,6 +190,46 @@ class ScalingFit:
         return {}
 
     # ------------------------------------------------------------------ answers
+    def extrapolation_distance(self, params, tokens) -> np.ndarray:
+        """Decades (log10) outside the fitted box of N, D and C, per point (0 inside the data)."""
+        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
+        const = self.idata["constant_data"]
+        return extrapolation_distance(np.log(n), np.log(d), const["log_n"].values, const["log_d"].values)
+
+    def with_extrapolation_sd(self, extrapolation_sd: float) -> ScalingFit:
+        """The same posterior with another extrapolation drift :math:`\\kappa` (no refit: the
+        term acts on forecasts only). The copy shares the draws; its spec records the new value."""
+        from .model import spec_id
+
+        spec = {**self.spec_dict, "extrapolation_sd": extrapolation_sd}
+        NoiseOptions(spec["heteroscedastic"], spec["discrepancy"], spec["likelihood"], extrapolation_sd)  # validates
+        tree = self.idata.copy(deep=False)
+        tree.attrs = {**self.idata.attrs, "spec": json.dumps(spec, sort_keys=True), "spec_id": spec_id(spec)}
+        return ScalingFit(
+            tree, spec_dict=spec, scale=self.scale, flops_per_param_token=self.flops_per_param_token, group=self.group
+        )
+
+    def log_mean_draws(self, params, tokens, rows=slice(None), drift_z=None) -> np.ndarray:
+        r"""Per-draw log expected loss at points, shape ``(n_draws, n_points)``, extrapolation
+        drift included:
+
+        .. math:: \log L_s(N, D) = \log\mu_s(N, D) + \kappa \sqrt{h(N, D)}\, z_s
+
+        (:math:`h = 0` inside the fitted range; see :mod:`bayes_scaling.noise`). ``params`` and
+        ``tokens`` broadcast against ``(n_draws, n_points)``; ``rows`` selects draws;
+        ``drift_z`` replaces the drift's :math:`z_s` (one per selected draw), e.g. to give two
+        fits compared draw by draw the same drift."""
+        n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+        theta = {k: v[rows, None] for k, v in self.sampled_draws().items()}
+        log_mu = self._law.log_mean(theta, np.log(n), np.log(d), self.scale)
+        kappa = self._noise.extrapolation_sd
+        if kappa <= 0:
+            return log_mu
+        const = self.idata["constant_data"]
+        h = extrapolation_distance(np.log(n), np.log(d), const["log_n"].values, const["log_d"].values)
+        z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
+        return log_mu + kappa * np.sqrt(h) * z[:, None]
+
     def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0) -> Forecast:
         r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
 
@@ -194,14 +238,15 @@ class ScalingFit:
         :math:`\log L_{new} = \log L(N, D) + \delta + \varepsilon`, the configuration
         discrepancy (sd :math:`\tau`) plus seed noise (sd :math:`\sigma(N)`), with Student-t
         tails under the default likelihood. Its noise is drawn with ``random_seed``.
+        Both kinds include the extrapolation drift beyond the fitted range (:meth:`log_mean_draws`).
         """
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
         n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
         n, d = n.ravel().astype(float), d.ravel().astype(float)
         theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
-        log_n, log_d = np.log(n)[None, :], np.log(d)[None, :]
-        log_loss = self._law.log_mean(theta, log_n, log_d, self.scale)
+        log_n = np.log(n)[None, :]
+        log_loss = self.log_mean_draws(n[None, :], d[None, :])
         if kind == "new_run":
             rng = np.random.default_rng(random_seed)
             log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_noise_ref, self._noise, rng)
@@ -220,8 +265,7 @@ class ScalingFit:
         rep = {name: v[:, None] for name, v in self.reported_draws().items()}
         n_star = self._law.optimal_params(rep, c, k)
         d_star = c / (k * n_star)
-        theta = {name: v[:, None] for name, v in self.sampled_draws().items()}
-        loss = np.exp(self._law.log_mean(theta, np.log(n_star), np.log(d_star), self.scale))
+        loss = np.exp(self.log_mean_draws(n_star, d_star))
         return {"params": n_star, "tokens": d_star, "tokens_per_param": d_star / n_star, "loss": loss}
 
     def compute_optimal(self, flops, prob: float = 0.9) -> pd.DataFrame:
@@ -477,6 +521,7 @@ def fit(
     heteroscedastic: bool = True,
     discrepancy: bool = True,
     likelihood: str = "student_t",
+    extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
     model=None,
     draws: int = 1000,
     tune: int = 1000,
@@ -495,6 +540,9 @@ def fit(
     law : registered law name (ignored when ``model`` is given).
     priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
     heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
+    extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
+        the square root of the distance (forecasts only; the default was estimated from public
+        scaling studies; 0 switches it off).
     model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain).
     sampler : "nutpie" (default when installed) or "pymc"; always named explicitly to PyMC.
@@ -528,6 +576,7 @@ def fit(
             heteroscedastic=heteroscedastic,
             discrepancy=discrepancy,
             likelihood=likelihood,
+            extrapolation_sd=extrapolation_sd,
         )
     )
     sampler = sampler or default_sampler()

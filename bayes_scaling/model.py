@@ -20,7 +20,7 @@ from . import _constants as K
 from .baselines import approach3_arrays
 from .errors import SpecError
 from .forms import DataScale, Law, get_law
-from .noise import NoiseOptions, add_likelihood, default_noise_priors
+from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, add_likelihood, default_noise_priors
 from .runs import Runs
 
 
@@ -51,6 +51,9 @@ class ScalingModel:
     heteroscedastic : seed-noise sd :math:`\\sigma(N) = \\sigma_r (N/N_r)^{-\\gamma}` (else constant).
     discrepancy : per-configuration discrepancy :math:`\\tau` shared by replicate seeds.
     likelihood : "student_t" (default; robust to outlying runs) or "normal".
+    extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
+        C, growing as the square root of the distance (forecasts only; see
+        :mod:`bayes_scaling.noise`). 0 switches it off.
     """
 
     law: str = "chinchilla"
@@ -58,6 +61,7 @@ class ScalingModel:
     heteroscedastic: bool = True
     discrepancy: bool = True
     likelihood: str = "student_t"
+    extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
 
     def __post_init__(self):
         law = get_law(self.law)
@@ -81,7 +85,7 @@ class ScalingModel:
 
     @property
     def noise(self) -> NoiseOptions:
-        return NoiseOptions(self.heteroscedastic, self.discrepancy, self.likelihood)
+        return NoiseOptions(self.heteroscedastic, self.discrepancy, self.likelihood, self.extrapolation_sd)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -96,11 +100,12 @@ class ScalingModel:
             "heteroscedastic": self.heteroscedastic,
             "discrepancy": self.discrepancy,
             "likelihood": self.likelihood,
+            "extrapolation_sd": float(self.extrapolation_sd),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingModel:
-        unknown = set(data) - {"law", "priors", "heteroscedastic", "discrepancy", "likelihood"}
+        unknown = set(data) - {"law", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
         return cls(
@@ -109,6 +114,8 @@ class ScalingModel:
             heteroscedastic=data.get("heteroscedastic", True),
             discrepancy=data.get("discrepancy", True),
             likelihood=data.get("likelihood", "student_t"),
+            # Specs written before the extrapolation term existed were fitted without it.
+            extrapolation_sd=data.get("extrapolation_sd", 0.0),
         )
 
     def to_json(self) -> str:

@@ -20,7 +20,7 @@ from scipy import optimize, special, stats
 
 from . import _constants as K
 from .fit import ScalingFit
-from .noise import new_run_sd
+from .noise import extrapolation_z, new_run_sd
 from .units import as_counts
 
 
@@ -30,8 +30,8 @@ def _theta(fit: ScalingFit) -> dict[str, np.ndarray]:
 
 
 def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
-    """log mu_s at each point: (n_draws, n_points)."""
-    return fit.law.log_mean(_theta(fit), np.log(params)[None, :], np.log(tokens)[None, :], fit.scale)
+    """log mu_s at each point, extrapolation drift included: (n_draws, n_points)."""
+    return fit.log_mean_draws(np.asarray(params)[None, :], np.asarray(tokens)[None, :])
 
 
 def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
@@ -40,14 +40,13 @@ def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
     return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise)
 
 
-def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None)) -> np.ndarray:
+def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None), drift_z=None) -> np.ndarray:
     """log L*_s(C): each draw's expected loss at its own compute optimum, one C per draw."""
     c = np.exp(log_c)[:, None]
     rep = {k: v[idx, None] for k, v in fit.reported_draws().items()}
     n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
     d = c / (fit.flops_per_param_token * n)
-    theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
-    return fit.law.log_mean(theta, np.log(n), np.log(d), fit.scale)[:, 0]
+    return fit.log_mean_draws(n, d, rows=idx, drift_z=drift_z)[:, 0]
 
 
 def _solve_log_c(log_loss_at, log_target, lo, hi, steps: int = 60) -> np.ndarray:
@@ -106,8 +105,7 @@ def prob_below(
 
 def _per_draw_points_prob(fit, target_loss, n, d, kind):
     """Like _prob_new_run_below, but N and D differ per draw: arrays (n_draws, n_points)."""
-    theta = _theta(fit)
-    log_mu = fit.law.log_mean(theta, np.log(n), np.log(d), fit.scale)
+    log_mu = fit.log_mean_draws(n, d)
     if kind == "mean":
         return (log_mu < np.log(target_loss)).astype(float)
     if kind != "new_run":
@@ -279,10 +277,14 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
         n = np.exp(np.atleast_1d(log_n))
         return float(_risk(np.exp(_log_mean(fit, n, flops / (k * n))), risk)[0])
 
-    # Refine between the neighbouring grid points (bounded Brent in log N).
-    bracket = (np.log(n_grid[max(i - 1, 0)]), np.log(n_grid[min(i + 1, grid - 1)]))
-    refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-6})
-    best_n = float(np.exp(refined.x)) if refined.fun <= risks[i] else float(n_grid[i])
+    # Refine between the neighbouring grid points: a fine grid (a quantile or CVaR over draws
+    # is only piecewise smooth in N), then bounded Brent around its best point.
+    fine = np.geomspace(n_grid[max(i - 1, 0)], n_grid[min(i + 1, grid - 1)], 101)
+    fine_risks = _risk(np.exp(_log_mean(fit, fine, flops / (k * fine))), risk)
+    j = int(np.argmin(fine_risks))
+    bracket = (np.log(fine[max(j - 1, 0)]), np.log(fine[min(j + 1, len(fine) - 1)]))
+    refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-8})
+    best_n = float(np.exp(refined.x)) if refined.fun <= fine_risks[j] else float(fine[j])
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
     plugin_n = float(fit.law.optimal_params(rep, np.array([flops]), k)[0])
@@ -376,18 +378,22 @@ def compare_fits(
     compute-optimal expected losses. The effective compute multiplier m of A over B solves
     :math:`L^*_B(mC) = L^*_A(C)` per pair (bisection in log m over [1e-6, 1e6]; ``inf`` if B does
     not get there by 1e6 C, e.g. when its E is above A's loss; values below 1e-6 are clamped):
-    m > 1 means B needs m times the compute to match A.
+    m > 1 means B needs m times the compute to match A. The two members of a pair share the
+    extrapolation drift (the same method extrapolates both).
     """
     rng = np.random.default_rng(random_seed)
     n = min(fit_a.n_draws, fit_b.n_draws)
     ia = rng.permutation(fit_a.n_draws)[:n]
     ib = rng.permutation(fit_b.n_draws)[:n]
-    target = np.log(fit_a.optimal_draws([flops])["loss"][ia, 0])
+    # Both recipes are extrapolated by the same method: a pair shares the drift beyond the data
+    # (its z), so the comparison reflects the recipes rather than independent drift noise.
+    drift_z = extrapolation_z(n)
+    log_c = np.full(n, np.log(flops))
+    target = _optimal_log_loss(fit_a, log_c, ia, drift_z)
 
     def log_loss_b(log_c):
-        return _optimal_log_loss(fit_b, log_c, ib)
+        return _optimal_log_loss(fit_b, log_c, ib, drift_z)
 
-    log_c = np.full(n, np.log(flops))
     prob_a_better = float(np.mean(target < log_loss_b(log_c)))
     solved = _solve_log_c(log_loss_b, target, log_c - np.log(1e6), log_c + np.log(1e6))
     multiplier = np.exp(solved - np.log(flops))

@@ -56,9 +56,12 @@ def test_compute_for_target(post):
     mc = (_mc_new_run_at(post, draws) < 1.95).mean()
     assert abs(mc - 0.9) < 0.01
     # Per-draw needed compute: that draw's expected optimal loss equals the target there.
+    # (A few draws never get there: far beyond the data the extrapolation drift can lift a
+    # draw's loss above a target this close to the floor E = 1.69.)
     needed = ans.needed_flops
-    assert np.all(np.isfinite(needed))
-    loss_at = [post.optimal_draws([c])["loss"][i, 0] for i, c in list(enumerate(needed))[:50]]
+    finite = np.isfinite(needed)
+    assert finite.mean() > 0.9 and ans.prob_unreachable == pytest.approx(1 - finite.mean())
+    loss_at = [post.optimal_draws([c])["loss"][i, 0] for i, c in list(enumerate(needed))[:80] if np.isfinite(c)]
     np.testing.assert_allclose(loss_at, 1.95, rtol=1e-9)
     assert ans.needed_interval(0.9)[0] < ans.flops * 10
 
@@ -114,7 +117,10 @@ def test_compare_fits():
     res = planning.compare_fits(a, b, flops=1e24)
     assert res.prob_a_better > 0.9 and res.multiplier_median > 1
     assert res.multiplier_lo <= res.multiplier_median <= res.multiplier_hi
-    # The multiplier solves L*_B(m C) = L*_A(C): check pairs by brute force, with the same pairing.
+    # The multiplier solves L*_B(m C) = L*_A(C): check pairs by brute force, with the same pairing
+    # (without the extrapolation drift, which compare_fits shares within a pair).
+    a, b = a.with_extrapolation_sd(0.0), b.with_extrapolation_sd(0.0)
+    res = planning.compare_fits(a, b, flops=1e24)
     rng = np.random.default_rng(0)
     n = min(a.n_draws, b.n_draws)
     ia, ib = rng.permutation(a.n_draws)[:n], rng.permutation(b.n_draws)[:n]

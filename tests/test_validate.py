@@ -1,0 +1,156 @@
+"""Backtests, proper scores and the baselines they compare against."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import bayes_scaling as bs
+from bayes_scaling import baselines, validate
+from bayes_scaling.synthetic import CHINCHILLA_PARAMS
+
+
+# --------------------------------------------------------------------------- scores
+def test_crps_matches_its_definition_and_the_normal_closed_form():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3))
+    y = np.array([-0.3, 0.0, 2.0])
+    brute = np.abs(x - y).mean(axis=0) - 0.5 * np.abs(x[:, None, :] - x[None, :, :]).mean(axis=(0, 1))
+    np.testing.assert_allclose(validate.crps_from_draws(x, y), brute, rtol=1e-12)
+    # Large sample from N(0, 1): CRPS(y) = y(2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi).
+    big = rng.normal(size=(200_000, 3))
+    exact = y * (2 * stats.norm.cdf(y) - 1) + 2 * stats.norm.pdf(y) - 1 / np.sqrt(np.pi)
+    np.testing.assert_allclose(validate.crps_from_draws(big, y), exact, atol=3e-3)
+
+
+def test_interval_score():
+    lo, hi = np.array([1.0, 1.0, 1.0]), np.array([2.0, 2.0, 2.0])
+    y = np.array([1.5, 0.5, 3.0])
+    # width 1; below by 0.5 -> + 2/0.1 * 0.5 = 10; above by 1 -> + 20.
+    np.testing.assert_allclose(validate.interval_score(lo, hi, y, 0.9), [1.0, 11.0, 21.0])
+
+
+def test_a_calibrated_forecast_scores_as_calibrated():
+    """Draws from the true predictive: coverage near nominal, PIT near uniform."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    mu = rng.uniform(2.0, 3.0, n)
+    y = np.exp(np.log(mu) + 0.01 * rng.standard_normal(n))
+    draws = np.exp(np.log(mu) + 0.01 * rng.standard_normal((1000, n)))
+    table = validate.score(validate.MethodForecast(median=mu, draws=draws), y).assign(
+        loss=y, extrapolation=1.0, method="m"
+    )
+    summary = validate.summarize(table).loc["m"]
+    for p in validate.PROBS:
+        assert abs(summary[f"coverage_{p * 100:.0f}"] - p) < 0.03, p
+    assert stats.kstest(table["pit"], "uniform").pvalue > 0.01
+    assert summary["median_ape"] < 1.0
+
+
+def test_point_forecasts_have_no_intervals_and_crps_is_the_log_error():
+    y = np.array([2.0, 3.0])
+    table = validate.score(validate.MethodForecast(median=np.array([2.2, 2.7])), y)
+    assert table[["lo_90", "hi_90", "pit"]].isna().all().all()
+    np.testing.assert_allclose(table["crps_log"], np.abs(np.log([2.2 / 2.0, 2.7 / 3.0])))
+    np.testing.assert_allclose(table["ape"], [10.0, 10.0])
+
+
+# --------------------------------------------------------------------------- baselines
+@pytest.fixture(scope="module")
+def noiseless_runs():
+    return bs.synthetic.chinchilla_runs(
+        n_configs=64, flops_range=(1e18, 1e21), replicate_every=10**6, noise={"sigma_ref": 1e-9, "tau": 0.0}
+    )
+
+
+def test_vpnls_and_approach3_recover_the_law_from_noiseless_runs(noiseless_runs):
+    for point in (baselines.vpnls(noiseless_runs), baselines.approach3(noiseless_runs)):
+        for name, value in CHINCHILLA_PARAMS.items():
+            assert getattr(point, name) == pytest.approx(value, rel=0.02), (point, name)
+
+
+def test_approach2_recovers_the_allocation_exponent(noiseless_runs):
+    """On IsoFLOP groups of the law, the parabola minima follow N* ~ C^(beta/(alpha+beta))."""
+    fit = baselines.approach2(noiseless_runs)
+    p = CHINCHILLA_PARAMS
+    assert fit.a == pytest.approx(p["beta"] / (p["alpha"] + p["beta"]), abs=0.02)
+    assert fit.a + fit.b == pytest.approx(1.0, abs=1e-9)
+    n_true, _ = bs.synthetic.chinchilla_optimum(1e21)
+    assert fit.optimal_params(1e21) == pytest.approx(float(n_true), rel=0.15)
+
+
+def test_approach2_explains_what_it_needs():
+    runs = bs.synthetic.chinchilla_runs(n_configs=16, n_budgets=8)  # 2 sizes per budget: no parabola
+    with pytest.raises(ValueError, match="needs >= 2 IsoFLOP groups with an interior minimum"):
+        baselines.approach2(runs)
+
+
+def test_bootstrap_is_deterministic_and_centred_on_the_point_fit(small_runs):
+    a = baselines.approach3_bootstrap(small_runs, n_resamples=50, random_seed=3)
+    b = baselines.approach3_bootstrap(small_runs, n_resamples=50, random_seed=3)
+    np.testing.assert_array_equal(a.alpha, b.alpha)
+    assert a.loss([1e9, 1e10], [2e10, 2e11]).shape == (50, 2)
+    assert np.median(a.alpha) == pytest.approx(a.point.alpha, rel=0.1)
+    assert a.alpha.std() > 0
+
+
+# --------------------------------------------------------------------------- backtest
+def test_backtest_table_and_summary(small_runs):
+    bt = bs.backtest(small_runs, holdout=[1e20, bs.LargestSizes(2)], methods=["approach3", "vpnls"], dataset="syn")
+    t = bt.table
+    assert set(t["method"]) == {"approach3", "vpnls"} and set(t["dataset"]) == {"syn"}
+    assert set(t["origin"]) == {"C <= 1e+20", "all but the 2 largest N"}
+    first = t[t["origin"] == "C <= 1e+20"]
+    assert (first["flops"] > 1e20).all() and (first["extrapolation"] > 1).all()
+    assert len(first) == 2 * int((small_runs.flops > 1e20).sum())
+    assert bt.summary.loc["approach3", "median_ape"] < 2.0  # the law is right: small errors
+    assert np.isnan(bt.summary.loc["approach3", "coverage_90"])
+
+
+def test_backtest_rejects_bad_requests(small_runs):
+    with pytest.raises(bs.RunsValidationError, match="leaves no runs to forecast.*choose a cutoff inside the data"):
+        bs.backtest(small_runs, holdout=1e30, methods=["approach3"])
+    with pytest.raises(bs.RunsValidationError, match="leaves no runs to fit"):
+        bs.backtest(small_runs, holdout=1e10, methods=["approach3"])
+    with pytest.raises(bs.SpecError, match="unknown method"):
+        bs.backtest(small_runs, holdout=1e20, methods=["approach4"])
+    with pytest.raises(bs.SpecError, match="holdout must be"):
+        bs.backtest(small_runs, holdout="big ones", methods=["approach3"])
+    with pytest.raises(bs.SpecError, match="unknown executor"):
+        bs.backtest(small_runs, holdout=1e20, methods=["approach3"], executor="mpi")
+
+
+def test_backtest_records_a_failing_method_instead_of_dropping_it(small_runs, monkeypatch):
+    def broken(train, params, tokens, **_):
+        raise FloatingPointError("overflow")
+
+    monkeypatch.setitem(validate.METHODS, "vpnls", broken)
+    bt = bs.backtest(small_runs, holdout=1e20, methods=["approach3", "vpnls"])
+    assert set(bt.table["method"]) == {"approach3"}
+    assert bt.failures == ["vpnls on runs (C <= 1e+20): FloatingPointError: overflow"]
+
+
+def test_backtest_on_local_processes_matches_serial(small_runs):
+    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"])
+    parallel = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"], executor="process", max_workers=2)
+    pd.testing.assert_frame_equal(serial.table, parallel.table)
+
+
+@pytest.mark.slow
+def test_bayesian_new_run_intervals_cover_held_out_synthetic_runs():
+    """Runs from the model's own family, forecast 10x beyond the data: the 90% new-run
+    intervals cover most held-out runs, the bootstrap's law-only intervals far fewer."""
+    runs = bs.synthetic.chinchilla_runs(n_configs=120, flops_range=(1e18, 1e21), random_seed=4)
+    bt = bs.backtest(
+        runs,
+        holdout=1.1e20,
+        methods=["bayes_scaling", "approach3_bootstrap"],
+        fit_options={"draws": 500, "tune": 500, "chains": 2},
+        n_resamples=200,
+    )
+    s = bt.summary
+    assert 0.8 <= s.loc["bayes_scaling", "coverage_90"] <= 1.0, s
+    assert s.loc["approach3_bootstrap", "coverage_90"] < s.loc["bayes_scaling", "coverage_90"], s
+    assert s.loc["bayes_scaling", "median_ape"] < 1.0, s
