@@ -24,7 +24,7 @@ from .fit import Forecast, ScalingFit, fit, sample_prior
 from .forms import Law, available_laws, get_law, register_law
 from .io import load
 from .runs import Runs
-from .validate import Backtest, ComputeCutoff, LargestSizes, backtest
+from .validate import Backtest, ComputeCutoff, LargestSizes, backtest, compare, sbc
 
 try:
     __version__ = version("bayes_scaling")
@@ -63,10 +63,12 @@ __all__ = [
     "__version__",
     "available_laws",
     "backtest",
+    "compare",
     "fit",
     "get_law",
     "load",
     "register_law",
     "sample_prior",
+    "sbc",
     "synthetic",
 ]

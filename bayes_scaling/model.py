@@ -195,12 +195,14 @@ def _laplace_covariance(point, log_n, log_d, weights, x0, z0):
     return np.linalg.inv(fisher)
 
 
-def build_model(spec: ScalingModel, runs: Runs, scale: DataScale):
+def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_observations: bool = False):
     r"""Build the PyMC model: priors, the law's mean in log space, and the marginal likelihood.
 
     Inputs enter through ``pm.Data`` (dims ``config``), so they land in the ``constant_data``
     group; the per-configuration mean log loss and within-configuration sum of squares are
-    the observed data (see :mod:`bayes_scaling.noise`).
+    the observed data (see :mod:`bayes_scaling.noise`). With ``mutable_observations`` they
+    are ``pm.Data`` too (``mean_log_loss_obs``, ``within_ss_obs``), so one compiled model can
+    be refitted to new outcomes on the same design (simulation-based calibration).
     """
     import pymc as pm
 
@@ -220,6 +222,10 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale):
         if replicated.size:
             data["within_ss"] = configs["within_ss"].to_numpy()[replicated]
             data["rep_index"] = pm.Data("rep_index", replicated, dims="replicated_config")
+        if mutable_observations:
+            data["mean_log_loss"] = pm.Data("mean_log_loss_obs", data["mean_log_loss"], dims=K.CONFIG)
+            if "within_ss" in data:
+                data["within_ss"] = pm.Data("within_ss_obs", data["within_ss"], dims="replicated_config")
         theta = {name: priors[name].create_variable(name) for name in spec.parameters}
         for name, value in law.reported_values(theta, scale).items():
             if name not in theta:

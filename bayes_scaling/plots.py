@@ -997,6 +997,42 @@ def calibration(backtest_table, ax=None, *, bins: int = 10):
     return fig
 
 
+def sbc_ranks(result, *, bins: int = 10):
+    """Rank histograms of a simulation-based calibration (:func:`bayes_scaling.validate.sbc`).
+
+    One panel per parameter: counts of the true value's rank among posterior draws, with the
+    band a uniform histogram stays in with 99% probability per bin (binomial) and the
+    chi-square p-value. Flat = calibrated; U = over-confident; hump = under-confident.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from scipy import stats
+
+    ranks = result.ranks
+    tests = result.uniformity(bins)
+    names = list(ranks.columns)
+    ncols = min(5, len(names))
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.3 * nrows), layout="constrained", squeeze=False)
+    edges = np.linspace(0, result.n_ranks, bins + 1)
+    n = len(ranks)
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        ax.axhspan(lo, hi, color="0.85", label="99% band if uniform")
+        ax.hist(ranks[name], bins=edges, color="C0", edgecolor="white")
+        ax.axhline(n / bins, color="black", lw=1, ls="--")
+        ax.set_title(f"{name}  (p = {tests.loc[name, 'p_value']:.2f})", fontsize=9)
+        ax.set_xticks([0, result.n_ranks - 1])
+        ax.tick_params(labelsize=8)
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"SBC rank histograms: {n} simulations, ranks among {result.n_ranks - 1} draws")
+    return fig
+
+
 def close(figure_or_axes) -> None:
     """Close the figure of a plot's return value (Figure, Axes or sequence of Axes)."""
     if isinstance(figure_or_axes, Sequence | np.ndarray):

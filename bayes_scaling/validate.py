@@ -342,3 +342,126 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
         remote = ray.remote(function)
         return ray.get([remote.remote(t) for t in tasks])
     raise SpecError(f"unknown executor {executor!r}; use None (this process), 'process' or 'ray'")
+
+
+# --------------------------------------------------------------------------- comparison
+def compare(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
+    """Rank fits of the *same runs* by PSIS-LOO (ArviZ ``compare``), leaving out one
+    configuration (all its seeds) at a time.
+
+    ``fits`` maps a name to a :class:`~bayes_scaling.ScalingFit` (e.g. different laws or noise
+    models). Returns ArviZ's table (``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
+    ``warning``) plus ``n_high_pareto_k``: configurations whose Pareto k exceeds ArviZ's
+    threshold for that fit (its LOO estimate is unreliable there); ``attrs["warnings"]`` says
+    so in words.
+    """
+    import arviz as az
+
+    if len(fits) < 2:
+        raise SpecError(f"compare needs at least two fits, got {len(fits)}")
+    hashes = {name: f.idata.attrs.get("data_hash") for name, f in fits.items()}
+    if len(set(hashes.values())) > 1:
+        raise SpecError(
+            "compare needs fits of the same runs (LOO scores of different data are not comparable); "
+            f"data hashes differ: {hashes}"
+        )
+    loos = {name: f.loo() for name, f in fits.items()}
+    table = az.compare(loos, method=method)
+    table["n_high_pareto_k"] = [int((np.asarray(loos[n].pareto_k) > loos[n].good_k).sum()) for n in table.index]
+    table.attrs["warnings"] = [
+        f"{name}: {k} configuration(s) with Pareto k above {loos[name].good_k:.2f}; its LOO score is unreliable"
+        for name, k in table["n_high_pareto_k"].items()
+        if k
+    ]
+    return table
+
+
+# --------------------------------------------------------------------------- SBC
+@dataclass
+class SBCResult:
+    """Simulation-based calibration (Talts et al. 2018): ``ranks`` has one row per simulation and
+    one column per parameter, the rank of the true value among ``n_ranks - 1`` thinned
+    posterior draws (uniform on 0..n_ranks-1 when the inference is calibrated)."""
+
+    ranks: pd.DataFrame
+    n_ranks: int
+    diagnostics: pd.DataFrame
+
+    def uniformity(self, bins: int = 10) -> pd.DataFrame:
+        """Chi-square test of uniform ranks per parameter (``bins`` equal bins): statistic, p."""
+        from scipy import stats
+
+        edges = np.linspace(0, self.n_ranks, bins + 1)
+        rows = {}
+        for name, ranks in self.ranks.items():
+            counts, _ = np.histogram(ranks, bins=edges)
+            chi2, p = stats.chisquare(counts)
+            rows[name] = {"chi2": chi2, "p_value": p, "n_sims": len(ranks)}
+        return pd.DataFrame(rows).T
+
+
+def sbc(
+    n_sims: int = 200,
+    *,
+    runs: Runs | None = None,
+    model=None,
+    draws: int = 300,
+    tune: int = 300,
+    chains: int = 2,
+    thin: int = 3,
+    random_seed: int = 0,
+    progress: bool = False,
+) -> SBCResult:
+    """Simulation-based calibration of a model on a fixed design of runs.
+
+    Parameters and outcomes are drawn from the model's prior (with the reference sizes fixed
+    from ``runs``, default: 40 synthetic Chinchilla configurations), each simulated data set is
+    refitted with NUTS (nutpie, one compiled model for all of them), and the rank of each true
+    parameter among the thinned posterior draws is recorded. Ranks are uniform when the sampler
+    and the model's maths are right; a U shape means over-confident posteriors, a hump
+    under-confident ones, a slope bias.
+    """
+    import nutpie
+    import pymc as pm
+    import pytensor
+
+    from .model import ScalingModel, build_model, data_scale
+    from .synthetic import chinchilla_runs
+
+    runs = runs if runs is not None else chinchilla_runs(n_configs=40, random_seed=random_seed)
+    spec = model if model is not None else ScalingModel()
+    scale = data_scale(runs)
+    pm_model = build_model(spec, runs, scale, mutable_observations=True)
+    names = [*spec.law_component.reported, *spec.noise.reported]
+    with pm_model:
+        prior = pm.sample_prior_predictive(draws=n_sims, random_seed=random_seed)
+    truth = {n: prior["prior"][n].values.reshape(-1) for n in names}
+    sims = {
+        k: prior["prior_predictive"][k].values.reshape(n_sims, -1)
+        for k in ("mean_log_loss", "within_ss")
+        if k in prior["prior_predictive"]
+    }
+    with pytensor.config.change_flags(numba__fastmath=False):
+        compiled = nutpie.compile_pymc_model(pm_model)
+    rows, diag = [], []
+    for i in range(n_sims):
+        updates = {"mean_log_loss_obs": sims["mean_log_loss"][i]}
+        if "within_ss" in sims:
+            updates["within_ss_obs"] = sims["within_ss"][i]
+        trace = nutpie.sample(
+            compiled.with_data(**updates),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=random_seed + 1 + i,
+            progress_bar=False,
+            adaptation="low_rank",
+            target_accept=0.9,
+        )
+        post = trace["posterior"]
+        rows.append({n: int((post[n].values[:, ::thin].reshape(-1) < truth[n][i]).sum()) for n in names})
+        diag.append({"divergences": int(trace["sample_stats"]["diverging"].values.sum())})
+        if progress:
+            print(f"sbc {i + 1}/{n_sims}", flush=True)
+    n_ranks = chains * len(range(0, draws, thin)) + 1
+    return SBCResult(ranks=pd.DataFrame(rows), n_ranks=n_ranks, diagnostics=pd.DataFrame(diag))

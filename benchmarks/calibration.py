@@ -2,8 +2,9 @@
 
 For every case of benchmarks/datasets.py (one family of a dataset, a rolling origin of compute
 cutoffs) fit bayes_scaling and every baseline on the runs below the cutoff and score forecasts of
-the runs above it. Writes benchmarks/results/calibration.csv (one row per held-out run, origin
-and method) and benchmarks/results/calibration.md (per dataset and pooled), and prints the table.
+the runs above it. Writes benchmarks/results/calibration.csv and benchmarks/results/calibration.md (per dataset and pooled), and prints the table. The CSV
+holds one summary row per dataset, case, origin and method: per-run rows (``--runs-csv``) carry
+the real losses and stay outside the repository.
 
     .venv/bin/python benchmarks/calibration.py [--quick] [--methods bayes_scaling approach3 ...]
 
@@ -152,6 +153,7 @@ def main(argv=None):
     ap.add_argument("--methods", nargs="+", default=METHODS)
     ap.add_argument("--only", nargs="+", help="dataset names")
     ap.add_argument("--out", type=Path, default=None, help="results folder (default benchmarks/results)")
+    ap.add_argument("--runs-csv", type=Path, help="also write one row per held-out run here (outside the repository)")
     args = ap.parse_args(argv)
     if not DATA.is_dir():
         sys.exit(f"error: {DATA} not found: the calibration benchmark needs ../shared/data beside the repository")
@@ -244,7 +246,12 @@ def main(argv=None):
     out = args.out or (None if args.quick else RESULTS)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out / "calibration.csv", index=False, float_format="%.6g")
+        # Summary rows only: per-run rows would copy the real data (losses) into the repository.
+        summarize(table, by=["dataset", "case", "origin", "method"]).to_csv(
+            out / "calibration.csv", float_format="%.6g"
+        )
+        if args.runs_csv:
+            table.to_csv(args.runs_csv, index=False, float_format="%.6g")
         (out / "calibration.md").write_text(text)
         print(f"wrote {out / 'calibration.md'} and calibration.csv")
     return table
