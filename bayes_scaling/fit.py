@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +38,18 @@ def _interval_quantiles(prob: float) -> tuple[float, float]:
     if not 0 < prob < 1:
         raise ValueError(f"interval probability must be between 0 and 1, got {prob!r}")
     return (1 - prob) / 2, (1 + prob) / 2
+
+
+def _column_quantiles(x: np.ndarray, q) -> np.ndarray:
+    """``np.quantile(x, q, axis=0)`` (linear interpolation) by one partial sort of the columns:
+    about twice as fast, since only the order statistics the quantiles need are placed."""
+    rows = np.ascontiguousarray(x.T)
+    m = rows.shape[1]
+    pos = np.asarray(q, dtype=float) * (m - 1)
+    lo, hi = np.floor(pos).astype(int), np.ceil(pos).astype(int)
+    rows.partition(np.unique(np.concatenate([lo, hi])), axis=1)
+    frac = (pos - lo)[:, None]
+    return rows[:, lo].T * (1 - frac) + rows[:, hi].T * frac
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,7 +222,7 @@ class ScalingFit:
             tree, spec_dict=spec, scale=self.scale, flops_per_param_token=self.flops_per_param_token, group=self.group
         )
 
-    def log_mean_draws(self, params, tokens, rows=slice(None), drift_z=None) -> np.ndarray:
+    def log_mean_draws(self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64) -> np.ndarray:
         r"""Per-draw log expected loss at points, shape ``(n_draws, n_points)``, extrapolation
         drift included:
 
@@ -218,17 +231,18 @@ class ScalingFit:
         (:math:`h = 0` inside the fitted range; see :mod:`bayes_scaling.noise`). ``params`` and
         ``tokens`` broadcast against ``(n_draws, n_points)``; ``rows`` selects draws;
         ``drift_z`` replaces the drift's :math:`z_s` (one per selected draw), e.g. to give two
-        fits compared draw by draw the same drift."""
+        fits compared draw by draw the same drift. ``dtype=np.float32`` halves time and memory
+        for per-point summaries (7 significant digits, far below the Monte Carlo error)."""
         n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
-        theta = {k: v[rows, None] for k, v in self.sampled_draws().items()}
-        log_mu = self._law.log_mean(theta, np.log(n), np.log(d), self.scale)
+        theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
+        log_mu = self._law.log_mean(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale)
         kappa = self._noise.extrapolation_sd
         if kappa <= 0:
             return log_mu
         const = self.idata["constant_data"]
         h = extrapolation_distance(np.log(n), np.log(d), const["log_n"].values, const["log_d"].values)
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
-        return log_mu + kappa * np.sqrt(h) * z[:, None]
+        return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
 
     def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0) -> Forecast:
         r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
@@ -251,6 +265,63 @@ class ScalingFit:
             rng = np.random.default_rng(random_seed)
             log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_noise_ref, self._noise, rng)
         return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
+
+    def predict_summary(
+        self,
+        params,
+        tokens,
+        *,
+        kind: str = "new_run",
+        probs=(0.9,),
+        chunk_size: int | None = None,
+        random_seed: int = 0,
+        workers: int | None = None,
+    ) -> pd.DataFrame:
+        """Median and central ``probs`` intervals of :meth:`predict`, without keeping the draws.
+
+        Points are processed in chunks (about 80 MB of draws each, ``workers`` threads at a
+        time, default: the number of cores), so memory stays bounded however many points are
+        asked for. Quantiles are taken on log loss and exponentiated (the same quantiles, fewer
+        exponentials). New-run noise is drawn for per-point summaries (see ``marginal_only`` in
+        :func:`~bayes_scaling.noise.new_run_noise`); the same seed and chunk size give the same
+        table. Columns: params, tokens, loss_median, loss_lo_XX / loss_hi_XX (XX = percent);
+        ``attrs`` records ``kind`` and ``probs``. Memory: the draws of one chunk per thread plus
+        the result (about 40 bytes per point).
+        """
+        import concurrent.futures as cf
+
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
+        n, d = n.ravel().astype(float), d.ravel().astype(float)
+        q = [0.5]
+        for p in probs:
+            q += list(_interval_quantiles(p))
+        chunk = chunk_size or max(1, 10_000_000 // self.n_draws)
+        out = np.empty((len(q), n.size))
+        theta = {k: v[:, None].astype(np.float32) for k, v in self.sampled_draws().items()}
+
+        def work(start: int) -> None:
+            sl = slice(start, start + chunk)
+            log_loss = self.log_mean_draws(n[None, sl], d[None, sl], dtype=np.float32)
+            if kind == "new_run":
+                rng = np.random.default_rng([random_seed, start])
+                ref = self.scale.log_n_noise_ref
+                log_n = np.log(n[None, sl]).astype(np.float32)
+                log_loss += new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=True)
+            out[:, sl] = _column_quantiles(log_loss, q)
+
+        starts = range(0, n.size, chunk)
+        with cf.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:  # numpy releases the GIL
+            list(pool.map(work, starts))
+        table = {K.PARAMS: n, K.TOKENS: d, "loss_median": np.exp(out[0])}
+        for i, p in enumerate(probs):
+            pct = f"{100 * p:g}"
+            table[f"loss_lo_{pct}"] = np.exp(out[1 + 2 * i])
+            table[f"loss_hi_{pct}"] = np.exp(out[2 + 2 * i])
+        frame = pd.DataFrame(table).rename_axis("point")
+        frame.attrs.update(kind=kind, probs=tuple(probs))
+        return frame
 
     def optimal_draws(self, flops) -> dict[str, np.ndarray]:
         """Per-draw compute-optimal allocation at each budget: arrays of shape (n_draws, n_budgets).

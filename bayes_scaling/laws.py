@@ -44,7 +44,15 @@ def chinchilla_log_loss(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta
     """
     term_n = log_AN_ref - alpha * (log_n - log_n_ref)
     term_d = log_BD_ref - beta * (log_d - log_d_ref)
-    return logaddexp(log_E, logaddexp(term_n, term_d))
+    if _is_symbolic(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta):
+        return logaddexp(log_E, logaddexp(term_n, term_d))
+    # numpy: three exponentials and one log are ~3x faster than two logaddexp; the terms are
+    # losses (far below e^709), and any overflow falls back to the stable form.
+    with np.errstate(over="ignore"):
+        out = np.log(np.exp(log_E) + np.exp(term_n) + np.exp(term_d))
+    if not np.all(np.isfinite(out)):
+        out = np.logaddexp(log_E, np.logaddexp(term_n, term_d))
+    return out
 
 
 def chinchilla_loss(n, d, E, A, B, alpha, beta):

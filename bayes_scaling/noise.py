@@ -174,18 +174,34 @@ def new_run_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
     return sd
 
 
-def new_run_noise(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions, rng: np.random.Generator):
+def new_run_noise(
+    theta: Mapping,
+    log_n,
+    log_n_ref: float,
+    options: NoiseOptions,
+    rng: np.random.Generator,
+    *,
+    marginal_only: bool = False,
+):
     """Draws of a *new* run's log-loss deviation from the law, one per (draw, point).
 
     Scale :math:`\\sqrt{\\tau^2 + \\sigma(N)^2}` (the likelihood of a one-seed configuration),
     Gaussian or Student-t with the draw's :math:`\\nu`. ``theta`` holds the sampled parameters
     as (n_draws, 1) arrays and ``log_n`` is a (1, n_points) array.
+
+    ``marginal_only``: Student-t draws as :math:`z\\sqrt{\\nu/\\chi^2_\\nu}` with one
+    :math:`\\chi^2` per posterior draw shared by all points: each point's distribution is exact,
+    but points are not independent, so use it only for per-point summaries (it is ~5x faster).
     """
     sd = new_run_sd(theta, log_n, log_n_ref, options)
     shape = np.broadcast_shapes(np.shape(sd), np.shape(log_n))
-    if options.likelihood == "student_t":
-        return sd * rng.standard_t(np.broadcast_to(theta["nu"], shape))
-    return sd * rng.standard_normal(shape)
+    if options.likelihood != "student_t":
+        return sd * rng.standard_normal(shape)
+    if marginal_only:  # (float32 normals: this path only feeds per-point summaries)
+        nu = np.asarray(theta["nu"], dtype=float)
+        scale = sd * np.sqrt(nu / rng.chisquare(nu)).astype(np.float32)
+        return scale * rng.standard_normal(shape, dtype=np.float32)
+    return sd * rng.standard_t(np.broadcast_to(theta["nu"], shape))
 
 
 def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: NoiseOptions) -> None:

@@ -19,6 +19,7 @@ scorer, so the comparison is like for like.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -272,8 +273,8 @@ def backtest(
     methods : any of ``"bayes_scaling"``, ``"approach3"``, ``"approach3_bootstrap"``, ``"vpnls"``.
     fit_options : keyword arguments for :func:`bayes_scaling.fit` (draws, chains, priors, ...).
     n_resamples : bootstrap resamples for ``approach3_bootstrap``.
-    executor : ``None`` (in this process), ``"process"`` (local worker processes) or ``"ray"``
-        (an existing or local Ray cluster; ``pip install bayes_scaling[ray]``).
+    executor : ``None`` (in this process), ``"process"`` (local worker processes) or ``"dask"``
+        (an existing Dask cluster, or a local one; ``pip install bayes_scaling[dask]``).
 
     Returns
     -------
@@ -310,38 +311,113 @@ def backtest(
     return Backtest(table=pd.concat(frames, ignore_index=True), failures=failures)
 
 
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Worker processes share the cores: one BLAS/OpenMP thread each (two processes with default
+    threading ran 10x slower each here). Workers inherit the environment when they start."""
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_workers: int | None = None) -> list:
-    """Map ``function`` over ``tasks`` in order: here, on local processes, or on Ray."""
+    """Map ``function`` over ``tasks`` in order: here (``None``), on local processes
+    (``"process"``) or on a Dask cluster (``"dask"``: the client this session is connected to,
+    else the scheduler at ``$DASK_SCHEDULER_ADDRESS``, else a local cluster of processes)."""
     if executor is None or executor == "serial":
         return [function(t) for t in tasks]
     if executor == "process":
         import concurrent.futures as cf
         import multiprocessing as mp
 
-        # Workers share the cores: one BLAS thread each (two processes with default threading
-        # ran 10x slower each here).
-        env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
+        with (
+            _single_threaded_blas(),
+            cf.ProcessPoolExecutor(max_workers or os.cpu_count(), mp_context=mp.get_context("spawn")) as pool,
+        ):
+            return list(pool.map(function, tasks))
+    if executor == "dask":
         try:
-            with cf.ProcessPoolExecutor(max_workers or os.cpu_count(), mp_context=mp.get_context("spawn")) as pool:
-                return list(pool.map(function, tasks))
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-    if executor == "ray":
-        try:
-            import ray
+            from distributed import Client, get_client
         except ImportError:
-            raise SpecError("executor='ray' needs Ray: pip install 'bayes_scaling[ray]'") from None
-        if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False)
-        remote = ray.remote(function)
-        return ray.get([remote.remote(t) for t in tasks])
-    raise SpecError(f"unknown executor {executor!r}; use None (this process), 'process' or 'ray'")
+            raise SpecError("executor='dask' needs dask.distributed: pip install 'bayes_scaling[dask]'") from None
+        try:
+            client = get_client()  # the cluster this session is already connected to
+        except ValueError:
+            client = None
+        if client is not None:
+            return client.gather(client.map(function, tasks, pure=False))
+        address = os.environ.get("DASK_SCHEDULER_ADDRESS")
+        options = (
+            {"address": address}
+            if address
+            else {"n_workers": max_workers or os.cpu_count() or 1, "threads_per_worker": 1, "dashboard_address": None}
+        )
+        with _single_threaded_blas(), Client(**options) as client:
+            return client.gather(client.map(function, tasks, pure=False))
+    raise SpecError(f"unknown executor {executor!r}; use None (this process), 'process' or 'dask'")
+
+
+# --------------------------------------------------------------------------- allocation
+def score_optimum(train: Runs, test: Runs, fit=None, *, prob: float = 0.9, decimals: int = 1) -> pd.DataFrame:
+    """Forecasts of the compute-optimal size N*(C) at held-out IsoFLOP budgets.
+
+    The held-out runs are grouped into IsoFLOP budgets (log10 C rounded to ``decimals``); a group
+    whose parabola in log N has an interior minimum gives an *empirical* N* (itself noisy).
+    Scored against it: Approach 2 (power law through the fitted groups' minima), Approach 3
+    (closed form at the point fit) and, if ``fit`` (a ScalingFit of ``train``) is given, the
+    posterior median of N* and whether its central ``prob`` interval covers the empirical N*.
+    One row per (budget, method): ``log10_error`` = log10(forecast / empirical).
+    """
+    from .baselines import approach2, approach3, isoflop_groups, isoflop_minimum
+    from .laws import chinchilla_optimal_params
+
+    labels = isoflop_groups(test.flops, decimals=decimals)
+    k = train.flops_per_param_token
+    try:
+        a2 = approach2(train)
+    except ValueError:
+        a2 = None
+    a3 = approach3(train)
+    rows = []
+    for label in np.unique(labels):
+        sel = labels == label
+        empirical = isoflop_minimum(test.params[sel], test.loss[sel])
+        if empirical is None:
+            continue
+        c = float(np.median(test.flops[sel]))
+        forecasts = {"approach3": float(chinchilla_optimal_params(c, a3.A, a3.B, a3.alpha, a3.beta, k))}
+        if a2 is not None:
+            forecasts["approach2"] = float(a2.optimal_params(c))
+        intervals = {}
+        if fit is not None:
+            draws = fit.optimal_draws([c])["params"][:, 0]
+            forecasts["bayes_scaling"] = float(np.median(draws))
+            intervals["bayes_scaling"] = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2])
+        for method, value in forecasts.items():
+            lo, hi = intervals.get(method, (np.nan, np.nan))
+            rows.append(
+                {
+                    "method": method,
+                    "flops": c,
+                    "extrapolation": c / train.flops.max(),
+                    "empirical_params": empirical,
+                    "forecast_params": value,
+                    "log10_error": np.log10(value / empirical),
+                    "lo": lo,
+                    "hi": hi,
+                    "covered": bool(lo <= empirical <= hi) if np.isfinite(lo) else np.nan,
+                    "runs_in_group": int(sel.sum()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- comparison

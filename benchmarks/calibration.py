@@ -2,9 +2,9 @@
 
 For every case of benchmarks/datasets.py (one family of a dataset, a rolling origin of compute
 cutoffs) fit bayes_scaling and every baseline on the runs below the cutoff and score forecasts of
-the runs above it. Writes benchmarks/results/calibration.csv and benchmarks/results/calibration.md (per dataset and pooled), and prints the table. The CSV
-holds one summary row per dataset, case, origin and method: per-run rows (``--runs-csv``) carry
-the real losses and stay outside the repository.
+the runs above it. Writes benchmarks/results/calibration.md (per dataset and pooled) and
+calibration.csv (one summary row per dataset, case, origin and method: per-run rows, from
+``--runs-csv``, carry the real losses and stay outside the repository), and prints the table.
 
     .venv/bin/python benchmarks/calibration.py [--quick] [--methods bayes_scaling approach3 ...]
 
@@ -29,7 +29,15 @@ from datasets import DATA, cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.noise import DEFAULT_EXTRAPOLATION_SD  # noqa: E402
-from bayes_scaling.validate import PROBS, ComputeCutoff, MethodForecast, score_fold, split, summarize  # noqa: E402
+from bayes_scaling.validate import (
+    PROBS,
+    ComputeCutoff,
+    MethodForecast,
+    score_fold,
+    score_optimum,
+    split,
+    summarize,
+)  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["bayes_scaling", "approach3", "approach3_bootstrap", "vpnls"]
@@ -47,8 +55,12 @@ def fold_fits(case, fit_options):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.SamplingWarning)
             fit = bs.fit(train, random_seed=0, progressbar=False, **fit_options)
-        ok = fit.diagnostics(model_checks=False)["ok"].all()
-        out.append((str(rule), train, test, fit, bool(ok)))
+        diag = fit.diagnostics(model_checks=False)
+        worst = (
+            f"max R-hat {diag['r_hat'].max():.3f}, min bulk ESS {diag['ess_bulk'].min():.0f}, "
+            f"{diag.attrs['n_divergences']} divergences; failing: {list(diag.index[~diag['ok']])}"
+        )
+        out.append((str(rule), train, test, fit, worst if not diag["ok"].all() else None))
     return out
 
 
@@ -83,9 +95,9 @@ def run(methods, fit_options, n_resamples, only=None):
         if "bayes_scaling" in methods:
             fits[case] = fold_fits(case, fit_options)
             failures += [
-                f"bayes_scaling on {case.dataset}/{case.family} ({o}): diagnostics failed (kept)"
-                for o, *_, ok in fits[case]
-                if not ok
+                f"bayes_scaling on {case.dataset}/{case.family} ({o}): sampler diagnostics failed, kept ({problem})"
+                for o, *_, problem in fits[case]
+                if problem
             ]
         print(f"  {case.dataset} / {case.family}: {time.perf_counter() - t0:.0f} s", flush=True)
     kappas = {}
@@ -103,7 +115,15 @@ def run(methods, fit_options, n_resamples, only=None):
             frames.append(bayes_rows(case, folds, kappas[case.dataset], "bayes_scaling"))
             frames.append(bayes_rows(case, folds, 0.0, "bayes_scaling (no drift)"))
             frames.append(bayes_rows(case, folds, DEFAULT_EXTRAPOLATION_SD, "bayes_scaling (default kappa)"))
-    return pd.concat(frames, ignore_index=True), failures, kappas
+    # Compute-optimal N* at held-out IsoFLOP budgets (where the held-out runs form parabolas).
+    optimum = []
+    for case, folds in fits.items():
+        for origin, train, test, fit, _ in folds:
+            table = score_optimum(train, test, fit)
+            if len(table):
+                optimum.append(table.assign(dataset=case.dataset, case=case.family, origin=origin))
+    optimum = pd.concat(optimum, ignore_index=True) if optimum else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True), failures, kappas, optimum
 
 
 def fmt_table(frame: pd.DataFrame) -> str:
@@ -116,6 +136,21 @@ def fmt_table(frame: pd.DataFrame) -> str:
     out["median_extrapolation"] = out["median_extrapolation"].map(lambda v: f"{v:.1f}x")
     out["n_held_out"] = out["n_held_out"].astype(int)
     out.columns = ["cov 50%", "cov 80%", "cov 90%", "cov 95%", "CRPS (log)", "median APE", "median C ratio", "n"]
+    return out.to_markdown()
+
+
+def optimum_table(optimum: pd.DataFrame) -> str:
+    if optimum.empty:
+        return "(no held-out budget had an interior minimum)"
+    g = optimum.groupby(["dataset", "method"])
+    out = pd.DataFrame(
+        {
+            "budgets": g.size(),
+            "median abs log10 error": g["log10_error"].apply(lambda e: e.abs().median()).round(3),
+            "mean log10 error (bias)": g["log10_error"].mean().round(3),
+            "90% coverage": g["covered"].apply(lambda c: "" if c.isna().all() else f"{c.astype(float).mean():.0%}"),
+        }
+    )
     return out.to_markdown()
 
 
@@ -162,7 +197,7 @@ def main(argv=None):
     else:
         fit_options, n_resamples = {"draws": 1000, "tune": 1000, "chains": 4}, 200
     t0 = time.perf_counter()
-    table, failures, kappas = run(args.methods, fit_options, n_resamples, args.only)
+    table, failures, kappas, optimum = run(args.methods, fit_options, n_resamples, args.only)
     elapsed = time.perf_counter() - t0
 
     per_dataset = summarize(table, by=["dataset", "method"])
@@ -213,6 +248,14 @@ def main(argv=None):
         "",
         macro.map(lambda v: f"{v:.3f}").to_markdown(),
         "",
+        "## Compute-optimal N* at held-out IsoFLOP budgets",
+        "",
+        "Where the held-out runs of one budget trace a parabola in log N with an interior minimum, that "
+        "minimum is an empirical N* (itself noisy: a few sizes per budget). Error = log10(forecast / empirical); "
+        "coverage = share of budgets whose empirical N* falls in bayes_scaling's 90% interval of N*.",
+        "",
+        optimum_table(optimum),
+        "",
         "## Per dataset",
         "",
         fmt_table(per_dataset),
@@ -236,7 +279,7 @@ def main(argv=None):
             ]
         ).to_markdown(index=False),
         "",
-        "## Failures",
+        "## Failures and sampler warnings",
         "",
         *(f"- {f}" for f in failures or ["none"]),
         "",

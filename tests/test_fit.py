@@ -259,3 +259,30 @@ def test_same_seed_same_draws_across_processes(tmp_path):
         for _ in range(2)
     ]
     assert outs[0] == outs[1] and len(outs[0]) == 64
+
+
+def test_predict_summary_matches_predict_and_is_chunk_invariant_for_the_mean(fake_fit):
+    rng = np.random.default_rng(0)
+    n, d = 10 ** rng.uniform(8, 11, 500), 10 ** rng.uniform(9, 12, 500)
+    mean = fake_fit.predict(n, d, kind="mean")
+    lo, hi = mean.interval(0.9)
+    for chunk in (None, 7):
+        table = fake_fit.predict_summary(n, d, kind="mean", probs=(0.9, 0.5), chunk_size=chunk)
+        np.testing.assert_allclose(table["loss_median"], mean.median, rtol=1e-5)  # float32 inside
+        np.testing.assert_allclose(table["loss_lo_90"], lo, rtol=1e-5)
+        np.testing.assert_allclose(table["loss_hi_90"], hi, rtol=1e-5)
+        assert list(table.columns) == [
+            "params",
+            "tokens",
+            "loss_median",
+            "loss_lo_90",
+            "loss_hi_90",
+            "loss_lo_50",
+            "loss_hi_50",
+            "kind",
+        ]
+    # New-run quantiles agree with predict's up to Monte Carlo error, and repeat exactly.
+    new = fake_fit.predict(n, d)
+    table = fake_fit.predict_summary(n, d)
+    assert np.median(np.abs(np.log(table["loss_hi_90"] / new.interval(0.9)[1]))) < 2e-3
+    pd.testing.assert_frame_equal(table, fake_fit.predict_summary(n, d))

@@ -208,3 +208,26 @@ def test_compare_ranks_fits_of_the_same_runs_by_loo(small_fit, small_runs):
         bs.compare({"a": small_fit, "b": other})
     with pytest.raises(bs.SpecError, match="at least two"):
         bs.compare({"a": small_fit})
+
+
+def test_backtest_on_a_local_dask_cluster_matches_serial(small_runs):
+    """executor="dask" uses the cluster this session is connected to (here a local one)."""
+    distributed = pytest.importorskip("distributed")
+    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"])
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True) as cluster:
+        with distributed.Client(cluster):
+            on_cluster = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"], executor="dask")
+    pd.testing.assert_frame_equal(serial.table, on_cluster.table)
+
+
+def test_score_optimum_finds_held_out_isoflop_minima(noiseless_runs, fake_fit):
+    """Held-out IsoFLOP budgets of the true law: the empirical N* (parabola vertex) is matched by
+    Approach 2 and 3 fitted below the cutoff; a posterior's interval is scored when given."""
+    train, test = validate.split(noiseless_runs, validate.ComputeCutoff(1.1e20))
+    table = validate.score_optimum(train, test, fake_fit)
+    assert set(table["method"]) == {"approach2", "approach3", "bayes_scaling"}
+    assert table["flops"].nunique() >= 2 and (table["extrapolation"] > 1).all()
+    for method in ("approach2", "approach3"):
+        assert table.loc[table["method"] == method, "log10_error"].abs().max() < 0.1, table
+    ours = table[table["method"] == "bayes_scaling"]
+    assert ours["covered"].isin([True, False]).all() and (ours["lo"] < ours["hi"]).all()

@@ -1,0 +1,191 @@
+"""Fit speed on Epoch's Chinchilla data: bayes-scaling fit vs the Approach-3 bootstrap.
+
+    .venv/bin/python benchmarks/fit_speed.py [--repeats 3] [--with-pymc]
+
+Data: ../shared/data/chinchilla_epoch.csv without its 5 highest losses (240 runs), copied to a
+temporary CSV (never into the repository). Measures, each as the median of ``--repeats`` runs:
+
+- ``bayes-scaling fit`` as a whole process (4 chains x 1000 draws, the default nutpie sampler)
+  with a warm PyTensor/numba compile cache, and with a cold one (fresh cache folders);
+- per phase, in one process: imports, validation + reference sizes + model build, sampling
+  (nutpie's own clock), everything else in ``fit`` (prior draws, log prior, diagnostics incl.
+  PSIS-LOO and power-scaling sensitivity), and ``save``;
+- R-hat, minimum bulk ESS and ESS per second of whole-process time; peak memory (max RSS);
+- the Approach-3 bootstrap with 1000 resamples done as Epoch did (grid fit once, each resample
+  warm-started from it, L-BFGS-B with tight tolerances), in the same run.
+
+Writes benchmarks/results/fit_speed.md. Targets: whole process <= 10 s warm, ESS bulk >= 1000,
+R-hat <= 1.01, and at least 2x (goal 5x) faster than the bootstrap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "chinchilla_epoch.csv"
+RESULTS = REPO / "benchmarks" / "results"
+CLI = [sys.executable, "-m", "bayes_scaling.cli"]
+
+
+def run(cmd, env=None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        cmd, check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    wall = time.perf_counter() - t0
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+PHASES = r"""
+import json, sys, time, warnings
+t0 = time.perf_counter()
+import bayes_scaling as bs, pymc, arviz  # noqa
+t_import = time.perf_counter() - t0
+import pandas as pd
+from bayes_scaling.model import ScalingModel, data_scale
+t0 = time.perf_counter()
+runs = bs.Runs.from_csv(sys.argv[1])
+scale = data_scale(runs); ScalingModel().build(runs, scale)
+t_build = time.perf_counter() - t0
+t0 = time.perf_counter()
+fit = bs.fit(runs, random_seed=0, progressbar=False)
+t_fit = time.perf_counter() - t0
+sampling = float(fit.idata["posterior"].attrs.get("sampling_time", float("nan")))
+t0 = time.perf_counter(); fit.save(sys.argv[2], overwrite=True); t_save = time.perf_counter() - t0
+s = fit.summary()
+print(json.dumps({"import": t_import, "validate+scale+build": t_build, "fit (all)": t_fit, "sampling": sampling,
+                  "save": t_save, "max_rhat": float(s["r_hat"].max()), "min_ess_bulk": float(s["ess_bulk"].min())}))
+"""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--with-pymc", action="store_true", help="also time PyMC's own NUTS (about 1 min per fit)")
+    args = ap.parse_args(argv)
+    if not DATA.is_file():
+        sys.exit(f"error: {DATA} not found (the benchmark needs ../shared/data beside the repository)")
+    import bayes_scaling as bs
+    from bayes_scaling.baselines import approach3_bootstrap
+
+    tmp = Path(tempfile.mkdtemp(prefix="bs-fit-speed-"))
+    df = pd.read_csv(DATA)
+    df = df.drop(df.nlargest(5, "loss").index)
+    csv = tmp / "chinchilla_epoch_240.csv"
+    df[["run_id", "params", "tokens", "loss", "flops"]].to_csv(csv, index=False)
+    out = tmp / "fit.nc"
+    fit_cmd = [*CLI, "fit", str(csv), "--out", str(out), "--overwrite", "--quiet", "--seed", "0"]
+
+    rows = []
+    run(fit_cmd)  # warm the compile cache
+    warm = [run(fit_cmd) for _ in range(args.repeats)]
+    rows.append(
+        {
+            "what": "bayes-scaling fit, whole process, warm cache",
+            "median s": np.median([w for w, _ in warm]),
+            "runs": args.repeats,
+        }
+    )
+    cold = []
+    for i in range(args.repeats):
+        env = {"PYTENSOR_FLAGS": f"compiledir={tmp / f'pt{i}'}", "NUMBA_CACHE_DIR": str(tmp / f"nb{i}")}
+        cold.append(run(fit_cmd, env)[0])
+    rows.append(
+        {"what": "bayes-scaling fit, whole process, cold cache", "median s": np.median(cold), "runs": args.repeats}
+    )
+
+    phases = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", PHASES, str(csv), str(out)], check=True, capture_output=True, text=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        for _ in range(args.repeats)
+    ]
+    ph = pd.DataFrame(phases).median()
+    for key in ("import", "validate+scale+build", "fit (all)", "sampling", "save"):
+        rows.append({"what": f"phase: {key}", "median s": ph[key], "runs": args.repeats})
+    rows.append(
+        {
+            "what": "phase: fit minus sampling (prior draws, log prior, diagnostics, LOO, psense)",
+            "median s": ph["fit (all)"] - ph["sampling"],
+            "runs": args.repeats,
+        }
+    )
+
+    runs = bs.Runs.from_csv(csv)
+    boot = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        approach3_bootstrap(runs, n_resamples=1000, random_seed=0)
+        boot.append(time.perf_counter() - t0)
+    rows.append(
+        {
+            "what": "Approach-3 bootstrap, 1000 resamples (Epoch-style, in-process)",
+            "median s": np.median(boot),
+            "runs": args.repeats,
+        }
+    )
+    if args.with_pymc:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                *CLI,
+                "fit",
+                str(csv),
+                "--out",
+                str(tmp / "pymc.nc"),
+                "--overwrite",
+                "--quiet",
+                "--seed",
+                "0",
+                "--sampler",
+                "pymc",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        rows.append(
+            {"what": "bayes-scaling fit --sampler pymc, whole process", "median s": time.perf_counter() - t0, "runs": 1}
+        )
+
+    warm_s = np.median([w for w, _ in warm])
+    peak = max(m for _, m in warm)
+    table = pd.DataFrame(rows)
+    table["median s"] = table["median s"].round(2)
+    lines = [
+        "# Fit speed: Epoch's Chinchilla data (240 runs), 4 chains x 1000 draws",
+        "",
+        f"`benchmarks/fit_speed.py`, {bs.__version__}, 2-core machine, sampler nutpie (low-rank mass matrix).",
+        "",
+        table.to_markdown(index=False),
+        "",
+        f"- Diagnostics (median over runs): max R-hat {ph['max_rhat']:.3f}, min bulk ESS {ph['min_ess_bulk']:.0f}, "
+        f"ESS per second of whole process {ph['min_ess_bulk'] / warm_s:.0f}.",
+        f"- Peak memory of a fit process (max RSS): {peak:.0f} MB.",
+        f"- Bootstrap / warm whole-process fit: {np.median(boot) / warm_s:.1f}x (target >= 2x, goal 5x).",
+        f"- Warm whole process {warm_s:.1f} s (target <= 10 s): {'met' if warm_s <= 10 else 'NOT met'}.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    (RESULTS / "fit_speed.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
