@@ -47,10 +47,11 @@ def chinchilla_log_loss(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta
     if _is_symbolic(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta):
         return logaddexp(log_E, logaddexp(term_n, term_d))
     # numpy: three exponentials and one log are ~3x faster than two logaddexp; the terms are
-    # losses (far below e^709), and any overflow falls back to the stable form.
-    with np.errstate(over="ignore"):
+    # losses (far below e^709), and any overflow or underflow falls back to the stable form.
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
         out = np.log(np.exp(log_E) + np.exp(term_n) + np.exp(term_d))
-    if not np.all(np.isfinite(out)):
+    # (a sum above e^-700 loses nothing to terms that underflow; otherwise use the stable form)
+    if not np.all(np.isfinite(out) & (out > -700.0)):
         out = np.logaddexp(log_E, np.logaddexp(term_n, term_d))
     return out
 

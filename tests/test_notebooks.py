@@ -13,7 +13,12 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_there_are_notebooks():
     names = {p.name for p in NOTEBOOKS}
-    assert {"01_quickstart.ipynb", "02_compute_optimal.ipynb", "03_risk_aware_planning.ipynb"} <= names
+    assert {
+        "01_quickstart.ipynb",
+        "02_compute_optimal.ipynb",
+        "03_risk_aware_planning.ipynb",
+        "04_model_comparison.ipynb",
+    } <= names
 
 
 @pytest.mark.slow
