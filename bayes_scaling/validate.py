@@ -442,7 +442,7 @@ def compare(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
             f"data hashes differ: {hashes}"
         )
     loos = {name: f.loo() for name, f in fits.items()}
-    table = az.compare(loos, method=method)
+    table = az.compare(loos, method=method, round_to="none")  # ("auto" rounds elpd to 2 significant digits)
     table["n_high_pareto_k"] = [int((np.asarray(loos[n].pareto_k) > loos[n].good_k).sum()) for n in table.index]
     table.attrs["warnings"] = [
         f"{name}: {k} configuration(s) with Pareto k above {loos[name].good_k:.2f}; its LOO score is unreliable"
