@@ -389,7 +389,8 @@ def plausibility_problems(frame: pd.DataFrame, names: dict) -> list[str]:
             f"column '{name_loss}' is above {MAX_PLAUSIBLE_LOSS:g} at {_rows(np.flatnonzero(big))} while its median is "
             f"{np.median(loss):.3g}: percent or perplexity mixed with nats? convert those rows"
         )
-    ratio = tokens / params
+    with np.errstate(over="ignore"):  # absurd sizes (e.g. 5e-324 params) make inf, still a number
+        ratio = tokens / params
     if np.median(ratio) < MIN_PLAUSIBLE_TOKENS_PER_PARAM:
         problems.append(
             f"tokens are fewer than params by 10x or more in most rows (median D/N = {np.median(ratio):.2g}): "
