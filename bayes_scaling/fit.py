@@ -206,8 +206,11 @@ class ScalingFit:
     def extrapolation_distance(self, params, tokens) -> np.ndarray:
         """Decades (log10) outside the fitted box of N, D and C, per point (0 inside the data)."""
         n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
+        return self._distance_outside_data(np.log(n), np.log(d))
+
+    def _distance_outside_data(self, log_n, log_d) -> np.ndarray:
         const = self.idata["constant_data"]
-        return extrapolation_distance(np.log(n), np.log(d), const["log_n"].values, const["log_d"].values)
+        return extrapolation_distance(log_n, log_d, const["log_n"].values, const["log_d"].values)
 
     def with_extrapolation_sd(self, extrapolation_sd: float) -> ScalingFit:
         """The same posterior with another extrapolation drift :math:`\\kappa` (no refit: the
@@ -239,8 +242,7 @@ class ScalingFit:
         kappa = self._noise.extrapolation_sd
         if kappa <= 0:
             return log_mu
-        const = self.idata["constant_data"]
-        h = extrapolation_distance(np.log(n), np.log(d), const["log_n"].values, const["log_d"].values)
+        h = self._distance_outside_data(np.log(n), np.log(d))
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
         return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
 

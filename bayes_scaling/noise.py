@@ -162,6 +162,16 @@ def config_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
     return theta["sigma_ref"] + 0.0 * log_n
 
 
+def config_mean_variance(theta: Mapping, sd, n_seeds, options: NoiseOptions):
+    """Variance of a configuration's mean log loss over ``n_seeds`` runs:
+    :math:`\\tau^2 + \\sigma(N)^2 / n` (numpy or pytensor). ``theta`` holds ``tau`` (see
+    :func:`reported_noise`) and ``sd`` is :math:`\\sigma(N)` from :func:`config_sd`."""
+    var = sd**2 / n_seeds
+    if options.discrepancy:
+        var = var + theta["tau"] ** 2
+    return var
+
+
 def new_run_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions):
     """Scale of a *new* single-seed run around the law: :math:`\\sqrt{\\tau^2 + \\sigma(N)^2}`.
 
@@ -219,9 +229,7 @@ def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: No
         reported = {name: pm.Deterministic(name, value) for name, value in reported.items()}
     theta = {**theta, **reported}
     sd = config_sd(theta, data["log_n"], log_n_ref, options)
-    var_mean = sd**2 / data["n_seeds"]
-    if options.discrepancy:
-        var_mean = var_mean + theta["tau"] ** 2
+    var_mean = config_mean_variance(theta, sd, data["n_seeds"], options)
     if options.likelihood == "student_t":
         pm.StudentT(
             "mean_log_loss",
@@ -257,10 +265,7 @@ def pointwise_log_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref: f
 
     theta = {**theta, **reported_noise(theta, options)}
     sd = config_sd(theta, data["log_n"][None, :], log_n_ref, options)
-    var_mean = sd**2 / data["n_seeds"][None, :]
-    if options.discrepancy:
-        var_mean = var_mean + theta["tau"] ** 2
-    scale = np.sqrt(var_mean)
+    scale = np.sqrt(config_mean_variance(theta, sd, data["n_seeds"][None, :], options))
     y = data["mean_log_loss"][None, :]
     if options.likelihood == "student_t":
         log_lik = stats.t.logpdf(y, df=theta["nu"], loc=log_mu, scale=scale)

@@ -25,10 +25,6 @@ from .units import as_counts
 
 
 # --------------------------------------------------------------------------- per-draw pieces
-def _theta(fit: ScalingFit) -> dict[str, np.ndarray]:
-    return {k: v[:, None] for k, v in fit.sampled_draws().items()}
-
-
 def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
     """log mu_s at each point, extrapolation drift included: (n_draws, n_points)."""
     return fit.log_mean_draws(np.asarray(params)[None, :], np.asarray(tokens)[None, :])

@@ -823,14 +823,11 @@ def residuals(fit, *, bins: int = 8, random_seed: int = 0):
 
 def _config_mean_sd(fit, theta, log_n, n_seeds):
     """Scale of a configuration mean of ``n_seeds`` runs: sqrt(tau^2 + sigma(N)^2 / n)."""
-    from .noise import config_sd, reported_noise
+    from .noise import config_mean_variance, config_sd, reported_noise
 
     full = {**theta, **reported_noise(theta, fit.noise)}
     sigma = config_sd(full, log_n, fit.scale.log_n_noise_ref, fit.noise)
-    var = sigma**2 / n_seeds
-    if fit.noise.discrepancy:
-        var = var + full["tau"] ** 2
-    return np.sqrt(var)
+    return np.sqrt(config_mean_variance(full, sigma, n_seeds, fit.noise))
 
 
 def _bins(x, bins: int):

@@ -20,6 +20,7 @@ scorer, so the comparison is like for like.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -88,6 +89,7 @@ class MethodForecast:
 
     median: np.ndarray
     draws: np.ndarray | None = None
+    problems: tuple[str, ...] = ()  # e.g. failed sampler diagnostics: the forecast is kept, flagged
 
 
 def _bayes_scaling(train: Runs, params, tokens, *, law="chinchilla", random_seed=0, **fit_options) -> MethodForecast:
@@ -100,7 +102,8 @@ def _bayes_scaling(train: Runs, params, tokens, *, law="chinchilla", random_seed
         warnings.simplefilter("ignore", SamplingWarning)
         result = fit(train, law, random_seed=random_seed, **options)
     forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed)
-    return MethodForecast(median=forecast.median, draws=forecast.draws)
+    problems = json.loads(result.idata.attrs["diagnostics"])["problems"]
+    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=tuple(problems))
 
 
 def _approach3(train: Runs, params, tokens, **_) -> MethodForecast:
@@ -203,10 +206,12 @@ def summarize(table: pd.DataFrame, by: Sequence[str] = ("method",), probs: Seque
 class Backtest:
     """Result of :func:`backtest`: ``table`` has one row per held-out run, origin and method;
     ``summary`` aggregates it per method (see :func:`summarize`); ``failures`` lists methods that
-    could not fit a fold (with the reason) instead of silently dropping them."""
+    could not fit a fold (with the reason) instead of silently dropping them; ``warnings`` lists
+    folds whose forecasts are kept but flagged (e.g. failed sampler diagnostics)."""
 
     table: pd.DataFrame
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -240,13 +245,16 @@ def split(runs: Runs, rule) -> tuple[Runs, Runs]:
     return runs.subset(~test_mask), runs.subset(test_mask)
 
 
-def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None]:
+def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
+    """(rows, failure, warnings) of one method on one fold."""
     method, train, test, origin, options, meta = task
+    where = f"{method} on {meta.get('dataset') or 'runs'} ({origin})"
     try:
         forecast = METHODS[method](train, test.params, test.tokens, **options)
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
-        return None, f"{method} on {meta.get('dataset') or 'runs'} ({origin}): {type(exc).__name__}: {exc}"
-    return score_fold(method, train, test, origin, forecast, meta), None
+        return None, f"{where}: {type(exc).__name__}: {exc}", []
+    notes = [f"{where}: {problem}" for problem in forecast.problems]
+    return score_fold(method, train, test, origin, forecast, meta), None, notes
 
 
 def backtest(
@@ -304,11 +312,12 @@ def backtest(
                 options["n_resamples"] = n_resamples
             tasks.append((method, train, test, str(rule), options, {"dataset": dataset} if dataset else {}))
     results = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers)
-    frames = [frame for frame, _ in results if frame is not None]
-    failures = [err for _, err in results if err is not None]
+    frames = [frame for frame, _, _ in results if frame is not None]
+    failures = [err for _, err, _ in results if err is not None]
     if not frames:
         raise RuntimeError("every method failed on every fold:\n" + "\n".join(failures))
-    return Backtest(table=pd.concat(frames, ignore_index=True), failures=failures)
+    notes = [note for _, _, found in results for note in found]
+    return Backtest(table=pd.concat(frames, ignore_index=True), failures=failures, warnings=notes)
 
 
 @contextlib.contextmanager
@@ -501,6 +510,7 @@ def sbc(
     import pymc as pm
     import pytensor
 
+    from .fit import _nuts_options
     from .model import ScalingModel, build_model, data_scale
     from .synthetic import chinchilla_runs
 
@@ -531,8 +541,7 @@ def sbc(
             chains=chains,
             seed=random_seed + 1 + i,
             progress_bar=False,
-            adaptation="low_rank",
-            target_accept=0.9,
+            **_nuts_options("nutpie", 0.9),  # the settings fit() uses
         )
         post = trace["posterior"]
         rows.append({n: int((post[n].values[:, ::thin].reshape(-1) < truth[n][i]).sum()) for n in names})

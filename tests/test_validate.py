@@ -128,10 +128,16 @@ def test_backtest_records_a_failing_method_instead_of_dropping_it(small_runs, mo
     def broken(train, params, tokens, **_):
         raise FloatingPointError("overflow")
 
+    def flagged(train, params, tokens, **_):
+        return validate.MethodForecast(median=np.full(len(params), 2.0), problems=("R-hat > 1.01 for ['E']",))
+
     monkeypatch.setitem(validate.METHODS, "vpnls", broken)
-    bt = bs.backtest(small_runs, holdout=1e20, methods=["approach3", "vpnls"])
-    assert set(bt.table["method"]) == {"approach3"}
+    monkeypatch.setitem(validate.METHODS, "approach3_bootstrap", flagged)
+    bt = bs.backtest(small_runs, holdout=1e20, methods=["approach3", "vpnls", "approach3_bootstrap"])
+    assert set(bt.table["method"]) == {"approach3", "approach3_bootstrap"}
     assert bt.failures == ["vpnls on runs (C <= 1e+20): FloatingPointError: overflow"]
+    # A forecast with failed diagnostics is kept and flagged, not silently trusted.
+    assert bt.warnings == ["approach3_bootstrap on runs (C <= 1e+20): R-hat > 1.01 for ['E']"]
 
 
 def test_backtest_on_local_processes_matches_serial(small_runs):
@@ -153,6 +159,7 @@ def test_bayesian_new_run_intervals_cover_held_out_synthetic_runs():
         n_resamples=200,
     )
     s = bt.summary
+    assert all(w.startswith("bayes_scaling on runs") for w in bt.warnings), bt.warnings
     assert 0.8 <= s.loc["bayes_scaling", "coverage_90"] <= 1.0, s
     assert s.loc["approach3_bootstrap", "coverage_90"] < s.loc["bayes_scaling", "coverage_90"], s
     assert s.loc["bayes_scaling", "median_ape"] < 1.0, s
