@@ -21,7 +21,7 @@ from .errors import (
     SpecError,
 )
 from .fit import Forecast, ScalingFit, fit, sample_prior
-from .forms import Law, available_laws, get_law, register_law
+from .forms import Law, available_laws, define_law, get_law, register_law
 from .io import load
 from .runs import Runs
 from .validate import Backtest, ComputeCutoff, LargestSizes, backtest, compare, sbc
@@ -66,6 +66,7 @@ __all__ = [
     "compare",
     "fit",
     "get_law",
+    "define_law",
     "load",
     "register_law",
     "sample_prior",

@@ -16,8 +16,9 @@ SEED = "seed"
 RUN_ID = "run_id"
 FAMILY = "family"
 STEP = "step"
+UNIQUE_TOKENS = "unique_tokens"  # distinct tokens behind D when data is repeated (epochs = D / U)
 REQUIRED_COLUMNS = (PARAMS, TOKENS, LOSS)
-OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP)
+OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP, UNIQUE_TOKENS)
 
 #: Training FLOPs per parameter per token (C ~ 6 N D).
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import _constants as K
+from . import laws
 from .errors import SamplingError, SamplingWarning, SpecError
-from .forms import DataScale, get_law
+from .forms import DataScale, Law, get_law
 from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, extrapolation_distance, extrapolation_z, new_run_noise
 from .runs import Runs
 from .units import as_counts
@@ -97,7 +98,127 @@ class Forecast:
         )
 
 
-class ScalingFit:
+class Predictive:
+    """What every posterior forecaster answers from its draws (a :class:`ScalingFit` or a
+    stacked mixture of fits, :class:`bayes_scaling.stacking.StackedFit`): ``predict``,
+    ``predict_summary`` and ``compute_optimal``. Subclasses give ``n_draws``,
+    ``_forecast_log_loss`` and ``optimal_draws``.
+    """
+
+    def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0, unique_tokens=None) -> Forecast:
+        r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
+
+        kind="mean": :math:`L(N, D)` under parameter uncertainty (expected-loss band).
+        kind="new_run": the loss a single new run would show (new-run band):
+        :math:`\log L_{new} = \log L(N, D) + \delta + \varepsilon`, the configuration
+        discrepancy (sd :math:`\tau`) plus seed noise (sd :math:`\sigma(N)`), with Student-t
+        tails under the default likelihood. Its noise is drawn with ``random_seed``.
+        Both kinds include the extrapolation drift beyond the fitted range (see
+        :meth:`ScalingFit.log_mean_draws`). ``unique_tokens``: the distinct tokens behind D, for
+        laws that read them (default: every token unique).
+        """
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        n, d, u = _points(params, tokens, unique_tokens)
+        rng = np.random.default_rng(random_seed)
+        log_loss = self._forecast_log_loss(n[None, :], d[None, :], None if u is None else u[None, :], kind, rng)
+        return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
+
+    def predict_summary(
+        self,
+        params,
+        tokens,
+        *,
+        kind: str = "new_run",
+        probs=(0.9,),
+        chunk_size: int | None = None,
+        random_seed: int = 0,
+        workers: int | None = None,
+        unique_tokens=None,
+    ) -> pd.DataFrame:
+        """Median and central ``probs`` intervals of :meth:`predict`, without keeping the draws.
+
+        Points are processed in chunks (about 80 MB of draws each, ``workers`` threads at a
+        time, default: the number of cores), so memory stays bounded however many points are
+        asked for. Quantiles are taken on log loss and exponentiated (the same quantiles, fewer
+        exponentials). New-run noise is drawn for per-point summaries (see ``marginal_only`` in
+        :func:`~bayes_scaling.noise.new_run_noise`); the same seed and chunk size give the same
+        table. Columns: params, tokens, loss_median, loss_lo_XX / loss_hi_XX (XX = percent);
+        ``attrs`` records ``kind`` and ``probs``. Memory: the draws of one chunk per thread plus
+        the result (about 40 bytes per point).
+        """
+        import concurrent.futures as cf
+
+        if kind not in ("mean", "new_run"):
+            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        n, d, u = _points(params, tokens, unique_tokens)
+        q = [0.5]
+        for p in probs:
+            q += list(_interval_quantiles(p))
+        chunk = chunk_size or max(1, 10_000_000 // self.n_draws)
+        out = np.empty((len(q), n.size))
+
+        def work(start: int) -> None:
+            sl = slice(start, start + chunk)
+            rng = np.random.default_rng([random_seed, start])
+            unique = None if u is None else u[None, sl]
+            log_loss = self._forecast_log_loss(
+                n[None, sl], d[None, sl], unique, kind, rng, dtype=np.float32, marginal_only=True
+            )
+            out[:, sl] = _column_quantiles(log_loss, q)
+
+        starts = range(0, n.size, chunk)
+        with cf.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:  # numpy releases the GIL
+            list(pool.map(work, starts))
+        table = {K.PARAMS: n, K.TOKENS: d, "loss_median": np.exp(out[0])}
+        for i, p in enumerate(probs):
+            pct = f"{100 * p:g}"
+            table[f"loss_lo_{pct}"] = np.exp(out[1 + 2 * i])
+            table[f"loss_hi_{pct}"] = np.exp(out[2 + 2 * i])
+        frame = pd.DataFrame(table).rename_axis("point")
+        frame.attrs.update(kind=kind, probs=tuple(probs))
+        return frame
+
+    def compute_optimal(self, flops, prob: float = 0.9) -> pd.DataFrame:
+        r"""Compute-optimal N*, D*, D*/N* and expected loss per budget C: median and ``prob`` interval.
+
+        For Chinchilla: :math:`N^* = G (C/k)^{\beta/(\alpha+\beta)}`,
+        :math:`G = (\alpha A / \beta B)^{1/(\alpha+\beta)}`, :math:`D^* = C / (k N^*)`, per draw.
+        """
+        q_lo, q_hi = _interval_quantiles(prob)
+        draws = self.optimal_draws(flops)
+        table = {K.FLOPS: as_counts(flops, "flops")}
+        unbounded = np.isnan(draws["params"])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="All-NaN slice")
+            for name, values in draws.items():
+                table[f"{name}_median"] = np.nanmedian(values, axis=0)
+                table[f"{name}_lo"] = np.nanquantile(values, q_lo, axis=0)
+                table[f"{name}_hi"] = np.nanquantile(values, q_hi, axis=0)
+        frame = pd.DataFrame(table).rename_axis("budget")
+        frame.attrs["interval"] = prob
+        if unbounded.any():
+            share = unbounded.mean(axis=0)
+            frame["share_without_optimum"] = share
+            warnings.warn(
+                f"{share.max():.1%} of draws (at worst) have no loss minimum between 0.01 and 1e6 tokens per "
+                "parameter at some budget: the summary is over the others (column share_without_optimum)",
+                SamplingWarning,
+                stacklevel=2,
+            )
+        return frame
+
+
+def _points(params, tokens, unique_tokens=None):
+    """Flat float arrays of N, D (and U, or None) broadcast together; "70B" accepted."""
+    arrays = [as_counts(params, "params"), as_counts(tokens, "tokens")]
+    if unique_tokens is not None:
+        arrays.append(as_counts(unique_tokens, "unique_tokens"))
+    flat = [a.ravel().astype(float) for a in np.broadcast_arrays(*arrays)]
+    return flat[0], flat[1], (flat[2] if unique_tokens is not None else None)
+
+
+class ScalingFit(Predictive):
     """A fitted (or loaded) posterior and the spec that produced it.
 
     Build one with :func:`fit` or :func:`bayes_scaling.load`; do not construct directly.
@@ -111,7 +232,7 @@ class ScalingFit:
         self.scale = scale
         self.flops_per_param_token = float(flops_per_param_token)
         self.group = group
-        self._law = get_law(self.spec_dict["law"])
+        self._law = get_law(self.spec_dict["law"]).with_options(**self.spec_dict.get("law_options", {}))
         self._noise = NoiseOptions(
             self.spec_dict["heteroscedastic"],
             self.spec_dict["discrepancy"],
@@ -225,7 +346,9 @@ class ScalingFit:
             tree, spec_dict=spec, scale=self.scale, flops_per_param_token=self.flops_per_param_token, group=self.group
         )
 
-    def log_mean_draws(self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64) -> np.ndarray:
+    def log_mean_draws(
+        self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64, unique_tokens=None
+    ) -> np.ndarray:
         r"""Per-draw log expected loss at points, shape ``(n_draws, n_points)``, extrapolation
         drift included:
 
@@ -235,10 +358,12 @@ class ScalingFit:
         ``tokens`` broadcast against ``(n_draws, n_points)``; ``rows`` selects draws;
         ``drift_z`` replaces the drift's :math:`z_s` (one per selected draw), e.g. to give two
         fits compared draw by draw the same drift. ``dtype=np.float32`` halves time and memory
-        for per-point summaries (7 significant digits, far below the Monte Carlo error)."""
+        for per-point summaries (7 significant digits, far below the Monte Carlo error).
+        ``unique_tokens``: distinct tokens behind D, for laws that read them (default: D)."""
         n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
         theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
-        log_mu = self._law.log_mean(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale)
+        log_u = None if unique_tokens is None else np.log(np.asarray(unique_tokens, dtype=float)).astype(dtype)
+        log_mu = self._law.log_loss(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale, log_u)
         kappa = self._noise.extrapolation_sd
         if kappa <= 0:
             return log_mu
@@ -246,84 +371,35 @@ class ScalingFit:
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
         return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
 
-    def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0) -> Forecast:
-        r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
-
-        kind="mean": :math:`L(N, D)` under parameter uncertainty (expected-loss band).
-        kind="new_run": the loss a single new run would show (new-run band):
-        :math:`\log L_{new} = \log L(N, D) + \delta + \varepsilon`, the configuration
-        discrepancy (sd :math:`\tau`) plus seed noise (sd :math:`\sigma(N)`), with Student-t
-        tails under the default likelihood. Its noise is drawn with ``random_seed``.
-        Both kinds include the extrapolation drift beyond the fitted range (:meth:`log_mean_draws`).
-        """
-        if kind not in ("mean", "new_run"):
-            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
-        n, d = n.ravel().astype(float), d.ravel().astype(float)
-        theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
-        log_n = np.log(n)[None, :]
-        log_loss = self.log_mean_draws(n[None, :], d[None, :])
+    def _forecast_log_loss(self, n, d, unique, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
+        """Log-loss draws at points (``n``, ``d``, ``unique``: (1, m) arrays), rows ``rows`` of the
+        draws: the law with its drift, plus a new run's noise when ``kind == "new_run"``."""
+        log_loss = self.log_mean_draws(n, d, rows=rows, dtype=dtype, unique_tokens=unique)
         if kind == "new_run":
-            rng = np.random.default_rng(random_seed)
-            log_loss = log_loss + new_run_noise(theta, log_n, self.scale.log_n_noise_ref, self._noise, rng)
-        return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
+            theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
+            log_n = np.log(n).astype(dtype)
+            ref = self.scale.log_n_noise_ref
+            log_loss = log_loss + new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=marginal_only)
+        return log_loss
 
-    def predict_summary(
-        self,
-        params,
-        tokens,
-        *,
-        kind: str = "new_run",
-        probs=(0.9,),
-        chunk_size: int | None = None,
-        random_seed: int = 0,
-        workers: int | None = None,
-    ) -> pd.DataFrame:
-        """Median and central ``probs`` intervals of :meth:`predict`, without keeping the draws.
-
-        Points are processed in chunks (about 80 MB of draws each, ``workers`` threads at a
-        time, default: the number of cores), so memory stays bounded however many points are
-        asked for. Quantiles are taken on log loss and exponentiated (the same quantiles, fewer
-        exponentials). New-run noise is drawn for per-point summaries (see ``marginal_only`` in
-        :func:`~bayes_scaling.noise.new_run_noise`); the same seed and chunk size give the same
-        table. Columns: params, tokens, loss_median, loss_lo_XX / loss_hi_XX (XX = percent);
-        ``attrs`` records ``kind`` and ``probs``. Memory: the draws of one chunk per thread plus
-        the result (about 40 bytes per point).
-        """
-        import concurrent.futures as cf
-
-        if kind not in ("mean", "new_run"):
-            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
-        n, d = n.ravel().astype(float), d.ravel().astype(float)
-        q = [0.5]
-        for p in probs:
-            q += list(_interval_quantiles(p))
-        chunk = chunk_size or max(1, 10_000_000 // self.n_draws)
-        out = np.empty((len(q), n.size))
-        theta = {k: v[:, None].astype(np.float32) for k, v in self.sampled_draws().items()}
-
-        def work(start: int) -> None:
-            sl = slice(start, start + chunk)
-            log_loss = self.log_mean_draws(n[None, sl], d[None, sl], dtype=np.float32)
-            if kind == "new_run":
-                rng = np.random.default_rng([random_seed, start])
-                ref = self.scale.log_n_noise_ref
-                log_n = np.log(n[None, sl]).astype(np.float32)
-                log_loss += new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=True)
-            out[:, sl] = _column_quantiles(log_loss, q)
-
-        starts = range(0, n.size, chunk)
-        with cf.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:  # numpy releases the GIL
-            list(pool.map(work, starts))
-        table = {K.PARAMS: n, K.TOKENS: d, "loss_median": np.exp(out[0])}
-        for i, p in enumerate(probs):
-            pct = f"{100 * p:g}"
-            table[f"loss_lo_{pct}"] = np.exp(out[1 + 2 * i])
-            table[f"loss_hi_{pct}"] = np.exp(out[2 + 2 * i])
-        frame = pd.DataFrame(table).rename_axis("point")
-        frame.attrs.update(kind=kind, probs=tuple(probs))
-        return frame
+    def optimal_params_draws(self, flops, rows=slice(None)) -> np.ndarray:
+        """Per-draw compute-optimal N* (rows ``rows``) at budgets ``flops`` broadcast against
+        ``(n_draws, 1)``: the law's closed form, else a numeric minimum along each IsoFLOP line
+        (NaN where the minimum is not inside 0.01-1e6 tokens per parameter)."""
+        law = self._law
+        if not law.allocates:
+            raise SpecError(
+                f"law '{law.name}' is a function of {law.axes[0]} alone: it has no compute-optimal split of C into N "
+                "and D; fit a law of N and D (e.g. 'chinchilla') for allocations"
+            )
+        c = np.asarray(flops, dtype=float)
+        k = self.flops_per_param_token
+        if law.optimal_params is not None:
+            rep = {name: v[rows, None] for name, v in self.reported_draws().items()}
+            return law.optimal_params(rep, c, k)
+        theta = {name: v[rows, None] for name, v in self.sampled_draws().items()}
+        log_n = laws.isoflop_argmin(lambda ln, ld: law.log_loss(theta, ln, ld, self.scale), np.log(c / k))
+        return np.exp(log_n)
 
     def optimal_draws(self, flops) -> dict[str, np.ndarray]:
         """Per-draw compute-optimal allocation at each budget: arrays of shape (n_draws, n_budgets).
@@ -331,32 +407,13 @@ class ScalingFit:
         Keys: ``params`` (N*), ``tokens`` (D*), ``tokens_per_param`` (D*/N*) and ``loss``
         (the expected loss :math:`L(N^*, D^*)` of that draw), under :math:`C = k N D`.
         """
-        if self._law.optimal_params is None:
-            raise SpecError(f"law '{self._law.name}' has no compute-optimal allocation")
         c = as_counts(flops, "flops")[None, :]
         k = self.flops_per_param_token
-        rep = {name: v[:, None] for name, v in self.reported_draws().items()}
-        n_star = self._law.optimal_params(rep, c, k)
+        n_star = self.optimal_params_draws(c)
         d_star = c / (k * n_star)
-        loss = np.exp(self.log_mean_draws(n_star, d_star))
+        with np.errstate(invalid="ignore"):
+            loss = np.exp(self.log_mean_draws(n_star, d_star))
         return {"params": n_star, "tokens": d_star, "tokens_per_param": d_star / n_star, "loss": loss}
-
-    def compute_optimal(self, flops, prob: float = 0.9) -> pd.DataFrame:
-        r"""Compute-optimal N*, D*, D*/N* and expected loss per budget C: median and ``prob`` interval.
-
-        For Chinchilla: :math:`N^* = G (C/k)^{\beta/(\alpha+\beta)}`,
-        :math:`G = (\alpha A / \beta B)^{1/(\alpha+\beta)}`, :math:`D^* = C / (k N^*)`, per draw.
-        """
-        q_lo, q_hi = _interval_quantiles(prob)
-        draws = self.optimal_draws(flops)
-        table = {K.FLOPS: as_counts(flops, "flops")}
-        for name, values in draws.items():
-            table[f"{name}_median"] = np.median(values, axis=0)
-            table[f"{name}_lo"] = np.quantile(values, q_lo, axis=0)
-            table[f"{name}_hi"] = np.quantile(values, q_hi, axis=0)
-        frame = pd.DataFrame(table).rename_axis("budget")
-        frame.attrs["interval"] = prob
-        return frame
 
     def summary(self, prob: float = 0.9) -> pd.DataFrame:
         """Parameter table: median, ``prob`` interval, R-hat and bulk/tail ESS.
@@ -475,20 +532,50 @@ class ScalingFit:
 
         const = self.idata["constant_data"].to_dataset()
         obs = self.idata["observed_data"].to_dataset()
-        data = {
-            "log_n": const["log_n"].values,
-            "n_seeds": const["n_seeds"].values,
-            "mean_log_loss": obs["mean_log_loss"].values,
-        }
+        data = self._likelihood_data()
         if "within_ss" in obs:
             data["within_ss"] = obs["within_ss"].values
             data["rep_index"] = const["rep_index"].values
         theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
-        log_mu = self._law.log_mean(theta, const["log_n"].values[None, :], const["log_d"].values[None, :], self.scale)
-        values = pointwise_log_likelihood(theta, log_mu, data, self.scale.log_n_noise_ref, self._noise)
+        values = pointwise_log_likelihood(
+            theta, self._fitted_log_mean(theta), data, self.scale.log_n_noise_ref, self._noise
+        )
         ds = self.idata[self.group].to_dataset()
         shape = (ds.sizes[K.CHAIN], ds.sizes[K.DRAW], values.shape[1])
         return xr.DataArray(values.reshape(shape), dims=(K.CHAIN, K.DRAW, K.CONFIG), name="loss")
+
+    def _fitted_log_mean(self, theta) -> np.ndarray:
+        """log mu per draw at the fitted configurations (no drift: they are inside the data)."""
+        const = self.idata["constant_data"].to_dataset()
+        log_u = const["log_unique"].values[None, :] if "log_unique" in const else None
+        return self._law.log_loss(
+            theta, const["log_n"].values[None, :], const["log_d"].values[None, :], self.scale, log_u
+        )
+
+    def _likelihood_data(self) -> dict:
+        const = self.idata["constant_data"].to_dataset()
+        obs = self.idata["observed_data"].to_dataset()
+        return {
+            "log_n": const["log_n"].values,
+            "n_seeds": const["n_seeds"].values,
+            "mean_log_loss": obs["mean_log_loss"].values,
+        }
+
+    def outlier_probabilities(self) -> pd.DataFrame:
+        """Per run: the posterior probability that its configuration is an outlier (above the
+        frontier, e.g. under-tuned), under ``likelihood="outlier_mixture"``. Replicate seeds
+        share their configuration's probability. Columns: the run's params, tokens, loss and
+        ``outlier_prob``; sorted as the runs table."""
+        from .noise import outlier_probability
+
+        theta = {k: v[:, None] for k, v in self.sampled_draws().items()}
+        probs = outlier_probability(
+            theta, self._fitted_log_mean(theta), self._likelihood_data(), self.scale.log_n_noise_ref, self._noise
+        ).mean(axis=0)
+        runs = self.runs
+        frame = runs.to_frame()[[K.PARAMS, K.TOKENS, K.LOSS]].copy()
+        frame["outlier_prob"] = probs[runs.config_index]
+        return frame
 
     def loo(self):
         """PSIS-LOO (ArviZ) leaving out one configuration (all its seeds) at a time.
@@ -588,8 +675,9 @@ def _nuts_options(sampler: str, target_accept: float) -> dict:
 
 def fit(
     runs: Runs,
-    law: str = "chinchilla",
+    law: str | Law = "chinchilla",
     *,
+    law_options: Mapping | None = None,
     priors: Mapping | None = None,
     heteroscedastic: bool = True,
     discrepancy: bool = True,
@@ -610,7 +698,9 @@ def fit(
     Parameters
     ----------
     runs : a validated :class:`~bayes_scaling.runs.Runs` table (a DataFrame is validated first).
-    law : registered law name (ignored when ``model`` is given).
+    law : registered law name, or a :class:`~bayes_scaling.forms.Law` (registered under its name
+        if it is not yet; see :func:`bayes_scaling.define_law`). Ignored when ``model`` is given.
+    law_options : the law's settings, e.g. ``{"x": "D", "breaks": 2}`` for ``bnsl``.
     priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
     heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
     extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
@@ -640,11 +730,16 @@ def fit(
         runs = Runs.from_frame(runs)
     if not isinstance(runs, Runs):
         raise TypeError(f"runs must be a bayes_scaling.Runs or a DataFrame, got {type(runs).__name__}")
+    if isinstance(law, Law):
+        if law.factory is not None:  # e.g. get_law("power_law").with_options(x="N"): keep its options
+            law_options = {**law.options, **dict(law_options or {})}
+        law = _registered_name(law)
     spec = (
         model
         if model is not None
         else ScalingModel(
             law=law,
+            law_options=dict(law_options or {}),
             priors=dict(priors or {}),
             heteroscedastic=heteroscedastic,
             discrepancy=discrepancy,
@@ -719,6 +814,19 @@ def fit(
             raise SamplingError(message)
         warnings.warn(message, SamplingWarning, stacklevel=2)
     return result
+
+
+def _registered_name(law: Law) -> str:
+    """The name under which ``law`` is registered (registering it if the name is free)."""
+    from .forms import _REGISTRY, register_law
+
+    if law.name not in _REGISTRY:
+        register_law(law)
+    elif get_law(law.name) is not law and get_law(law.name).factory is None:
+        raise SpecError(
+            f"another law is registered as '{law.name}'; give yours another name or register it with replace=True"
+        )
+    return law.name
 
 
 @contextlib.contextmanager

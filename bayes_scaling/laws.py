@@ -99,3 +99,202 @@ def seed_noise_sd(log_n, sigma_ref, gamma, log_n_ref):
     r"""Run-to-run sd of log loss at size N: :math:`\sigma(N) = \sigma_r (N/N_r)^{-\gamma}`."""
     exp = _exp_of(log_n, sigma_ref, gamma)
     return sigma_ref * exp(-gamma * (log_n - log_n_ref))
+
+
+# --------------------------------------------------------------------------- helpers
+def _ops(*values):
+    """The array module for these values: ``pytensor.tensor`` if any is symbolic, else numpy."""
+    if _is_symbolic(*values):
+        import pytensor.tensor as pt
+
+        return pt
+    return np
+
+
+def softplus(x):
+    r""":math:`\log(1 + e^x)`, stable for large ``|x|`` (numpy or pytensor)."""
+    if _is_symbolic(x):
+        import pytensor.tensor as pt
+
+        return pt.softplus(x)
+    return np.logaddexp(0.0, x)
+
+
+# --------------------------------------------------------------------------- Kaplan
+def kaplan_log_loss(log_n, log_d, log_loss_ref, alpha_d, ratio, delta, log_n_ref, log_d_ref):
+    r""":math:`\log L` of Kaplan et al. (2020) eq. 1.5, :math:`L = \bigl((N_c/N)^{\alpha_N/\alpha_D} + D_c/D\bigr)^{\alpha_D}`.
+
+    Sampled at the reference size: :math:`\log L(N_r, D_r)` (``log_loss_ref``), :math:`\alpha_D`,
+    :math:`r = \alpha_N/\alpha_D` (``ratio``) and :math:`\delta`, the log ratio of the N term to
+    the D term inside the bracket at the reference. With :math:`t_D = \log L_r/\alpha_D -
+    \operatorname{softplus}(\delta)` and :math:`t_N = t_D + \delta`,
+
+    .. math:: \log L = \alpha_D\, \operatorname{LSE}\bigl(t_N - r(\log N - \log N_r),\; t_D - (\log D - \log D_r)\bigr).
+    """
+    t_d = log_loss_ref / alpha_d - softplus(delta)
+    t_n = t_d + delta
+    return alpha_d * logaddexp(t_n - ratio * (log_n - log_n_ref), t_d - (log_d - log_d_ref))
+
+
+def kaplan_constants(log_loss_ref, alpha_d, ratio, delta, log_n_ref, log_d_ref):
+    r"""Kaplan's :math:`(N_c, D_c, \alpha_N)` from the sampled parameters (see :func:`kaplan_log_loss`)."""
+    t_d = log_loss_ref / alpha_d - softplus(delta)
+    t_n = t_d + delta
+    exp = _exp_of(t_d, ratio)
+    return exp(t_n / ratio + log_n_ref), exp(t_d + log_d_ref), ratio * alpha_d
+
+
+def kaplan_loss(n, d, n_c, d_c, alpha_n, alpha_d):
+    r"""Kaplan et al. (2020) eq. 1.5 evaluated directly (the reference formula)."""
+    return (np.power(n_c / n, alpha_n / alpha_d) + d_c / d) ** alpha_d
+
+
+def kaplan_optimal_params(flops, n_c, d_c, alpha_n, alpha_d, flops_per_param_token=6.0):
+    r"""Compute-optimal :math:`N^*` of the Kaplan law under :math:`C = kND` (closed form).
+
+    Minimising :math:`(N_c/N)^r + D_c k N / C` over N, :math:`r = \alpha_N/\alpha_D`:
+    :math:`N^* = \bigl(r N_c^r C / (k D_c)\bigr)^{1/(r+1)}`.
+    """
+    r = alpha_n / alpha_d
+    log_c = np.log(flops) - np.log(flops_per_param_token)
+    return np.exp((np.log(r) + r * np.log(n_c) + log_c - np.log(d_c)) / (r + 1.0))
+
+
+# --------------------------------------------------------------------------- one variable
+def power_law_log_loss(log_x, log_E, log_A_ref, alpha, log_x_ref):
+    r""":math:`\log L(x)` of :math:`L = E + A x^{-\alpha}`, amplitude at :math:`x_r`:
+    :math:`\log L = \operatorname{LSE}(\log E,\ \ell_A - \alpha(\log x - \log x_r))`."""
+    return logaddexp(log_E, log_A_ref - alpha * (log_x - log_x_ref))
+
+
+def bnsl_log_reducible(log_x, log_b_ref, c0, breaks, log_x_ref):
+    r"""Log of the reducible part of a broken neural scaling law (Caballero et al. 2023, eq. 1).
+
+    .. math:: L(x) = a + b\, x^{-c_0} \prod_{i=1}^{n} \bigl(1 + (x/d_i)^{1/f_i}\bigr)^{-c_i f_i}
+
+    ``breaks`` is a sequence of ``(c_i, log d_i, f_i)``. The amplitude is taken at :math:`x_r`:
+    :math:`\log(\text{reducible})(x_r) = \ell_b`, so each break term enters relative to its value
+    at :math:`x_r`. A negative :math:`c_i` makes the loss rise after break i (double descent).
+    """
+    out = log_b_ref - c0 * (log_x - log_x_ref)
+    for c, log_d, f in breaks:
+        out = out - c * f * (softplus((log_x - log_d) / f) - softplus((log_x_ref - log_d) / f))
+    return out
+
+
+def bnsl_loss(x, a, b, c0, breaks):
+    r"""The BNSL evaluated directly (reference formula); ``breaks`` = ``[(c_i, d_i, f_i), ...]``."""
+    out = b * np.power(x, -c0)
+    for c, d, f in breaks:
+        out = out * np.power(1.0 + np.power(x / d, 1.0 / f), -c * f)
+    return a + out
+
+
+# --------------------------------------------------------------------------- data-constrained
+def effective_repeats(unique, repeats, r_star):
+    r"""Muennighoff et al. (2023) eq. 5: the value of repeated data or excess parameters,
+    in log space: :math:`\log\bigl(U + U R^* (1 - e^{-R/R^*})\bigr)` from ``log U``, R and
+    :math:`R^*`. ``unique`` is :math:`\log U`, ``repeats`` is R (epochs beyond the first, >= 0)."""
+    ops = _ops(unique, repeats, r_star)
+    return unique + ops.log1p(r_star * (-ops.expm1(-repeats / r_star)))
+
+
+def data_constrained_sizes(
+    log_n, log_d, log_u, alpha, beta, log_AN_ref, log_BD_ref, r_star_n, r_star_d, log_n_ref, log_d_ref
+):
+    r"""Effective :math:`(\log N', \log D')` of the data-constrained law (Muennighoff et al. 2023).
+
+    With :math:`U_D = \min(U, D)` unique tokens seen and :math:`R_D = D/U_D - 1` repeated epochs,
+    :math:`D' = U_D + U_D R_D^* (1 - e^{-R_D/R_D^*})`. Parameters beyond those that are
+    compute-optimal for :math:`U_D` (:math:`U_N = \min(N, N_{opt}(U_D))`, from this draw's own
+    Chinchilla terms: :math:`\alpha A N^{-\alpha} = \beta B D^{-\beta}`) are discounted alike:
+    :math:`N' = U_N + U_N R_N^* (1 - e^{-R_N/R_N^*})`, :math:`R_N = N/U_N - 1`.
+    """
+    ops = _ops(log_n, log_d, log_u, alpha, beta, log_AN_ref, r_star_n)
+    log_u = ops.minimum(log_u, log_d)
+    d_eff = effective_repeats(log_u, ops.exp(log_d - log_u) - 1.0, r_star_d)
+    log_n_opt = (
+        log_n_ref + (ops.log(alpha) + log_AN_ref - ops.log(beta) - log_BD_ref + beta * (log_u - log_d_ref)) / alpha
+    )
+    log_un = ops.minimum(log_n, log_n_opt)
+    n_eff = effective_repeats(log_un, ops.exp(log_n - log_un) - 1.0, r_star_n)
+    return n_eff, d_eff
+
+
+# --------------------------------------------------------------------------- over-training
+def overtrain_log_loss(log_c, log_m, log_E, log_a_ref, log_b_ref, eta, log_c_ref, log_m_ref):
+    r""":math:`\log L` of Gadre et al. (2024) eq. 4, indexed by compute C and tokens per parameter M = D/N:
+
+    .. math:: L(C, M) = E + (a M^{\eta} + b M^{-\eta})\, C^{-\eta}
+
+    with each term's log taken at the reference :math:`(C_r, M_r)`: :math:`\ell_a = \log a +
+    \eta(\log M_r - \log C_r)`, :math:`\ell_b = \log b - \eta(\log M_r + \log C_r)`.
+    """
+    dc, dm = log_c - log_c_ref, log_m - log_m_ref
+    return logaddexp(log_E, logaddexp(log_a_ref + eta * (dm - dc), log_b_ref - eta * (dm + dc)))
+
+
+def overtrain_optimal_params(flops, a, b, eta, flops_per_param_token=6.0):
+    r"""Compute-optimal :math:`N^*` of the over-training law: :math:`a M^\eta + b M^{-\eta}` is
+    least at :math:`M^* = (b/a)^{1/(2\eta)}` whatever C, so :math:`N^* = \sqrt{C / (k M^*)}`."""
+    log_m = (np.log(b) - np.log(a)) / (2.0 * eta)
+    return np.exp(0.5 * (np.log(flops) - np.log(flops_per_param_token) - log_m))
+
+
+def downstream_error(loss, eps, k, gamma):
+    r"""Gadre et al. (2024) eq. 5: top-1 error from loss, :math:`\mathrm{Err}(L) = \epsilon - k e^{-\gamma L}`."""
+    return eps - k * _exp_of(loss, k, gamma)(-gamma * loss)
+
+
+# --------------------------------------------------------------------------- numeric optimum
+#: Tokens per parameter searched by :func:`isoflop_argmin`: 0.01 to 1e6 (natural logs).
+ISOFLOP_LOG_RATIO_RANGE = (float(np.log(1e-2)), float(np.log(1e6)))
+
+
+def isoflop_argmin(log_loss, log_budget, *, log_ratio_range=ISOFLOP_LOG_RATIO_RANGE, grid=97, iterations=40):
+    r"""Per draw and budget, :math:`\log N^*` minimising ``log_loss(log_n, log_d)`` on the
+    IsoFLOP line :math:`\log N + \log D = \log(C/k)` (``log_budget``), numerically.
+
+    A grid over tokens per parameter :math:`D/N \in` ``exp(log_ratio_range)`` brackets the
+    minimum, then golden-section search refines it (to ~1e-8 of the bracket). ``log_loss`` must
+    broadcast like ``log_budget`` (e.g. parameters ``(n_draws, 1)``, budgets ``(1, n_budgets)``).
+    Where the minimum sits at the edge of the range (no interior optimum) the result is NaN.
+    """
+    log_budget = np.asarray(log_budget, dtype=float)
+    lo_ratio, hi_ratio = log_ratio_range
+    x_lo, x_hi = (log_budget - hi_ratio) / 2.0, (log_budget - lo_ratio) / 2.0
+    steps = np.linspace(0.0, 1.0, grid)
+
+    def f(x):
+        return log_loss(x, log_budget - x)
+
+    values = np.stack(np.broadcast_arrays(*[f(x_lo + t * (x_hi - x_lo)) for t in steps]))
+    values = np.where(np.isfinite(values), values, np.inf)
+    best = np.argmin(values, axis=0)
+    width = (x_hi - x_lo) / (grid - 1)
+    a = x_lo + np.maximum(best - 1, 0) * width
+    b = x_lo + np.minimum(best + 1, grid - 1) * width
+    inv_phi = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - inv_phi * (b - a), a + inv_phi * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(iterations):
+        left = fc < fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+        c_new, d_new = b - inv_phi * (b - a), a + inv_phi * (b - a)
+        c, d = np.where(left, c_new, d), np.where(left, c, d_new)
+        moved = f(np.where(left, c, d))
+        fc, fd = np.where(left, moved, fd), np.where(left, fc, moved)
+    x = 0.5 * (a + b)
+    interior = (best > 0) & (best < grid - 1)
+    return np.where(interior, x, np.nan)
+
+
+def exp(x):
+    """``exp`` for numpy arrays or pytensor tensors (for user-defined laws)."""
+    return _exp_of(x)(x)
+
+
+def log(x):
+    """``log`` for numpy arrays or pytensor tensors (for user-defined laws)."""
+    return _ops(x).log(x)

@@ -47,10 +47,14 @@ class ScalingModel:
     Parameters
     ----------
     law : name of a registered law (see :func:`bayes_scaling.available_laws`).
+    law_options : the law's settings, e.g. ``{"x": "N"}`` for ``power_law`` or ``{"E": 1.69}``
+        for ``chinchilla_fixed_e`` (see :attr:`Law.options`).
     priors : ``{parameter: Prior}`` overrides; other parameters keep their data-aware defaults.
     heteroscedastic : seed-noise sd :math:`\\sigma(N) = \\sigma_r (N/N_r)^{-\\gamma}` (else constant).
     discrepancy : per-configuration discrepancy :math:`\\tau` shared by replicate seeds.
-    likelihood : "student_t" (default; robust to outlying runs) or "normal".
+    likelihood : "student_t" (default; robust to outlying runs), "normal", or "outlier_mixture"
+        (each configuration is, with a small probability, shifted upwards: the under-tuned run;
+        see :meth:`~bayes_scaling.fit.ScalingFit.outlier_probabilities`).
     extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
         C, growing as the square root of the distance (forecasts only; see
         :mod:`bayes_scaling.noise`). 0 switches it off.
@@ -58,13 +62,21 @@ class ScalingModel:
 
     law: str = "chinchilla"
     priors: Mapping = field(default_factory=dict)
+    law_options: Mapping = field(default_factory=dict)
     heteroscedastic: bool = True
     discrepancy: bool = True
     likelihood: str = "student_t"
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
 
     def __post_init__(self):
-        law = get_law(self.law)
+        if not isinstance(self.law_options, Mapping):
+            raise SpecError(f"law_options must be a dict such as {{'x': 'N'}}, got {self.law_options!r}")
+        object.__setattr__(self, "law_options", MappingProxyType(dict(self.law_options)))
+        law = self.law_component
+        if law.missing_options:
+            raise SpecError(
+                f"law '{law.name}' needs law_options {law.missing_options} (e.g. law_options={{'E': 1.69}})"
+            )
         for name, value in (("heteroscedastic", self.heteroscedastic), ("discrepancy", self.discrepancy)):
             if not isinstance(value, bool):
                 raise SpecError(f"'{name}' must be True or False, got {value!r}")
@@ -81,7 +93,7 @@ class ScalingModel:
     # ------------------------------------------------------------------ views
     @property
     def law_component(self) -> Law:
-        return get_law(self.law)
+        return get_law(self.law).with_options(**self.law_options)
 
     @property
     def noise(self) -> NoiseOptions:
@@ -94,8 +106,12 @@ class ScalingModel:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:
+        # law_options only when given, so that specs (and their ids) of laws without options
+        # stay what they were.
+        options = {"law_options": dict(self.law_options)} if self.law_options else {}
         return {
             "law": self.law,
+            **options,
             "priors": {name: prior.to_dict() for name, prior in sorted(self.priors.items())},
             "heteroscedastic": self.heteroscedastic,
             "discrepancy": self.discrepancy,
@@ -105,11 +121,13 @@ class ScalingModel:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingModel:
-        unknown = set(data) - {"law", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
+        known = {"law", "law_options", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
+        unknown = set(data) - known
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
         return cls(
             law=data.get("law", "chinchilla"),
+            law_options=dict(data.get("law_options", {})),
             priors=dict(data.get("priors", {})),
             heteroscedastic=data.get("heteroscedastic", True),
             discrepancy=data.get("discrepancy", True),
@@ -171,12 +189,20 @@ def data_scale(runs: Runs) -> DataScale:
         log_n_ref = float(np.clip(x0 + cov[1, 3] / cov[3, 3], log_n.min(), log_n.max()))
         log_d_ref = float(np.clip(z0 + cov[2, 4] / cov[4, 4], log_d.min(), log_d.max()))
     loss = runs.loss
+    log_c = np.log(configs[K.FLOPS].to_numpy())
     return DataScale(
         log_n_ref=log_n_ref,
         log_d_ref=log_d_ref,
         min_loss=float(loss.min()),
         median_loss=float(np.median(loss)),
         log_n_noise_ref=float(np.log(runs.params).mean()),
+        log_n_min=float(log_n.min()),
+        log_n_max=float(log_n.max()),
+        log_d_min=float(log_d.min()),
+        log_d_max=float(log_d.max()),
+        log_c_min=float(log_c.min()),
+        log_c_max=float(log_c.max()),
+        log_k=float(np.log(runs.flops_per_param_token)),
     )
 
 
@@ -195,6 +221,13 @@ def _laplace_covariance(point, log_n, log_d, weights, x0, z0):
     return np.linalg.inv(fisher)
 
 
+def log_unique_tokens(configs) -> np.ndarray:
+    """log U per configuration; where U is not given every token counts as unique (U = D)."""
+    tokens = configs[K.TOKENS].to_numpy(dtype=float)
+    unique = configs[K.UNIQUE_TOKENS].to_numpy(dtype=float) if K.UNIQUE_TOKENS in configs else tokens
+    return np.log(np.where(np.isnan(unique), tokens, unique))
+
+
 def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_observations: bool = False):
     r"""Build the PyMC model: priors, the law's mean in log space, and the marginal likelihood.
 
@@ -207,7 +240,7 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
     import pymc as pm
 
     law = spec.law_component
-    runs.check_fittable(len(law.parameters), law.name)
+    runs.check_fittable(len(law.parameters), law.name, law.axes, "unique_tokens" in law.inputs)
     configs = runs.configs
     replicated = np.flatnonzero(configs["n_seeds"].to_numpy() > 1)
     coords = {K.CONFIG: np.arange(len(configs)), "replicated_config": replicated}
@@ -219,6 +252,8 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
             "n_seeds": pm.Data("n_seeds", configs["n_seeds"].to_numpy().astype(float), dims=K.CONFIG),
             "mean_log_loss": configs["mean_log_loss"].to_numpy(),
         }
+        if "unique_tokens" in law.inputs:
+            data["log_unique"] = pm.Data("log_unique", log_unique_tokens(configs), dims=K.CONFIG)
         if replicated.size:
             data["within_ss"] = configs["within_ss"].to_numpy()[replicated]
             data["rep_index"] = pm.Data("rep_index", replicated, dims="replicated_config")
@@ -230,6 +265,6 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
         for name, value in law.reported_values(theta, scale).items():
             if name not in theta:
                 pm.Deterministic(name, value)
-        log_mu = law.log_mean(theta, data["log_n"], data["log_d"], scale)
+        log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, data.get("log_unique"))
         add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)
     return model

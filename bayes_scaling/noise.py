@@ -56,8 +56,15 @@ from . import laws
 from .errors import SpecError
 
 #: "normal": Gaussian configuration means; "student_t": heavy-tailed, robust to outlying runs
-#: (digitisation errors, under-tuned runs), the Bayesian counterpart of Approach 3's Huber loss.
-LIKELIHOODS = ("normal", "student_t")
+#: (digitisation errors, under-tuned runs), the Bayesian counterpart of Approach 3's Huber loss;
+#: "outlier_mixture": Gaussian, except that with probability :math:`\pi` a configuration sits
+#: *above* the law by a half-normal excess of scale :math:`w` (an under-tuned run cannot beat the
+#: frontier). Gaussian noise plus a half-normal shift is exactly skew-normal:
+#: :math:`\bar y_j \sim (1-\pi)\,\mathcal N(\log\mu_j, s_j^2) + \pi\,
+#: \operatorname{SkewNormal}(\log\mu_j, \sqrt{s_j^2 + w^2}, w/s_j)`, and each configuration's
+#: posterior probability of being an outlier can be read off (:func:`outlier_probability`).
+#: Forecasts are of a run on the frontier (the Gaussian component).
+LIKELIHOODS = ("normal", "student_t", "outlier_mixture")
 
 #: Default :math:`\kappa`: log-loss sd of the drift one decade beyond the data (module docstring).
 #: Estimated by ``benchmarks/calibration.py`` (CRPS-optimal over 7 public data sets; the
@@ -97,6 +104,8 @@ class NoiseOptions:
             names.append("gamma")
         if self.likelihood == "student_t":
             names.append("nu")
+        if self.likelihood == "outlier_mixture":
+            names += ["outlier_prob", "outlier_excess"]
         return tuple(names)
 
     @property
@@ -109,6 +118,8 @@ class NoiseOptions:
             names.append("tau")
         if self.likelihood == "student_t":
             names.append("nu")
+        if self.likelihood == "outlier_mixture":
+            names += ["outlier_prob", "outlier_excess"]
         return tuple(names)
 
 
@@ -119,7 +130,9 @@ def default_noise_priors(options: NoiseOptions) -> dict:
     (0.14%-7% of the loss); tau_share: Beta(2, 2), the discrepancy's share of that variance;
     sigma_ref (without discrepancy): the same prior as noise_sd;
     gamma: how fast the seed sd shrinks with N, centred on no change, 95% in [-1, 1];
-    nu (Student-t likelihood): degrees of freedom, Gamma(2, 0.1) (Juarez & Steel 2010).
+    nu (Student-t likelihood): degrees of freedom, Gamma(2, 0.1) (Juarez & Steel 2010);
+    outlier_prob (outlier mixture): Beta(1, 19), 5% of configurations a priori;
+    outlier_excess: scale of an outlier's excess log loss, 95% in ~[0.7%, 35%].
     """
     from pymc_extras.prior import Prior
 
@@ -133,6 +146,9 @@ def default_noise_priors(options: NoiseOptions) -> dict:
         priors["gamma"] = Prior("Normal", mu=0.0, sigma=0.5)
     if options.likelihood == "student_t":
         priors["nu"] = Prior("Gamma", alpha=2.0, beta=0.1)
+    if options.likelihood == "outlier_mixture":
+        priors["outlier_prob"] = Prior("Beta", alpha=1.0, beta=19.0)
+        priors["outlier_excess"] = Prior("LogNormal", mu=float(np.log(0.05)), sigma=1.0)
     return priors
 
 
@@ -239,6 +255,18 @@ def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: No
             observed=data["mean_log_loss"],
             dims="config",
         )
+    elif options.likelihood == "outlier_mixture":
+        pi, w = theta["outlier_prob"], theta["outlier_excess"]
+        pm.Mixture(
+            "mean_log_loss",
+            w=pt.stack([1.0 - pi, pi]),
+            comp_dists=[
+                pm.Normal.dist(mu=log_mu, sigma=pt.sqrt(var_mean)),
+                pm.SkewNormal.dist(mu=log_mu, sigma=pt.sqrt(var_mean + w**2), alpha=w / pt.sqrt(var_mean)),
+            ],
+            observed=data["mean_log_loss"],
+            dims="config",
+        )
     else:
         pm.Normal("mean_log_loss", mu=log_mu, sigma=pt.sqrt(var_mean), observed=data["mean_log_loss"], dims="config")
     if "within_ss" in data:
@@ -269,6 +297,9 @@ def pointwise_log_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref: f
     y = data["mean_log_loss"][None, :]
     if options.likelihood == "student_t":
         log_lik = stats.t.logpdf(y, df=theta["nu"], loc=log_mu, scale=scale)
+    elif options.likelihood == "outlier_mixture":
+        log_in, log_out = _mixture_components(theta, log_mu, y, scale)
+        log_lik = np.logaddexp(log_in, log_out)
     else:
         log_lik = stats.norm.logpdf(y, loc=log_mu, scale=scale)
     rep = np.asarray(data.get("rep_index", []), dtype=int)
@@ -276,6 +307,30 @@ def pointwise_log_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref: f
         dof = data["n_seeds"][rep] - 1.0
         log_lik[:, rep] += stats.gamma.logpdf(data["within_ss"][None, :], a=dof / 2.0, scale=2.0 * sd[:, rep] ** 2)
     return log_lik
+
+
+def _mixture_components(theta: Mapping, log_mu, y, scale):
+    """log((1 - pi) f_frontier(y)) and log(pi f_outlier(y)) per draw and configuration."""
+    from scipy import stats
+
+    pi, w = theta["outlier_prob"], theta["outlier_excess"]
+    log_in = np.log1p(-pi) + stats.norm.logpdf(y, loc=log_mu, scale=scale)
+    log_out = np.log(pi) + stats.skewnorm.logpdf(y, w / scale, loc=log_mu, scale=np.sqrt(scale**2 + w**2))
+    return log_in, log_out
+
+
+def outlier_probability(theta: Mapping, log_mu, data: Mapping, log_n_ref: float, options: NoiseOptions):
+    """Per draw, each configuration's probability of belonging to the outlier component of the
+    ``outlier_mixture`` likelihood given its mean log loss: shape (n_draws, n_configs)."""
+    if options.likelihood != "outlier_mixture":
+        raise SpecError(
+            f"outlier probabilities need likelihood='outlier_mixture' (this fit used '{options.likelihood}')"
+        )
+    theta = {**theta, **reported_noise(theta, options)}
+    sd = config_sd(theta, data["log_n"][None, :], log_n_ref, options)
+    scale = np.sqrt(config_mean_variance(theta, sd, data["n_seeds"][None, :], options))
+    log_in, log_out = _mixture_components(theta, log_mu, data["mean_log_loss"][None, :], scale)
+    return np.exp(log_out - np.logaddexp(log_in, log_out))
 
 
 def extrapolation_distance(log_n, log_d, fitted_log_n, fitted_log_d):

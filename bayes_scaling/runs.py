@@ -18,7 +18,7 @@ from . import _constants as K
 from .errors import RunsValidationError
 from .units import parse_count
 
-_POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS)
+_POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS)
 _MAX_ROWS_LISTED = 10
 
 
@@ -74,7 +74,9 @@ class Runs:
     """A validated table of training runs.
 
     Columns: ``params`` (N), ``tokens`` (D), ``loss`` (final loss, nats/token), ``flops``
-    (C; ``k N D`` when not given), and ``seed``, ``run_id``, ``family``, ``step`` when known.
+    (C; ``k N D`` when not given), and ``seed``, ``run_id``, ``family``, ``step`` when known;
+    ``unique_tokens`` (U, the distinct tokens behind D: D/U epochs) for data-constrained laws.
+    Runs that differ only in U are different configurations.
     Build it with :meth:`from_frame` or :meth:`from_csv`; every problem in the input is
     reported at once in one :class:`~bayes_scaling.errors.RunsValidationError`.
     """
@@ -96,6 +98,7 @@ class Runs:
         run_id: str | None = K.RUN_ID,
         family: str | None = K.FAMILY,
         step: str | None = K.STEP,
+        unique_tokens: str | None = K.UNIQUE_TOKENS,
         flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN,
         loss_unit: str = "nats",
         plausibility: bool = True,
@@ -122,7 +125,14 @@ class Runs:
             )
         problems: list[str] = []
         required = {K.PARAMS: params, K.TOKENS: tokens, K.LOSS: loss}
-        optional = {K.FLOPS: flops, K.SEED: seed, K.RUN_ID: run_id, K.FAMILY: family, K.STEP: step}
+        optional = {
+            K.FLOPS: flops,
+            K.SEED: seed,
+            K.RUN_ID: run_id,
+            K.FAMILY: family,
+            K.STEP: step,
+            K.UNIQUE_TOKENS: unique_tokens,
+        }
         available = [str(c) for c in df.columns]
         for canonical, source in required.items():
             if source not in df.columns:
@@ -157,7 +167,7 @@ class Runs:
                 out[canonical], reported[canonical] = _to_numeric(df[source], str(source), problems)
 
         names = {**required, **{k: v for k, v in optional.items() if v is not None}}
-        for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP):
+        for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP, K.UNIQUE_TOKENS):
             if canonical not in out:
                 continue
             values = out[canonical].to_numpy()
@@ -277,6 +287,8 @@ class Runs:
         if cached is not None:
             return cached
         keys = [K.PARAMS, K.TOKENS]
+        if K.UNIQUE_TOKENS in self.frame and self.frame[K.UNIQUE_TOKENS].notna().any():
+            keys.append(K.UNIQUE_TOKENS)
         if K.FAMILY in self.frame:
             keys = [K.FAMILY, *keys]
         frame = self.frame[keys].copy()
@@ -317,12 +329,13 @@ class Runs:
 
     def data_hash(self) -> str:
         """SHA-256 of the canonical table (provenance of a fit)."""
-        cols = [c for c in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS) if c in self.frame]
+        cols = [c for c in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS) if c in self.frame]
         payload = np.ascontiguousarray(self.frame[cols].to_numpy(dtype=float)).tobytes()
         return hashlib.sha256(payload).hexdigest()
 
-    def check_fittable(self, n_parameters: int, law_name: str) -> None:
-        """Raise one RunsValidationError if these runs cannot identify a law with ``n_parameters``."""
+    def check_fittable(self, n_parameters: int, law_name: str, axes=("N", "D"), needs_unique: bool = False) -> None:
+        """Raise one RunsValidationError if these runs cannot identify a law with ``n_parameters``
+        whose exponents act along ``axes`` (some of "N", "D", "C")."""
         problems = []
         n_configs = len(self.configs)
         if len(self.families) > 1:
@@ -342,12 +355,22 @@ class Runs:
                 f"replicate seeds at {_rows(rows)} have exactly equal losses, which leaves the seed noise at zero: "
                 "give the losses with more digits, or keep one row per configuration"
             )
-        if np.unique(self.params).size < 3:
+        if "C" in axes and np.unique(self.flops).size < 3:
+            problems.append(
+                f"runs span only {np.unique(self.flops).size} distinct compute budget(s) C: law '{law_name}' "
+                "needs 3 or more"
+            )
+        if needs_unique and (K.UNIQUE_TOKENS not in self.frame or self.frame[K.UNIQUE_TOKENS].isna().all()):
+            problems.append(
+                f"law '{law_name}' needs the unique tokens behind each run (a '{K.UNIQUE_TOKENS}' column, or "
+                "Runs.from_frame(..., unique_tokens='<your column>')); without repeated data use 'chinchilla'"
+            )
+        if "N" in axes and np.unique(self.params).size < 3:
             problems.append(
                 f"runs span only {np.unique(self.params).size} distinct model size(s) N: the N exponent cannot be "
                 "identified; add runs at 3 or more sizes"
             )
-        if np.unique(self.tokens).size < 3:
+        if "D" in axes and np.unique(self.tokens).size < 3:
             problems.append(
                 f"runs span only {np.unique(self.tokens).size} distinct token count(s) D: the D exponent cannot be "
                 "identified; add runs at 3 or more token counts"

@@ -45,6 +45,12 @@ def fabricated_fit(
         min_loss=2.3,
         median_loss=2.9,
         log_n_noise_ref=float(np.log(1e9)),
+        log_n_min=float(np.log(1e7)),
+        log_n_max=float(np.log(1e10)),
+        log_d_min=float(np.log(1e8)),
+        log_d_max=float(np.log(2e11)),
+        log_c_min=float(np.log(1e17)),
+        log_c_max=float(np.log(1e22)),
     )
     rng = np.random.default_rng(random_seed)
     shape = (chains, draws)

@@ -465,14 +465,19 @@ def test_e_prior_band_matches_its_comment():
     assert hi == pytest.approx(1.22, abs=0.01)
 
 
-def test_data_scale_to_dict():
-    assert SCALE.to_dict() == {
+def test_data_scale_to_dict_round_trips_and_old_files_get_nan_ranges():
+    d = SCALE.to_dict()
+    assert {k: d[k] for k in ("log_n_ref", "log_d_ref", "min_loss", "median_loss", "log_n_noise_ref")} == {
         "log_n_ref": float(np.log(2e8)),
         "log_d_ref": float(np.log(4e9)),
         "min_loss": 2.0,
         "median_loss": 3.0,
         "log_n_noise_ref": float(np.log(5e7)),
     }
+    assert d["log_k"] == pytest.approx(np.log(6.0))
+    back = DataScale(**d)
+    assert back.to_dict().keys() == d.keys()
+    assert np.isnan(back.log_n_min)  # a scale written before the ranges existed
     assert all(type(v) is float for v in SCALE.to_dict().values())
 
 
