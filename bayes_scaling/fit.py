@@ -392,13 +392,18 @@ class ScalingFit(Predictive):
                 f"law '{law.name}' is a function of {law.axes[0]} alone: it has no compute-optimal split of C into N "
                 "and D; fit a law of N and D (e.g. 'chinchilla') for allocations"
             )
+        sampled = {name: v[rows, None] for name, v in self.sampled_draws().items()}
+        reported = {name: v[rows, None] for name, v in self.reported_draws().items()}
+        return self.optimal_params_at(flops, sampled, reported)
+
+    def optimal_params_at(self, flops, sampled: Mapping, reported: Mapping) -> np.ndarray:
+        """Compute-optimal N* for given parameter values (``sampled`` and ``reported``, e.g. the
+        posterior medians for a plug-in answer), broadcast against ``flops``."""
         c = np.asarray(flops, dtype=float)
         k = self.flops_per_param_token
-        if law.optimal_params is not None:
-            rep = {name: v[rows, None] for name, v in self.reported_draws().items()}
-            return law.optimal_params(rep, c, k)
-        theta = {name: v[rows, None] for name, v in self.sampled_draws().items()}
-        log_n = laws.isoflop_argmin(lambda ln, ld: law.log_loss(theta, ln, ld, self.scale), np.log(c / k))
+        if self._law.optimal_params is not None:
+            return self._law.optimal_params(reported, c, k)
+        log_n = laws.isoflop_argmin(lambda ln, ld: self._law.log_loss(sampled, ln, ld, self.scale), np.log(c / k))
         return np.exp(log_n)
 
     def optimal_draws(self, flops) -> dict[str, np.ndarray]:

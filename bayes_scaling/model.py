@@ -263,7 +263,7 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
                 data["within_ss"] = pm.Data("within_ss_obs", data["within_ss"], dims="replicated_config")
         theta = {name: priors[name].create_variable(name) for name in spec.parameters}
         for name, value in law.reported_values(theta, scale).items():
-            if name not in theta:
+            if name not in theta and name in law.reported:
                 pm.Deterministic(name, value)
         log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, data.get("log_unique"))
         add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)

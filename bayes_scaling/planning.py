@@ -39,8 +39,7 @@ def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
 def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None), drift_z=None) -> np.ndarray:
     """log L*_s(C): each draw's expected loss at its own compute optimum, one C per draw."""
     c = np.exp(log_c)[:, None]
-    rep = {k: v[idx, None] for k, v in fit.reported_draws().items()}
-    n = fit.law.optimal_params(rep, c, fit.flops_per_param_token)
+    n = fit.optimal_params_draws(c, rows=idx)
     d = c / (fit.flops_per_param_token * n)
     return fit.log_mean_draws(n, d, rows=idx, drift_z=drift_z)[:, 0]
 
@@ -283,7 +282,8 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     best_n = float(np.exp(refined.x)) if refined.fun <= fine_risks[j] else float(fine[j])
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
-    plugin_n = float(fit.law.optimal_params(rep, np.array([flops]), k)[0])
+    sampled = {name: np.median(v) for name, v in fit.sampled_draws().items()}
+    plugin_n = float(fit.optimal_params_at(np.array([flops]), sampled, rep)[0])
     plugin_loss = np.exp(_log_mean(fit, np.array([plugin_n]), np.array([flops / (k * plugin_n)])))
     plugin_risk = float(_risk(plugin_loss, risk)[0])
     oracle = fit.optimal_draws([flops])["loss"][:, 0]
@@ -409,7 +409,7 @@ def _target_quantity(fit: ScalingFit, target_flops: float, quantity: str) -> np.
 def _run_log_lik(fit, idx, n, d, y):
     """log p(y | theta_s) of single-seed runs: y (n_sims, m) at (n, d) (m,) -> (m, n_sims, S)."""
     theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
-    log_mu = fit.law.log_mean(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
+    log_mu = fit.law.log_loss(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
     sd = _new_run_scale(fit, np.log(n)[None, :], idx)
     z = (y.T[:, :, None] - log_mu.T[:, None, :]) / sd.T[:, None, :]  # (m, n_sims, S)
     if fit.noise.likelihood == "student_t":

@@ -105,7 +105,7 @@ def _observed(fit) -> pd.DataFrame | None:
     runs = fit.runs
     if runs is not None:
         frame = runs.to_frame()
-        return pd.DataFrame(
+        out = pd.DataFrame(
             {
                 K.PARAMS: frame[K.PARAMS].to_numpy(float),
                 K.TOKENS: frame[K.TOKENS].to_numpy(float),
@@ -114,6 +114,9 @@ def _observed(fit) -> pd.DataFrame | None:
                 "n_seeds": 1,
             }
         )
+        if K.UNIQUE_TOKENS in frame:
+            out[K.UNIQUE_TOKENS] = frame[K.UNIQUE_TOKENS].fillna(frame[K.TOKENS]).to_numpy(float)
+        return out
     if "constant_data" not in fit.idata or "observed_data" not in fit.idata:
         return None
     const = fit.idata["constant_data"].to_dataset()
@@ -736,7 +739,8 @@ def residuals(fit, *, bins: int = 8, random_seed: int = 0):
         raise ValueError("this fit stores no runs or configuration data: nothing to plot residuals of")
     theta = {k: v[:, None] for k, v in fit.sampled_draws().items()}
     n, d = observed[K.PARAMS].to_numpy(), observed[K.TOKENS].to_numpy()
-    log_mu = fit.law.log_mean(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)
+    log_u = np.log(observed[K.UNIQUE_TOKENS].to_numpy(dtype=float))[None, :] if K.UNIQUE_TOKENS in observed else None
+    log_mu = fit.law.log_loss(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale, log_u)
     resid = np.log(observed[K.LOSS].to_numpy()) - np.median(log_mu, axis=0)
     rng = np.random.default_rng(random_seed)
     ref = fit.scale.log_n_noise_ref

@@ -636,7 +636,7 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None) 
     forecasts = forecast_frame(fit, parsed, largest)
     budgets = [t["flops"] for t in parsed if t["kind"] == "budget"]
     grid = sorted({*budgets, *(float(f"1e{e}") for e in range(int(np.ceil(np.log10(largest or 1e20))), 26))})
-    opt = fit.compute_optimal(grid) if fit.law.optimal_params is not None else None
+    opt = fit.compute_optimal(grid) if fit.law.allocates else None
     warnings = identifiability_warnings(fit, diag, forecasts)
 
     headline = []
@@ -685,7 +685,7 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None) 
             "Forecasts at the targets: posterior median [interval]; budgets at the median compute-optimal N*, D*",
         ),
     ]
-    if fit.law.optimal_params is not None:
+    if fit.law.allocates:
         sections.append(
             _figure(
                 _fig_of(plots.frontier(fit, target_flops=budgets or None)),

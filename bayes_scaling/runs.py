@@ -429,15 +429,24 @@ def plausibility_problems(frame: pd.DataFrame, names: dict) -> list[str]:
                 f"loss increases with compute (Spearman rho = {rho:+.2f}): is '{name_loss}' an accuracy or "
                 "another metric where higher is better? give a loss (lower is better)"
             )
-    if not problems and len(loss) >= 10:
-        problems += _bits_among_nats(params, tokens, loss, name_loss)
+    # The bits/nats check fits loss as a function of N and D alone: runs on repeated data
+    # (unique tokens below D) legitimately sit above that law, so only single-epoch runs are used.
+    single_epoch = np.ones(len(loss), dtype=bool)
+    if K.UNIQUE_TOKENS in frame:
+        unique = frame[K.UNIQUE_TOKENS].to_numpy(dtype=float)
+        single_epoch = ~(unique < tokens * (1 - 1e-9))
+    if not problems and single_epoch.sum() >= 10:
+        keep = np.flatnonzero(single_epoch)
+        problems += _bits_among_nats(params[keep], tokens[keep], loss[keep], name_loss, row_numbers=keep)
     if K.RUN_ID in frame:
         problems += _run_id_conflicts(frame, names.get(K.RUN_ID, K.RUN_ID))
     return problems
 
 
-def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000) -> list[str]:
-    """Rows whose loss is ~ln 2 above (or below) a robust fit of the rest: bits mixed with nats."""
+def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000, row_numbers=None) -> list[str]:
+    """Rows whose loss is ~ln 2 above (or below) a robust fit of the rest: bits mixed with nats.
+    ``row_numbers``: the table's row number of each entry (default: its position)."""
+    row_numbers = np.arange(len(loss)) if row_numbers is None else np.asarray(row_numbers)
     from .baselines import approach3_arrays
 
     rng = np.random.default_rng(0)
@@ -454,7 +463,7 @@ def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000) -> l
     rest = ~off
     if 0 < off.sum() <= 0.4 * len(loss) and rest.sum() >= 5 and np.median(np.abs(log_ratio[rest])) < 0.02:
         return [
-            f"column '{name_loss}' at {_rows(np.flatnonzero(off))} is ~1.44x (= 1/ln 2) off the law that fits the other "
+            f"column '{name_loss}' at {_rows(row_numbers[np.flatnonzero(off)])} is ~1.44x (= 1/ln 2) off the law that fits the other "
             "rows: bits mixed with nats? convert bits to nats (x ln 2), or pass loss_unit='bits' if all are bits"
         ]
     return []

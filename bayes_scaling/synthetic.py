@@ -68,3 +68,92 @@ def chinchilla_optimum(flops, params: dict | None = None, flops_per_param_token:
         np.asarray(flops, dtype=float), p["A"], p["B"], p["alpha"], p["beta"], flops_per_param_token
     )
     return n, np.asarray(flops, dtype=float) / (flops_per_param_token * n)
+
+
+#: Kaplan et al. (2020) Table 2, the fit of eq. 1.5 (N without embeddings, D in tokens).
+KAPLAN_PARAMS = {"N_c": 6.4e13, "D_c": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
+#: Muennighoff et al. (2023) eq. 5-7 fit on C4: Chinchilla terms on effective N', D' and the
+#: half-lives of repeated data (R*_D) and excess parameters (R*_N).
+DATA_CONSTRAINED_PARAMS = {
+    "E": 1.87,
+    "A": 521.0,
+    "B": 1488.0,
+    "alpha": 0.35,
+    "beta": 0.353,
+    "R_D_star": 15.4,
+    "R_N_star": 5.3,
+}
+
+
+def isoflop_grid(
+    flops_range: tuple[float, float] = (1e18, 1e21),
+    n_budgets: int = 8,
+    per_budget: int = 12,
+    tokens_per_param: tuple[float, float] = (2.0, 400.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) of an IsoFLOP design: ``per_budget`` sizes at each of ``n_budgets`` log-spaced
+    budgets C = 6ND, spanning ``tokens_per_param`` (D/N) from its largest to its smallest."""
+    n, d = [], []
+    for c in np.geomspace(*flops_range, n_budgets):
+        ratio = np.geomspace(tokens_per_param[1], tokens_per_param[0], per_budget)
+        size = np.round(np.sqrt(c / (6.0 * ratio)), -3)
+        n.append(size)
+        d.append(c / (6.0 * size))
+    return np.concatenate(n), np.concatenate(d)
+
+
+def runs_from_law(
+    mean_loss,
+    params,
+    tokens,
+    *,
+    unique_tokens=None,
+    noise: dict | None = None,
+    replicate_every: int = 4,
+    n_replicates: int = 3,
+    random_seed: int = 0,
+) -> Runs:
+    r"""Runs whose expected loss is ``mean_loss(N, D)`` (or ``mean_loss(N, D, U)`` with
+    ``unique_tokens``), with the package's noise model: a per-configuration discrepancy (sd
+    ``tau``) and seed noise :math:`\sigma(N) = \sigma_r (N/N_r)^{-\gamma}` on log loss
+    (``noise`` overrides :data:`DEMO_NOISE`). Every ``replicate_every``-th configuration gets
+    ``n_replicates`` seeds."""
+    z = {**DEMO_NOISE, **(noise or {})}
+    rng = np.random.default_rng(random_seed)
+    n = np.asarray(params, dtype=float)
+    d = np.broadcast_to(np.asarray(tokens, dtype=float), n.shape)
+    u = None if unique_tokens is None else np.broadcast_to(np.asarray(unique_tokens, dtype=float), n.shape)
+    mean = mean_loss(n, d) if u is None else mean_loss(n, d, u)
+    rows = []
+    for j in range(n.size):
+        delta = rng.normal(0.0, z["tau"])
+        sd = z["sigma_ref"] * (n[j] / z["n_ref"]) ** (-z["gamma"])
+        for seed in range(n_replicates if j % replicate_every == 0 else 1):
+            row = {"run_id": f"c{j:03d}-s{seed}", "seed": seed, "params": n[j], "tokens": d[j]}
+            if u is not None:
+                row["unique_tokens"] = u[j]
+            row["loss"] = float(np.exp(np.log(mean[j]) + delta + rng.normal(0.0, sd)))
+            rows.append(row)
+    return Runs.from_frame(pd.DataFrame(rows))
+
+
+def data_constrained_loss(n, d, u, E, A, B, alpha, beta, R_D_star, R_N_star):
+    """Expected loss of Muennighoff et al.'s law evaluated directly (numpy)."""
+    from .forms import DataScale
+
+    scale = DataScale(0.0, 0.0, 1.0, 1.0, 0.0)
+    log_an, log_bd = laws.reference_from_amplitudes(A, B, alpha, beta, 0.0, 0.0)
+    n_eff, d_eff = laws.data_constrained_sizes(
+        np.log(n),
+        np.log(d),
+        np.log(u),
+        alpha,
+        beta,
+        log_an,
+        log_bd,
+        R_N_star,
+        R_D_star,
+        scale.log_n_ref,
+        scale.log_d_ref,
+    )
+    return laws.chinchilla_loss(np.exp(n_eff), np.exp(d_eff), E, A, B, alpha, beta)

@@ -43,6 +43,34 @@ def _runs(frame: pd.DataFrame, **kw) -> bs.Runs:
     return bs.Runs.from_frame(frame, **kw)
 
 
+def _token_label(x: float) -> str:
+    """How the datablations run ids write a token count: 4e9 -> "4b", 1.5e9 -> "1b5", 1e8 -> "100m"."""
+    if x >= 1e9:
+        whole, tenth = divmod(round(x / 1e8), 10)
+        return f"{whole}b{tenth or ''}"
+    return f"{round(x / 1e6)}m"
+
+
+def datablations_runs() -> bs.Runs:
+    """Muennighoff et al.'s final losses with the total and unique token columns put right.
+
+    In the file (SLDBench's curated copy) ``tokens`` holds the *unique* tokens and
+    ``extra.unique_tokens`` the *total* tokens trained on: every run id ends with
+    ``<total><unique>`` (``2b855b4b`` is 2.8B parameters, 55B tokens, 4B unique), the flops
+    column is 6 N U, and epochs (tokens / unique) are all <= 1. This checks that reading on
+    every row, refuses to guess if one row disagrees, and swaps the columns; flops = 6ND.
+    """
+    df = _read("datablations_final")
+    total = _extra(df, "unique_tokens").astype(float)
+    unique = df["tokens"].astype(float)
+    labels = [_token_label(t) + _token_label(u) for t, u in zip(total, unique, strict=True)]
+    bad = [rid for rid, lab in zip(df["run_id"], labels, strict=True) if not str(rid).endswith(lab)]
+    if bad:
+        raise ValueError(f"datablations_final: run ids {bad[:5]} do not end with <total><unique> tokens; re-check the swap")
+    frame = df[["run_id", "family", "params", "loss"]].assign(tokens=total.to_numpy(), unique_tokens=unique.to_numpy())
+    return bs.Runs.from_frame(frame.reset_index(drop=True), flops=None)
+
+
 def cases() -> list[Case]:
     out = []
 

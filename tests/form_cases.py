@@ -1,0 +1,118 @@
+"""Synthetic data sets, one per registered law, with the parameters that generated them.
+
+Shared by the recovery tests (tests/test_forms.py) and notebook 04. Parameter values are the
+published ones where a paper gives them (Chinchilla, Kaplan Table 2, Muennighoff eq. 5-7);
+shape-test values otherwise (power law, BNSL), stated as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bayes_scaling import laws, synthetic
+from bayes_scaling.runs import Runs
+
+CH = synthetic.CHINCHILLA_PARAMS
+
+
+@dataclass
+class Case:
+    law: str
+    runs: Runs
+    truth: dict
+    law_options: dict = field(default_factory=dict)
+
+
+def tied() -> Case:
+    p = {**CH, "alpha": 0.3, "beta": 0.3}
+    n, d = synthetic.isoflop_grid(per_budget=10)
+    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **p), n, d, random_seed=11)
+    return Case("chinchilla_tied", runs, {k: p[k] for k in ("E", "A", "B", "alpha")})
+
+
+def fixed_e() -> Case:
+    n, d = synthetic.isoflop_grid(per_budget=10)
+    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **CH), n, d, random_seed=12)
+    return Case("chinchilla_fixed_e", runs, {k: CH[k] for k in ("A", "B", "alpha", "beta")}, {"E": CH["E"]})
+
+
+def kaplan() -> Case:
+    p = synthetic.KAPLAN_PARAMS
+    n, d = synthetic.isoflop_grid(per_budget=10)
+    runs = synthetic.runs_from_law(
+        lambda n, d: laws.kaplan_loss(n, d, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]), n, d, random_seed=13
+    )
+    return Case("kaplan", runs, dict(p))
+
+
+def power_law() -> Case:
+    # Shape-test values: a floor at Chinchilla's E and a compute exponent of 0.15.
+    p = {"E": 1.69, "A": 1062.0, "alpha": 0.15}
+    n, d = synthetic.isoflop_grid(per_budget=6, n_budgets=12)
+    runs = synthetic.runs_from_law(lambda n, d: p["E"] + p["A"] * (6.0 * n * d) ** -p["alpha"], n, d, random_seed=14)
+    return Case("power_law", runs, p, {"x": "C"})
+
+
+BNSL_ONE_BREAK = {"E": 2.0, "b": 40.0, "c0": 0.15, "c1": 0.35, "d1": 3e9, "f1": 0.3}
+#: A double-descent curve in D (shape-test values): falling, rising after d1, falling after d2.
+BNSL_DOUBLE_DESCENT = {"E": 2.0, "b": 400.0, "c0": 0.3, "c1": -0.8, "d1": 2e9, "f1": 0.15, "c2": 1.0, "d2": 1e10, "f2": 0.15}
+
+
+def _bnsl_breaks(p: dict) -> list:
+    i, out = 1, []
+    while f"c{i}" in p:
+        out.append((p[f"c{i}"], p[f"d{i}"], p[f"f{i}"]))
+        i += 1
+    return out
+
+
+def bnsl(p: dict = BNSL_ONE_BREAK, points: int = 48, random_seed: int = 15) -> Case:
+    """Loss against D at one model size (N = 1e8), from 1e8 to 1e12 tokens."""
+    d = np.geomspace(1e8, 1e12, points)
+    n = np.full_like(d, 1e8)
+    runs = synthetic.runs_from_law(
+        lambda n, d: laws.bnsl_loss(d, p["E"], p["b"], p["c0"], _bnsl_breaks(p)),
+        n,
+        d,
+        noise={"gamma": 0.0},
+        random_seed=random_seed,
+    )
+    return Case("bnsl", runs, dict(p), {"x": "D", "breaks": len(_bnsl_breaks(p))})
+
+
+def data_constrained() -> Case:
+    p = synthetic.DATA_CONSTRAINED_PARAMS
+    n, d = synthetic.isoflop_grid(per_budget=6, tokens_per_param=(5.0, 200.0))
+    # Each configuration is trained on 1, 4, 16 or 64 epochs of its unique data.
+    epochs = np.array([1.0, 4.0, 16.0, 64.0])[np.arange(n.size) % 4]
+    u = d / epochs
+
+    def mean(n, d, u):
+        return synthetic.data_constrained_loss(n, d, u, **p)
+
+    runs = synthetic.runs_from_law(mean, n, d, unique_tokens=u, random_seed=16)
+    return Case("data_constrained", runs, dict(p))
+
+
+def overtrain() -> Case:
+    # Chinchilla's amplitudes with one exponent 0.3 (eta = 0.15): a = A 6^eta, b = B 6^eta.
+    eta, k = 0.15, 6.0
+    p = {"E": CH["E"], "a": CH["A"] * k**eta, "b": CH["B"] * k**eta, "eta": eta}
+    n, d = synthetic.isoflop_grid(per_budget=10, tokens_per_param=(2.0, 1000.0))
+    runs = synthetic.runs_from_law(
+        lambda n, d: laws.chinchilla_loss(n, d, CH["E"], CH["A"], CH["B"], 2 * eta, 2 * eta), n, d, random_seed=17
+    )
+    return Case("overtrain", runs, p)
+
+
+CASES = {
+    "chinchilla_tied": tied,
+    "chinchilla_fixed_e": fixed_e,
+    "kaplan": kaplan,
+    "power_law": power_law,
+    "bnsl": bnsl,
+    "data_constrained": data_constrained,
+    "overtrain": overtrain,
+}
