@@ -24,6 +24,7 @@ from .fit import Forecast, ScalingFit, fit, sample_prior
 from .forms import Law, available_laws, define_law, get_law, register_law
 from .io import load
 from .runs import Runs
+from .stacking import StackedFit, stack
 from .validate import Backtest, ComputeCutoff, LargestSizes, backtest, compare, sbc
 
 try:
@@ -71,5 +72,7 @@ __all__ = [
     "register_law",
     "sample_prior",
     "sbc",
+    "stack",
+    "StackedFit",
     "synthetic",
 ]

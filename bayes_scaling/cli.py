@@ -91,10 +91,12 @@ def _cmd_fit(args) -> int:
     if args.family:
         runs = runs.select(family=args.family)
     out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
+    law_options = _law_options(args.law_option)
     print(f"Fitting law '{args.law}' to {runs!r}")
     result = fit(
         runs,
         args.law,
+        law_options=law_options,
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
@@ -107,6 +109,25 @@ def _cmd_fit(args) -> int:
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)
     return 0
+
+
+def _law_options(pairs) -> dict:
+    """``["x=D", "breaks=2"]`` -> ``{"x": "D", "breaks": 2}`` (numbers read as numbers)."""
+    from .errors import SpecError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--law-option takes KEY=VALUE (e.g. x=D), got {pair!r}")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
 
 
 def _cmd_predict(args) -> int:
@@ -258,8 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior")
     p.add_argument("runs", help="CSV with columns params, tokens, loss (optional flops, seed, run_id, family)")
     p.add_argument("--out", required=True, help="where to save the posterior (.nc)")
-    p.add_argument("--law", default="chinchilla")
-    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal"])
+    p.add_argument("--law", default="chinchilla", help="a registered law (default chinchilla); see --law-option")
+    p.add_argument(
+        "--law-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the law, e.g. x=D or breaks=2 (bnsl), E=1.69 (chinchilla_fixed_e); repeatable",
+    )
+    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "outlier_mixture"])
     p.add_argument("--family", help="fit only the runs of this family")
     p.add_argument("--params-col", help="column holding N (default 'params')")
     p.add_argument("--tokens-col", help="column holding D (default 'tokens')")

@@ -318,7 +318,8 @@ class ScalingFit(Predictive):
     def _derived(self) -> dict[str, np.ndarray]:
         """Exponents of the compute-optimal allocation, where the law has them."""
         rep = self.reported_draws()
-        if "alpha" in rep and "beta" in rep:
+        # (not for a law with one exponent, e.g. chinchilla_tied: there a = b = 1/2 in every draw)
+        if "alpha" in self._law.reported and "beta" in self._law.reported:
             s = rep["alpha"] + rep["beta"]
             return {"a": rep["beta"] / s, "b": rep["alpha"] / s}
         return {}

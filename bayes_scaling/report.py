@@ -297,7 +297,9 @@ def _data_section(fit, observed) -> str:
 
 
 def _law_html(fit) -> str:
-    if fit.law.name == "chinchilla":
+    from .forms import CHINCHILLA
+
+    if fit.law.formula == CHINCHILLA.formula:  # typeset; other laws show their LaTeX source
         return "L(N, D) = E + A N<sup>−α</sup> + B D<sup>−β</sup>"
     return f"<code>{_e(fit.law.formula)}</code>"
 

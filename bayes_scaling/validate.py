@@ -92,7 +92,7 @@ class MethodForecast:
     problems: tuple[str, ...] = ()  # e.g. failed sampler diagnostics: the forecast is kept, flagged
 
 
-def _bayes_scaling(train: Runs, params, tokens, *, law="chinchilla", random_seed=0, **fit_options) -> MethodForecast:
+def _quiet_fit(train: Runs, law, random_seed, fit_options):
     from .errors import SamplingWarning
     from .fit import fit
 
@@ -101,9 +101,32 @@ def _bayes_scaling(train: Runs, params, tokens, *, law="chinchilla", random_seed
         # A backtest records the fit's diagnostics instead of stopping at them.
         warnings.simplefilter("ignore", SamplingWarning)
         result = fit(train, law, random_seed=random_seed, **options)
-    forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed)
-    problems = json.loads(result.idata.attrs["diagnostics"])["problems"]
-    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=tuple(problems))
+    return result, tuple(json.loads(result.idata.attrs["diagnostics"])["problems"])
+
+
+def _bayes_scaling(
+    train: Runs, params, tokens, *, law="chinchilla", random_seed=0, unique_tokens=None, **fit_options
+) -> MethodForecast:
+    result, problems = _quiet_fit(train, law, random_seed, fit_options)
+    forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=problems)
+
+
+def _bayes_scaling_stack(
+    train: Runs, params, tokens, *, laws=("chinchilla",), random_seed=0, unique_tokens=None, **fit_options
+) -> MethodForecast:
+    """Each law in ``laws`` fitted to the past, stacked by PSIS-LOO on the past, then forecast."""
+    from .stacking import stack
+
+    fits, problems = {}, []
+    for law in laws:
+        name = law if isinstance(law, str) else law.name
+        fits[name], found = _quiet_fit(train, law, random_seed, fit_options)
+        problems += [f"{name}: {p}" for p in found]
+    mixture = stack(fits, random_seed=random_seed)
+    forecast = mixture.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in mixture.weights.items())
+    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=(*problems, f"weights: {weights}"))
 
 
 def _approach3(train: Runs, params, tokens, **_) -> MethodForecast:
@@ -129,6 +152,7 @@ def _vpnls(train: Runs, params, tokens, **_) -> MethodForecast:
 
 METHODS: dict[str, Callable[..., MethodForecast]] = {
     "bayes_scaling": _bayes_scaling,
+    "bayes_scaling_stack": _bayes_scaling_stack,
     "approach3": _approach3,
     "approach3_bootstrap": _approach3_bootstrap,
     "vpnls": _vpnls,
@@ -250,6 +274,8 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     method, train, test, origin, options, meta = task
     where = f"{method} on {meta.get('dataset') or 'runs'} ({origin})"
     try:
+        if method.startswith("bayes_scaling") and K.UNIQUE_TOKENS in test.frame:
+            options = {**options, "unique_tokens": test.frame[K.UNIQUE_TOKENS].fillna(test.frame[K.TOKENS]).to_numpy()}
         forecast = METHODS[method](train, test.params, test.tokens, **options)
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
         return None, f"{where}: {type(exc).__name__}: {exc}", []
@@ -275,10 +301,12 @@ def backtest(
     Parameters
     ----------
     runs : the whole runs table (one family).
-    law : law fitted by ``bayes_scaling`` (baselines are Chinchilla-form point fits).
+    law : law fitted by ``bayes_scaling`` (baselines are Chinchilla-form point fits); for
+        ``bayes_scaling_stack``, a list of laws, each fitted to the past and stacked by LOO.
     holdout : a compute cutoff (number or :class:`ComputeCutoff`), :class:`LargestSizes`, or a
         list of them for a rolling origin (one fold each).
-    methods : any of ``"bayes_scaling"``, ``"approach3"``, ``"approach3_bootstrap"``, ``"vpnls"``.
+    methods : any of ``"bayes_scaling"``, ``"bayes_scaling_stack"``, ``"approach3"``,
+        ``"approach3_bootstrap"``, ``"vpnls"``.
     fit_options : keyword arguments for :func:`bayes_scaling.fit` (draws, chains, priors, ...).
     n_resamples : bootstrap resamples for ``approach3_bootstrap``.
     executor : ``None`` (in this process), ``"process"`` (local worker processes) or ``"dask"``
@@ -308,6 +336,8 @@ def backtest(
             options = {"random_seed": random_seed}
             if method == "bayes_scaling":
                 options.update(law=law, **dict(fit_options or {}))
+            if method == "bayes_scaling_stack":
+                options.update(laws=tuple(law) if not isinstance(law, str) else (law,), **dict(fit_options or {}))
             if method == "approach3_bootstrap":
                 options["n_resamples"] = n_resamples
             tasks.append((method, train, test, str(rule), options, {"dataset": dataset} if dataset else {}))
@@ -430,15 +460,28 @@ def score_optimum(train: Runs, test: Runs, fit=None, *, prob: float = 0.9, decim
 
 
 # --------------------------------------------------------------------------- comparison
-def compare(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
+def compare(
+    fits: Mapping,
+    *,
+    method: str = "stacking",
+    holdout=None,
+    fit_options: Mapping | None = None,
+    random_seed: int = 0,
+) -> pd.DataFrame:
     """Rank fits of the *same runs* by PSIS-LOO (ArviZ ``compare``), leaving out one
-    configuration (all its seeds) at a time.
+    configuration (all its seeds) at a time, and optionally by a leave-future-out backtest.
 
     ``fits`` maps a name to a :class:`~bayes_scaling.ScalingFit` (e.g. different laws or noise
     models). Returns ArviZ's table (``elpd``, ``p``, ``elpd_diff``, ``weight``, ``se``, ``dse``,
     ``warning``) plus ``n_high_pareto_k``: configurations whose Pareto k exceeds ArviZ's
     threshold for that fit (its LOO estimate is unreliable there); ``attrs["warnings"]`` says
     so in words.
+
+    LOO asks how well a law interpolates; scaling laws are used to extrapolate. With
+    ``holdout`` (a compute cutoff, :class:`LargestSizes`, or a list of them: see
+    :func:`backtest`) each fit's spec is refitted to the runs before the holdout and scored on
+    the runs after it: ``lfo_crps`` (mean CRPS of log loss, lower is better), ``lfo_coverage_90``,
+    ``lfo_median_ape`` and ``lfo_rank``. ``fit_options`` go to those refits (draws, tune, ...).
     """
     import arviz as az
 
@@ -458,6 +501,25 @@ def compare(fits: Mapping, *, method: str = "stacking") -> pd.DataFrame:
         for name, k in table["n_high_pareto_k"].items()
         if k
     ]
+    if holdout is not None:
+        lfo = {}
+        for name, f in fits.items():
+            runs = f.runs
+            if runs is None:
+                raise SpecError(f"fit '{name}' stores no runs: a leave-future-out comparison needs them")
+            options = {"model": f.spec, **dict(fit_options or {})}
+            result = backtest(runs, holdout=holdout, fit_options=options, random_seed=random_seed)
+            row = result.summary.loc["bayes_scaling"]
+            lfo[name] = {
+                "lfo_crps": row["crps_log"],
+                "lfo_coverage_90": row["coverage_90"],
+                "lfo_median_ape": row["median_ape"],
+                "lfo_n_held_out": int(row["n_held_out"]),
+            }
+            table.attrs["warnings"] += [f"{name} (leave-future-out): {w}" for w in result.failures + result.warnings]
+        lfo = pd.DataFrame(lfo).T
+        table = table.join(lfo)
+        table["lfo_rank"] = table["lfo_crps"].rank(method="min").astype(int) - 1
     return table
 
 

@@ -66,7 +66,9 @@ def datablations_runs() -> bs.Runs:
     labels = [_token_label(t) + _token_label(u) for t, u in zip(total, unique, strict=True)]
     bad = [rid for rid, lab in zip(df["run_id"], labels, strict=True) if not str(rid).endswith(lab)]
     if bad:
-        raise ValueError(f"datablations_final: run ids {bad[:5]} do not end with <total><unique> tokens; re-check the swap")
+        raise ValueError(
+            f"datablations_final: run ids {bad[:5]} do not end with <total><unique> tokens; re-check the swap"
+        )
     frame = df[["run_id", "family", "params", "loss"]].assign(tokens=total.to_numpy(), unique_tokens=unique.to_numpy())
     return bs.Runs.from_frame(frame.reset_index(drop=True), flops=None)
 
@@ -101,10 +103,17 @@ def cases() -> list[Case]:
         sub["family"] = config
         out.append(Case("porian_isoflops", config, _runs(sub), (8.1e17, 3.3e18), "final (decayed) checkpoints only"))
 
-    # Datablations (Muennighoff et al.) final points as curated by SLDBench: N, D, loss.
-    df = _read("datablations_final")
+    # Datablations (Muennighoff et al.) final points as curated by SLDBench: N, D, U, loss, with
+    # the total and unique token columns put right (see datablations_runs). Results written
+    # before 2026-11-24 used the file's columns as labelled (D = unique tokens).
     out.append(
-        Case("datablations_final", "datablations", _runs(df), (1e20, 6.1e20), "all points; unique tokens unused")
+        Case(
+            "datablations_final",
+            "datablations",
+            datablations_runs(),
+            (1e20, 6.1e20),
+            "all points; D = total tokens, unique tokens in their own column (1-9000 epochs)",
+        )
     )
 
     # Gadre et al. over-training: C4 validation loss of the models trained on each dataset.

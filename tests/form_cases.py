@@ -57,7 +57,17 @@ def power_law() -> Case:
 
 BNSL_ONE_BREAK = {"E": 2.0, "b": 40.0, "c0": 0.15, "c1": 0.35, "d1": 3e9, "f1": 0.3}
 #: A double-descent curve in D (shape-test values): falling, rising after d1, falling after d2.
-BNSL_DOUBLE_DESCENT = {"E": 2.0, "b": 400.0, "c0": 0.3, "c1": -0.8, "d1": 2e9, "f1": 0.15, "c2": 1.0, "d2": 1e10, "f2": 0.15}
+BNSL_DOUBLE_DESCENT = {
+    "E": 2.0,
+    "b": 400.0,
+    "c0": 0.3,
+    "c1": -0.8,
+    "d1": 2e9,
+    "f1": 0.15,
+    "c2": 1.0,
+    "d2": 1e10,
+    "f2": 0.15,
+}
 
 
 def _bnsl_breaks(p: dict) -> list:

@@ -1,0 +1,112 @@
+"""Law comparison benchmark: is the stacked predictive no worse than the best single law?
+
+For every case of benchmarks/datasets.py and its first compute cutoff, fit each law to the runs
+below the cutoff, forecast the runs above it with each law and with their stacked mixture
+(weights by PSIS-LOO stacking on the fitted runs only), and score the forecasts like
+benchmarks/calibration.py (coverage, CRPS of log loss, median APE). Writes
+benchmarks/results/law_comparison.md and prints the table.
+
+    .venv/bin/python benchmarks/law_comparison.py [--laws chinchilla chinchilla_tied kaplan] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from datasets import cases  # noqa: E402
+
+import bayes_scaling as bs  # noqa: E402
+from bayes_scaling.validate import ComputeCutoff, MethodForecast, score_fold, split, summarize  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--laws", nargs="+", default=["chinchilla", "chinchilla_tied", "kaplan"])
+    parser.add_argument("--quick", action="store_true", help="2 chains x 300 draws, results not written")
+    args = parser.parse_args()
+    options = {"draws": 300, "tune": 300, "chains": 2} if args.quick else {}
+    rows, notes, weights = [], [], []
+    started = time.time()
+    for case in cases():
+        rule = ComputeCutoff(case.cutoffs[0])
+        train, test = split(case.runs, rule)
+        meta = {"dataset": case.dataset, "case": case.family}
+        fits = {}
+        for law in args.laws:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", bs.SamplingWarning)
+                fits[law] = bs.fit(train, law, random_seed=0, progressbar=False, **options)
+            notes += [
+                f"{case.family} {law}: {w.message}".splitlines()[0] for w in caught if w.category is bs.SamplingWarning
+            ]
+        mixture = bs.stack(fits)
+        weights.append({**meta, **mixture.weights.to_dict()})
+        for name, model in {**fits, "stacked": mixture}.items():
+            forecast = model.predict(test.params, test.tokens, kind="new_run", random_seed=0)
+            rows.append(score_fold(name, train, test, str(rule), MethodForecast(forecast.median, forecast.draws), meta))
+        print(
+            f"{case.family:45s} {time.time() - started:6.0f} s  weights {mixture.weights.round(2).to_dict()}",
+            flush=True,
+        )
+    table = pd.concat(rows, ignore_index=True)
+    pooled = summarize(table)
+    per_dataset = summarize(table, by=("dataset", "method"))
+    # Which single law was best (lowest mean CRPS) on each dataset, and how the stack compares.
+    crps = per_dataset["crps_log"].unstack("method")
+    singles = crps[args.laws]
+    verdict = pd.DataFrame(
+        {
+            "best_single": singles.idxmin(axis=1),
+            "best_single_crps": singles.min(axis=1),
+            "stacked_crps": crps["stacked"],
+        }
+    )
+    verdict["stacked_no_worse"] = verdict["stacked_crps"] <= verdict["best_single_crps"] * 1.0 + 1e-12
+    text = [
+        "# Law comparison: single laws against their stacked mixture",
+        "",
+        f"Laws: {', '.join(args.laws)}; first compute cutoff of each case in benchmarks/datasets.py; "
+        f"{'quick settings' if args.quick else '4 chains x 1000 draws'}; {time.time() - started:.0f} s on this machine.",
+        "Scores of new-run forecasts of the held-out runs (CRPS of log loss: lower is better).",
+        "",
+        "## Pooled over all held-out runs",
+        "",
+        pooled.round(4).to_markdown(),
+        "",
+        "## Per dataset",
+        "",
+        per_dataset.round(4).to_markdown(),
+        "",
+        "## Is the stack no worse than the best single law (by mean CRPS)?",
+        "",
+        verdict.round(5).to_markdown(),
+        "",
+        f"Stacked no worse than the best single law on {int(verdict['stacked_no_worse'].sum())} of {len(verdict)} datasets; "
+        f"pooled CRPS: stacked {pooled.loc['stacked', 'crps_log']:.5f}, best single "
+        f"{pooled.loc[args.laws, 'crps_log'].min():.5f} ({pooled.loc[args.laws, 'crps_log'].idxmin()}).",
+        "",
+        "## Stacking weights per case (fitted runs only)",
+        "",
+        pd.DataFrame(weights).round(3).to_markdown(index=False),
+        "",
+        "## Sampler warnings",
+        "",
+        *([f"- {n}" for n in notes] or ["none"]),
+    ]
+    print("\n".join(text))
+    if not args.quick:
+        (RESULTS / "law_comparison.md").write_text("\n".join(text) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""The registered laws beyond Chinchilla, the outlier mixture, user-defined laws, comparison
+across laws (LOO and leave-future-out) and the stacked predictive (issue #4).
+
+Fast tests check the maths against the papers' formulas; the slow ones fit each law with NUTS
+on data it generated (tests/form_cases.py) and check that its 90% intervals hold the truth.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymc_extras.prior import Prior
+
+import bayes_scaling as bs
+from bayes_scaling import laws, synthetic
+from bayes_scaling.errors import RunsValidationError, SpecError
+from bayes_scaling.stacking import StackedFit
+from bayes_scaling.testing import fabricated_fit
+
+sys.path.insert(0, str(Path(__file__).parent))
+import form_cases  # noqa: E402
+
+FIT = {"random_seed": 1, "progressbar": False}
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+# --------------------------------------------------------------------------- maths
+def test_kaplan_sampled_parameterisation_matches_eq_1_5():
+    rng = np.random.default_rng(0)
+    n, d = np.exp(rng.uniform(15, 25, 50)), np.exp(rng.uniform(18, 27, 50))
+    log_loss_ref, alpha_d, ratio, delta, ln_ref, ld_ref = 1.1, 0.1, 0.75, 0.4, np.log(3e8), np.log(6e9)
+    n_c, d_c, alpha_n = laws.kaplan_constants(log_loss_ref, alpha_d, ratio, delta, ln_ref, ld_ref)
+    got = laws.kaplan_log_loss(np.log(n), np.log(d), log_loss_ref, alpha_d, ratio, delta, ln_ref, ld_ref)
+    np.testing.assert_allclose(got, np.log(laws.kaplan_loss(n, d, n_c, d_c, alpha_n, alpha_d)), rtol=1e-10)
+    # log_loss_ref is the loss at the reference size
+    at_ref = laws.kaplan_log_loss(ln_ref, ld_ref, log_loss_ref, alpha_d, ratio, delta, ln_ref, ld_ref)
+    assert at_ref == pytest.approx(log_loss_ref, rel=1e-12)
+
+
+def test_bnsl_log_form_matches_caballero_eq_1():
+    x = np.geomspace(1e7, 1e12, 40)
+    p = form_cases.BNSL_DOUBLE_DESCENT
+    breaks = [(p["c1"], np.log(p["d1"]), p["f1"]), (p["c2"], np.log(p["d2"]), p["f2"])]
+    ref = 21.0
+    log_red = laws.bnsl_log_reducible(np.log(x), 0.0, p["c0"], breaks, ref)
+    # Same curve up to the amplitude: fix it by matching at one point.
+    direct = laws.bnsl_loss(x, 0.0, 1.0, p["c0"], [(c, np.exp(ld), f) for c, ld, f in breaks])
+    np.testing.assert_allclose(log_red - log_red[0], np.log(direct) - np.log(direct[0]), atol=1e-10)
+    loss = laws.bnsl_loss(x, p["E"], p["b"], p["c0"], form_cases._bnsl_breaks(p))
+    rises = np.diff(loss) > 0
+    assert rises.any() and not rises[:5].any() and not rises[-5:].any(), "the test curve must fall, rise, fall"
+
+
+def test_overtrain_law_is_chinchilla_with_one_exponent():
+    k, eta = 6.0, 0.15
+    ch = synthetic.CHINCHILLA_PARAMS
+    n, d = np.geomspace(1e7, 1e10, 30), np.geomspace(1e9, 1e12, 30)[::-1]
+    c, m = k * n * d, d / n
+    a, b = ch["A"] * k**eta, ch["B"] * k**eta
+    got = laws.overtrain_log_loss(np.log(c), np.log(m), np.log(ch["E"]), np.log(a), np.log(b), eta, 0.0, 0.0)
+    want = np.log(laws.chinchilla_loss(n, d, ch["E"], ch["A"], ch["B"], 2 * eta, 2 * eta))
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # and its optimum is the tied Chinchilla one
+    flops = np.array([1e20, 1e23])
+    np.testing.assert_allclose(
+        laws.overtrain_optimal_params(flops, a, b, eta, k),
+        laws.chinchilla_optimal_params(flops, ch["A"], ch["B"], 2 * eta, 2 * eta, k),
+        rtol=1e-10,
+    )
+
+
+def test_data_constrained_is_chinchilla_without_repetition_and_discounts_repeats():
+    p = synthetic.DATA_CONSTRAINED_PARAMS
+    n, d = np.array([1e8, 1e9]), np.array([1e10, 2e10])
+    single = synthetic.data_constrained_loss(n, d, d, **p)
+    np.testing.assert_allclose(single, laws.chinchilla_loss(n, d, *(p[k] for k in ("E", "A", "B", "alpha", "beta"))))
+    # 4 epochs are worth nearly 4x the data (Muennighoff et al.: up to ~4 epochs are almost free)...
+    four = synthetic.data_constrained_loss(n, d, d / 4, **p)
+    assert np.all(four > single) and np.all(four - single < 0.02 * single)
+    # ...and 1000 epochs are worth at most U (1 + R*_D) tokens.
+    many = synthetic.data_constrained_loss(n, d, d / 1000, **p)
+    cap = laws.chinchilla_loss(n, d / 1000 * (1 + p["R_D_star"]), p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+    assert np.all(many >= cap - 1e-12)
+
+
+def test_numeric_isoflop_optimum_matches_closed_forms():
+    kp = synthetic.KAPLAN_PARAMS
+    log_c = np.log(np.array([[1e19, 1e22, 1e25]]) / 6.0)
+    closed = laws.kaplan_optimal_params(np.exp(log_c) * 6.0, kp["N_c"], kp["D_c"], kp["alpha_N"], kp["alpha_D"])
+    numeric = np.exp(
+        laws.isoflop_argmin(
+            lambda ln, ld: np.log(
+                laws.kaplan_loss(np.exp(ln), np.exp(ld), kp["N_c"], kp["D_c"], kp["alpha_N"], kp["alpha_D"])
+            ),
+            log_c,
+        )
+    )
+    np.testing.assert_allclose(numeric, closed, rtol=1e-5)
+    # no interior minimum (loss falls with N forever): NaN, not the edge of the search range
+    assert np.isnan(laws.isoflop_argmin(lambda ln, ld: -ln + 0 * ld, log_c)).all()
+
+
+# --------------------------------------------------------------------------- registry, options, errors
+def test_every_form_of_the_issue_is_registered():
+    assert {
+        "chinchilla",
+        "chinchilla_tied",
+        "chinchilla_fixed_e",
+        "kaplan",
+        "power_law",
+        "bnsl",
+        "data_constrained",
+        "overtrain",
+    } <= set(bs.available_laws())
+
+
+def test_law_options_change_the_law_and_bad_ones_are_named():
+    law = bs.get_law("power_law").with_options(x="N")
+    assert law.options == {"x": "N"} and "N" in law.formula and law.axes == ("N",)
+    two = bs.get_law("bnsl").with_options(breaks=2)
+    assert {"c2", "f2", "log_gap2"} <= set(two.parameters)
+    with pytest.raises(SpecError, match="x = 'C', 'N' or 'D'"):
+        bs.get_law("power_law").with_options(x="tokens")
+    with pytest.raises(SpecError, match="1, 2 or 3 breaks"):
+        bs.get_law("bnsl").with_options(breaks=4)
+    with pytest.raises(SpecError, match=r"no option\(s\) \['y'\]"):
+        bs.get_law("power_law").with_options(y=1)
+    with pytest.raises(SpecError, match="needs law_options"):
+        bs.ScalingModel(law="chinchilla_fixed_e")
+    spec = bs.ScalingModel(law="chinchilla_fixed_e", law_options={"E": 1.69})
+    assert bs.ScalingModel.from_dict(spec.to_dict()) == spec
+    # specs of laws without options keep their ids (no law_options key)
+    assert "law_options" not in bs.ScalingModel().to_dict()
+
+
+def test_one_variable_laws_have_no_allocation(fake_fit):
+    law = bs.get_law("power_law")
+    assert not law.allocates
+    runs = form_cases.power_law().runs
+    with pytest.raises(RunsValidationError, match="distinct compute budget"):
+        runs.subset(runs.flops <= np.sort(np.unique(runs.flops))[1]).check_fittable(3, "power_law", ("C",))
+
+
+def test_unique_tokens_make_configurations_and_are_required_by_data_constrained():
+    frame = pd.DataFrame(
+        {
+            "params": [1e8] * 3 + [2e8, 4e8, 8e8],
+            "tokens": [2e9] * 3 + [4e9, 8e9, 1.6e10],
+            "loss": [3.1, 3.2, 3.3, 3.0, 2.9, 2.8],
+        }
+    )
+    frame["unique_tokens"] = [2e9, 5e8, 1e8, 4e9, 8e9, 1.6e10]
+    runs = bs.Runs.from_frame(frame)
+    assert len(runs.configs) == 6  # same N, D but different U: three configurations, not replicate seeds
+    plain = bs.Runs.from_frame(frame.drop(columns="unique_tokens").iloc[3:])
+    with pytest.raises(RunsValidationError, match="needs the unique tokens"):
+        plain.check_fittable(7, "data_constrained", ("N", "D"), needs_unique=True)
+    bad = frame.assign(unique_tokens=[2e9, -1, 1e8, 4e9, 8e9, 1.6e10])
+    with pytest.raises(RunsValidationError, match="'unique_tokens' must be > 0"):
+        bs.Runs.from_frame(bad)
+
+
+def test_define_law_validates_its_inputs():
+    with pytest.raises(SpecError, match="simple identifier"):
+        bs.define_law("my law", lambda N, D, a: a, {"a": Prior("Normal")})
+    with pytest.raises(SpecError, match="not a Prior: \\['a'\\]"):
+        bs.define_law("my_law", lambda N, D, a: a, {"a": 1.0})
+    with pytest.raises(SpecError, match="already registered"):
+        bs.define_law("chinchilla", lambda N, D, a: a, {"a": Prior("Normal")})
+
+
+# --------------------------------------------------------------------------- stacking (no sampling)
+def test_stacked_fit_mixes_draws_by_weight_and_answers_like_a_fit():
+    a, b = fabricated_fit(random_seed=0), fabricated_fit(params={"E": 1.9}, random_seed=1)
+    mix = StackedFit({"a": a, "b": b}, {"a": 0.7, "b": 0.3}, n_draws=1000)
+    assert mix.n_draws == 1000 and (mix.component_of_draws() == "a").sum() == 700
+    pred = mix.predict([1e10], [2e11], kind="mean").draws[:, 0]
+    from_a = a.predict([1e10], [2e11], kind="mean").draws[:, 0]
+    from_b = b.predict([1e10], [2e11], kind="mean").draws[:, 0]
+    # a mixture: its draws come from both components, in the stated shares
+    assert np.mean(pred > (np.median(from_a) + np.median(from_b)) / 2) == pytest.approx(0.3, abs=0.05)
+    table = mix.compute_optimal([1e22, 1e24])
+    assert {"params_median", "tokens_per_param_lo", "loss_hi"} <= set(table.columns)
+    summary = mix.predict_summary([1e10, 1e11], [2e11, 2e12])
+    assert (summary["loss_lo_90"] < summary["loss_median"]).all()
+    # weight 1 on one fit: its answers
+    only = StackedFit({"a": a, "b": b}, {"a": 1.0, "b": 0.0}, n_draws=a.n_draws)
+    assert np.median(only.predict([1e10], [2e11], kind="mean").draws) == pytest.approx(np.median(from_a), rel=1e-3)
+    with pytest.raises(SpecError, match="sum to 1"):
+        StackedFit({"a": a, "b": b}, {"a": 0.7, "b": 0.7})
+
+
+# --------------------------------------------------------------------------- recovery (NUTS)
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="open (#4): at this seed kaplan's D_c (1.8e13) and alpha_D (0.103) lie outside their 90% "
+                "intervals, inside their 95% intervals: 2 of 4 misses is more than chance",
+            ),
+        )
+        if name == "kaplan"
+        else name
+        for name in sorted(form_cases.CASES)
+    ],
+)
+def test_each_law_recovers_its_generating_parameters(name):
+    case = form_cases.CASES[name]()
+    fit = _fit(case.runs, case.law, law_options=case.law_options)
+    # Calibrated 90% intervals miss 1 in 10 true values, so a law with 4-7 parameters may miss
+    # one: every true value must lie in its 95% interval and at most one outside its 90%
+    # interval. Measured at these seeds: all inside their 90% intervals except kaplan's D_c
+    # and alpha_D (xfail above).
+    table = fit.summary(prob=0.95)
+    outside_90 = []
+    for parameter, true in case.truth.items():
+        lo, hi = table.loc[parameter, "2.5%"], table.loc[parameter, "97.5%"]
+        assert lo <= true <= hi, f"{name}: {parameter} = {true} outside its 95% interval [{lo:.4g}, {hi:.4g}]"
+        draws = fit.draws(parameter)
+        if not np.quantile(draws, 0.05) <= true <= np.quantile(draws, 0.95):
+            outside_90.append(parameter)
+    assert len(outside_90) <= 1, f"{name}: {outside_90} outside their 90% intervals"
+    _assert_sampler_ok(fit)
+
+
+def _fit(runs, law="chinchilla", **options):
+    """A fit whose sampler diagnostics are asserted by the test itself. Pareto-k warnings are
+    let through: an edge configuration of a synthetic design can carry k > 0.7 (kaplan), and
+    the outlier tests plant such runs on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        return bs.fit(runs, law, **{**FIT, **options})
+
+
+def _assert_sampler_ok(fit):
+    table = fit.diagnostics(model_checks=False)
+    assert table.attrs["n_divergences"] == 0, table.attrs["problems"]
+    assert table["r_hat"].max() <= 1.01 and table["ess_bulk"].min() >= 400, table
+
+
+@pytest.fixture(scope="module")
+def kaplan_fits():
+    """Kaplan-generated runs fitted by kaplan and by chinchilla."""
+    runs = form_cases.kaplan().runs
+    fits = {law: _fit(runs, law) for law in ("kaplan", "chinchilla")}
+    _assert_sampler_ok(fits["kaplan"])
+    return fits
+
+
+@pytest.mark.slow
+def test_compare_ranks_the_generating_law_first(kaplan_fits):
+    table = bs.compare(kaplan_fits)
+    assert table.index[0] == "kaplan"
+    # (ArviZ 1.x reports elpd_diff as a negative number for the worse fits)
+    assert -table.loc["chinchilla", "elpd_diff"] > 2 * table.loc["chinchilla", "dse"]
+
+
+@pytest.mark.slow
+def test_stack_weights_the_generating_law_and_forecasts_like_a_fit(kaplan_fits):
+    mix = bs.stack(kaplan_fits)
+    assert mix.weights["kaplan"] > 0.5
+    assert list(mix.comparison.index) == list(bs.compare(kaplan_fits).index)
+    kp = synthetic.KAPLAN_PARAMS
+    far = mix.predict_summary([7e10], [1.4e12], kind="mean")
+    truth = laws.kaplan_loss(7e10, 1.4e12, kp["N_c"], kp["D_c"], kp["alpha_N"], kp["alpha_D"])
+    assert far["loss_lo_90"].iloc[0] <= truth <= far["loss_hi_90"].iloc[0]
+    assert np.isfinite(mix.compute_optimal([1e24])["params_median"]).all()
+
+
+@pytest.mark.slow
+def test_compare_by_leave_future_out(kaplan_fits):
+    runs = form_cases.kaplan().runs
+    cutoff = float(np.quantile(runs.flops, 0.7))
+    table = bs.compare(kaplan_fits, holdout=cutoff, fit_options={"draws": 500, "tune": 500})
+    n_future = int((runs.flops > cutoff).sum())
+    assert (table["lfo_n_held_out"] == n_future).all()
+    assert np.isfinite(table[["lfo_crps", "lfo_coverage_90", "lfo_median_ape"]].to_numpy()).all()
+    assert table.loc["kaplan", "lfo_crps"] < table.loc["chinchilla", "lfo_crps"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (#4): a two-break BNSL posterior is multimodal here; chains settle in different modes "
+    "(R-hat 1.75) even with a prior placing the first break; needs multi-start initialisation",
+)
+def test_bnsl_fits_double_descent_that_a_power_law_cannot():
+    case = form_cases.bnsl(form_cases.BNSL_DOUBLE_DESCENT, points=60, random_seed=21)
+    # With the default (wide) prior on where the first break sits, chains settle in different
+    # modes (R-hat 1.7: the fit warns). As with Caballero et al.'s grid search, the user places
+    # the break where the data turn upwards (here ~2e9 tokens, read off the plot).
+    placed = {"log_d1": Prior("Normal", mu=float(np.log(2e9)), sigma=0.5)}
+    fits = {
+        "bnsl": _fit(case.runs, "bnsl", law_options={"x": "D", "breaks": 2}, priors=placed, target_accept=0.95),
+        "power_law": _fit(case.runs, "power_law", law_options={"x": "D"}),
+    }
+    _assert_sampler_ok(fits["bnsl"])
+    p = case.truth
+    d = np.geomspace(1e8, 1e12, 200)
+    truth = laws.bnsl_loss(d, p["E"], p["b"], p["c0"], form_cases._bnsl_breaks(p))
+    medians = {k: f.predict_summary(1e8, d, kind="mean")["loss_median"].to_numpy() for k, f in fits.items()}
+    assert np.max(np.abs(medians["bnsl"] / truth - 1)) < 0.01
+    assert np.any(np.diff(medians["bnsl"]) > 0), "the BNSL fit must rise where the data rise"
+    assert np.all(np.diff(medians["power_law"]) <= 1e-12), "a power law with a floor cannot rise"
+    assert np.max(np.abs(medians["power_law"] / truth - 1)) > 0.03
+    table = bs.compare(fits)
+    assert table.index[0] == "bnsl" and -table.loc["power_law", "elpd_diff"] > 4 * table.loc["power_law", "dse"]
+
+
+@pytest.mark.slow
+def test_outlier_mixture_finds_the_under_tuned_runs():
+    runs = synthetic.chinchilla_runs(n_configs=80, random_seed=3, replicate_every=1000)
+    frame = runs.to_frame()
+    bad = np.array([7, 23, 41, 66])
+    frame.loc[bad, "loss"] *= 1.08  # under-tuned: 8% above the frontier
+    fit = _fit(bs.Runs.from_frame(frame), likelihood="outlier_mixture")
+    _assert_sampler_ok(fit)
+    probs = fit.outlier_probabilities()["outlier_prob"].to_numpy()
+    assert probs[bad].min() > 0.5
+    assert np.median(np.delete(probs, bad)) < 0.1
+    table = fit.summary()
+    truth = synthetic.CHINCHILLA_PARAMS
+    for name in ("alpha", "beta"):
+        assert table.loc[name, "5%"] <= truth[name] <= table.loc[name, "95%"]
+
+
+@pytest.mark.slow
+def test_user_defined_law_gets_fits_and_a_numeric_allocation():
+    # Written with its amplitudes at a reference size (1e8 parameters, 1e10 tokens), as the
+    # built-in laws are sampled: with raw A and B the posterior is a thin ridge (divergences).
+    law = bs.define_law(
+        "test_tied_floor",
+        lambda N, D, E, a, b, alpha: E + a * (N / 1e8) ** -alpha + b * (D / 1e10) ** -alpha,
+        {
+            "E": Prior("LogNormal", mu=0.5, sigma=0.3),
+            "a": Prior("LogNormal", mu=0.0, sigma=1.0),
+            "b": Prior("LogNormal", mu=0.0, sigma=1.0),
+            "alpha": Prior("LogNormal", mu=-1.2, sigma=0.4),
+        },
+        replace=True,
+    )
+    case = form_cases.tied()
+    fit = _fit(case.runs, law)
+    _assert_sampler_ok(fit)
+    assert fit.law.optimal_params is None
+    table = fit.summary()
+    assert table.loc["alpha", "5%"] <= case.truth["alpha"] <= table.loc["alpha", "95%"]
+    # the numeric optimum per draw equals the closed form of a tied Chinchilla law
+    rep = {k: v[:, None] for k, v in fit.reported_draws().items()}
+    big_a, big_b = rep["a"] * 1e8 ** rep["alpha"], rep["b"] * 1e10 ** rep["alpha"]
+    flops = np.array([1e21, 1e24])
+    numeric = fit.optimal_draws(flops)["params"]
+    closed = laws.chinchilla_optimal_params(flops[None, :], big_a, big_b, rep["alpha"], rep["alpha"])
+    np.testing.assert_allclose(numeric, closed, rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "datablations_final.csv").exists(), reason="../shared/data not present")
+def test_data_constrained_beats_chinchilla_on_datablations_by_loo():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from datasets import datablations_runs
+
+    runs = datablations_runs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)  # diagnostics are checked below, in numbers
+        fits = {law: bs.fit(runs, law, random_seed=0, progressbar=False) for law in ("data_constrained", "chinchilla")}
+    table = bs.compare(fits)
+    assert table.index[0] == "data_constrained"
+    # measured: elpd difference -66.8 with standard error 19.2
+    assert -table.loc["chinchilla", "elpd_diff"] > 2 * table.loc["chinchilla", "dse"]
+    assert fits["data_constrained"].diagnostics(model_checks=False)["r_hat"].max() < 1.02
