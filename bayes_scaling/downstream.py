@@ -71,7 +71,7 @@ def fit_downstream(
     its downstream error rate in [0, 1], e.g. mean top-1 error over a task suite)."""
     import pymc as pm
 
-    from .fit import _diagnostics_table, _nuts_options, default_sampler
+    from .fit import _diagnostics_table, _nuts_options, default_sampler, run_nuts
 
     loss, error = np.asarray(loss, dtype=float).ravel(), np.asarray(error, dtype=float).ravel()
     problems = []
@@ -97,16 +97,14 @@ def fit_downstream(
         k = pm.Deterministic("k", pm.math.exp(log_drop + gamma * l_ref))
         sigma = pm.HalfNormal("sigma", sigma=0.05)
         pm.Normal("error", mu=eps - k * pm.math.exp(-gamma * loss), sigma=sigma, observed=error)
-        idata = pm.sample(
+        idata = run_nuts(
             draws=draws,
             tune=tune,
             chains=chains,
-            random_seed=random_seed,
-            nuts_sampler=sampler,
+            sampler=sampler,
             nuts=_nuts_options(sampler, 0.9),
+            random_seed=random_seed,
             progressbar=progressbar,
-            quiet=not progressbar,
-            compute_convergence_checks=False,
         )
     post = idata["posterior"].to_dataset()
     flat = {name: post[name].values.reshape(-1) for name in ("eps", "k", "gamma", "sigma")}

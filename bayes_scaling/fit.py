@@ -728,7 +728,6 @@ def fit(
     True
     """
     import pymc as pm
-    import pytensor
 
     from .model import ScalingModel, data_scale
 
@@ -757,22 +756,15 @@ def fit(
     nuts = _nuts_options(sampler, target_accept)
     scale = data_scale(runs)
     pm_model = spec.build(runs, scale)
-    # Reproducibility: numba's fastmath lets LLVM reassociate floating point differently in a
-    # fresh JIT and in code loaded from the compile cache; NUTS amplifies the last-bit
-    # difference, so the first process to compile a model drew different samples from later
-    # ones. Without fastmath the same seed gives the same draws in every process (no
-    # measurable cost here: 11.9 s vs 11.8 s for the demo with a warm cache).
-    with pytensor.config.change_flags(numba__fastmath=False), pm_model:
-        idata = pm.sample(
+    with pm_model:
+        idata = run_nuts(
             draws=draws,
             tune=tune,
             chains=chains,
-            random_seed=random_seed,
-            nuts_sampler=sampler,
+            sampler=sampler,
             nuts=nuts,
+            random_seed=random_seed,
             progressbar=progressbar,
-            quiet=not progressbar,
-            compute_convergence_checks=False,
         )
         with _quiet_pymc_logs():
             prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
@@ -820,6 +812,32 @@ def fit(
             raise SamplingError(message)
         warnings.warn(message, SamplingWarning, stacklevel=2)
     return result
+
+
+def run_nuts(*, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping, random_seed, progressbar: bool):
+    """``pm.sample`` in the current model context, the one way this package runs NUTS.
+
+    Reproducibility: numba's fastmath lets LLVM reassociate floating point differently in a
+    fresh JIT and in code loaded from the compile cache; NUTS amplifies the last-bit
+    difference, so the first process to compile a model drew different samples from later
+    ones. Without fastmath the same seed gives the same draws in every process (no
+    measurable cost here: 11.9 s vs 11.8 s for the demo with a warm cache).
+    """
+    import pymc as pm
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            random_seed=random_seed,
+            nuts_sampler=sampler,
+            nuts=dict(nuts),
+            progressbar=progressbar,
+            quiet=not progressbar,
+            compute_convergence_checks=False,
+        )
 
 
 def _registered_name(law: Law) -> str:
