@@ -105,6 +105,7 @@ def _cmd_fit(args) -> int:
         progressbar=not args.quiet,
         strict=args.strict,
         likelihood=args.likelihood,
+        init=args.init,
     )
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)
@@ -296,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
+    p.add_argument(
+        "--init",
+        default="auto",
+        choices=["auto", "jitter", "multistart"],
+        help="where chains start: multistart = best of a multi-start mode search (auto: for bnsl)",
+    )
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
     sampling_options(p)
     p.set_defaults(func=_cmd_fit)

@@ -24,6 +24,7 @@ from . import _constants as K
 from . import laws
 from .errors import SamplingError, SamplingWarning, SpecError
 from .forms import DataScale, Law, get_law
+from .initial import MULTIMODAL_GAP, find_mode
 from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, extrapolation_distance, extrapolation_z, new_run_noise
 from .runs import Runs
 from .units import as_counts
@@ -695,6 +696,7 @@ def fit(
     chains: int = 4,
     sampler: str | None = None,
     target_accept: float = 0.9,
+    init: str = "auto",
     random_seed: int | None = None,
     progressbar: bool = True,
     strict: bool = False,
@@ -715,6 +717,11 @@ def fit(
     model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain).
     sampler : "nutpie" (default when installed) or "pymc"; always named explicitly to PyMC.
+    init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
+        "multistart": the best of a multi-start search for the posterior mode
+        (:func:`bayes_scaling.initial.find_mode`, jittered), for laws whose posteriors have
+        several local modes; "auto" (default): "multistart" for laws marked ``multimodal``
+        (``bnsl``), else "jitter". The search's result is kept in ``fit.idata.attrs["init"]``.
     random_seed : same seed, same draws.
     strict : raise :class:`~bayes_scaling.errors.SamplingError` instead of warning when the
         diagnostics fail (divergences, R-hat > 1.01, low ESS).
@@ -754,8 +761,13 @@ def fit(
     )
     sampler = sampler or default_sampler()
     nuts = _nuts_options(sampler, target_accept)
+    if init not in ("auto", "jitter", "multistart"):
+        raise SpecError(f"init must be 'auto', 'jitter' or 'multistart', got {init!r}")
+    if init == "auto":
+        init = "multistart" if get_law(spec.law).multimodal else "jitter"
     scale = data_scale(runs)
     pm_model = spec.build(runs, scale)
+    mode = find_mode(pm_model, random_seed=random_seed) if init == "multistart" else None
     with pm_model:
         idata = run_nuts(
             draws=draws,
@@ -765,6 +777,7 @@ def fit(
             nuts=nuts,
             random_seed=random_seed,
             progressbar=progressbar,
+            initvals=None if mode is None else mode.initvals,
         )
         with _quiet_pymc_logs():
             prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
@@ -783,6 +796,7 @@ def fit(
         "tune": tune,
         "chains": chains,
         "random_seed": random_seed,
+        "init": init,
         **{f"nuts_{k}": v for k, v in nuts.items()},
     }
     idata.attrs.update(
@@ -795,6 +809,7 @@ def fit(
             "sampler_settings": json.dumps(settings, sort_keys=True),
             "data_hash": runs.data_hash(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "init": json.dumps(mode.to_dict() if mode is not None else {"method": init}),
         }
     )
     result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
@@ -806,6 +821,15 @@ def fit(
             "ok": bool(table["ok"].all()),
         }
     )
+    if mode is not None and mode.runner_up_gap < MULTIMODAL_GAP:
+        warnings.warn(
+            f"the posterior has at least two modes: the mode search found one {mode.runner_up_gap:.1f} log-density "
+            f"units below the best ({mode.n_at_best} of {mode.n_starts} starts reached the best). The chains "
+            "started at the best mode and may under-represent the other; compare the fit with init='jitter', or "
+            "narrow the priors on where the law bends",
+            SamplingWarning,
+            stacklevel=2,
+        )
     if table.attrs["problems"]:
         message = "sampling diagnostics failed:\n" + "\n".join(f"  - {p}" for p in table.attrs["problems"])
         if strict:
@@ -814,7 +838,9 @@ def fit(
     return result
 
 
-def run_nuts(*, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping, random_seed, progressbar: bool):
+def run_nuts(
+    *, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping, random_seed, progressbar: bool, initvals=None
+):
     """``pm.sample`` in the current model context, the one way this package runs NUTS.
 
     Reproducibility: numba's fastmath lets LLVM reassociate floating point differently in a
@@ -822,10 +848,21 @@ def run_nuts(*, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping,
     difference, so the first process to compile a model drew different samples from later
     ones. Without fastmath the same seed gives the same draws in every process (no
     measurable cost here: 11.9 s vs 11.8 s for the demo with a warm cache).
+
+    ``initvals`` (a mode, e.g. from :func:`bayes_scaling.initial.find_mode`) start every chain
+    there without jitter: a jitter of +-1 on the unconstrained scale can throw a chain into
+    another mode of a multimodal posterior (it did for a two-break BNSL: R-hat 1.57).
     """
     import pymc as pm
     import pytensor
 
+    start = {}
+    if initvals is not None:
+        start = {"initvals": dict(initvals)}
+        if sampler == "nutpie":
+            start["compile_kwargs"] = {"jitter_rvs": set()}
+        elif sampler == "pymc":
+            start["init"] = "adapt_diag"
     with pytensor.config.change_flags(numba__fastmath=False):
         return pm.sample(
             draws=draws,
@@ -837,6 +874,7 @@ def run_nuts(*, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping,
             progressbar=progressbar,
             quiet=not progressbar,
             compute_convergence_checks=False,
+            **start,
         )
 
 

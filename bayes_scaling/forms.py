@@ -73,6 +73,8 @@ class Law:
     options : fixed settings of the law (e.g. ``{"x": "C"}``; None marks a required one),
         changed with :meth:`with_options` and stored in the spec as ``law_options``.
     factory : ``(**options) -> Law`` that builds the law for other options.
+    multimodal : whether the posterior often has several local modes (e.g. BNSL's breaks); NUTS
+        then starts from a multi-start mode search (:mod:`bayes_scaling.initial`) by default.
     """
 
     name: str
@@ -89,6 +91,7 @@ class Law:
     inputs: tuple[str, ...] = ("params", "tokens")
     options: Mapping = field(default_factory=dict)
     factory: Callable[..., Law] | None = None
+    multimodal: bool = False
 
     def log_loss(self, theta: Mapping, log_n, log_d, scale: DataScale, log_unique=None):
         r""":math:`\log L` at (log N, log D) for parameters ``theta`` (numpy or pytensor).
@@ -479,6 +482,7 @@ def _bnsl(x="C", breaks=1) -> Law:
         allocates=False,
         options={"x": x, "breaks": breaks},
         factory=_bnsl,
+        multimodal=True,
     )
 
 

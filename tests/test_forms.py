@@ -7,6 +7,7 @@ on data it generated (tests/form_cases.py) and check that its 90% intervals hold
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -288,22 +289,21 @@ def test_compare_by_leave_future_out(kaplan_fits):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (#4): a two-break BNSL posterior is multimodal here; chains settle in different modes "
-    "(R-hat 1.75) even with a prior placing the first break; needs multi-start initialisation",
-)
 def test_bnsl_fits_double_descent_that_a_power_law_cannot():
     case = form_cases.bnsl(form_cases.BNSL_DOUBLE_DESCENT, points=60, random_seed=21)
-    # With the default (wide) prior on where the first break sits, chains settle in different
-    # modes (R-hat 1.7: the fit warns). As with Caballero et al.'s grid search, the user places
-    # the break where the data turn upwards (here ~2e9 tokens, read off the plot).
-    placed = {"log_d1": Prior("Normal", mu=float(np.log(2e9)), sigma=0.5)}
+    # Default priors. From jittered prior centres, chains settled in different modes (R-hat
+    # 1.75); bnsl starts them at the best of a multi-start mode search (init="auto"). The
+    # exponents around two nearby breaks trade off (c1 with c2, correlation -0.99): at the
+    # defaults (1000 draws, target_accept 0.9) seeds 1-3 gave a bulk ESS of 255-325 and up to
+    # 2 divergences; as the fit's warning advises, this test draws 2000 at target_accept 0.95
+    # (seeds 1-3: ESS 380-659, no divergences, R-hat <= 1.013).
     fits = {
-        "bnsl": _fit(case.runs, "bnsl", law_options={"x": "D", "breaks": 2}, priors=placed, target_accept=0.95),
+        "bnsl": _fit(case.runs, "bnsl", law_options={"x": "D", "breaks": 2}, draws=2000, target_accept=0.95),
         "power_law": _fit(case.runs, "power_law", law_options={"x": "D"}),
     }
     _assert_sampler_ok(fits["bnsl"])
+    search = json.loads(fits["bnsl"].idata.attrs["init"])
+    assert search["method"] == "multistart" and (search["runner_up_gap"] or np.inf) > 3, search
     p = case.truth
     d = np.geomspace(1e8, 1e12, 200)
     truth = laws.bnsl_loss(d, p["E"], p["b"], p["c0"], form_cases._bnsl_breaks(p))
