@@ -206,7 +206,10 @@ def test_stacked_fit_mixes_draws_by_weight_and_answers_like_a_fit():
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="open (#4): at this seed kaplan's D_c (1.8e13) and alpha_D (0.103) lie outside their 90% "
-                "intervals, inside their 95% intervals: 2 of 4 misses is more than chance",
+                "intervals, inside their 95% intervals. The data draw is in the tail: a weighted least-squares fit of "
+                "the same runs puts alpha_D 2.1 standard errors from the truth (its 90% intervals miss D_c and "
+                "alpha_D on 14% and 13% of 200 synthetic datasets). Over 8 data seeds the posterior missed both on 4, "
+                "the same 4 on which least squares lands 1.9-2.3 standard errors away",
             ),
         )
         if name == "kaplan"
@@ -391,29 +394,32 @@ def test_downstream_link_refuses_bad_pairs_by_name():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (#4): k = 2.3 sits at the top of its 95% interval [1.76, 2.29] on this design "
-    "(eps and gamma inside their 90% intervals); a flat prior on eps gave [1.75, 2.30]",
-)
-def test_downstream_link_recovers_gadre_form_and_forecasts_error():
+def test_downstream_link_recovers_gadre_form_calibrated_over_datasets():
+    # One dataset says little: on the data of seed 5, an independent least-squares fit also puts
+    # log k 2.1 standard errors from the truth (the posterior agreed: k = 2.3 at the top of its
+    # 95% interval). So the link is checked as a coverage rate over 20 synthetic datasets
+    # (measured: 4 of 60 true values outside their 90% intervals, 1 outside 95%).
     from bayes_scaling.downstream import fit_downstream
 
     eps, k, gamma = 0.85, 2.3, 0.75  # near what it gives on mlfoundations' 17-task mean
-    rng = np.random.default_rng(5)
-    loss = rng.uniform(2.4, 5.0, 60)
-    error = laws.downstream_error(loss, eps, k, gamma) + rng.normal(0.0, 0.01, loss.size)
-    link = fit_downstream(loss, error, random_seed=0)
-    assert link.diagnostics["ok"].all(), link.diagnostics
-    # The rule of the law recovery test: all inside 95%, at most one outside 90%.
-    outside_90 = []
-    for name, true in {"eps": eps, "k": k, "gamma": gamma}.items():
-        draws = getattr(link, name)
-        lo, hi = np.quantile(draws, [0.025, 0.975])
-        assert lo <= true <= hi, f"{name} = {true} outside its 95% interval [{lo:.3g}, {hi:.3g}]"
-        if not np.quantile(draws, 0.05) <= true <= np.quantile(draws, 0.95):
-            outside_90.append(name)
-    assert len(outside_90) <= 1, outside_90
+    outside_90 = outside_95 = 0
+    worst_r_hat, least_ess = 1.0, np.inf
+    for seed in range(200, 220):
+        rng = np.random.default_rng(seed)
+        loss = rng.uniform(2.4, 5.0, 60)
+        error = laws.downstream_error(loss, eps, k, gamma) + rng.normal(0.0, 0.01, loss.size)
+        link = fit_downstream(loss, error, random_seed=0)
+        worst_r_hat = max(worst_r_hat, link.diagnostics["r_hat"].max())
+        least_ess = min(least_ess, link.diagnostics["ess_bulk"].min())
+        for name, true in {"eps": eps, "k": k, "gamma": gamma}.items():
+            draws = getattr(link, name)
+            outside_90 += not np.quantile(draws, 0.05) <= true <= np.quantile(draws, 0.95)
+            outside_95 += not np.quantile(draws, 0.025) <= true <= np.quantile(draws, 0.975)
+    # 60 checks: Binomial(60, 0.1) exceeds 11 with probability 1.5%, and is 0 with 0.2% (too
+    # wide); Binomial(60, 0.05) exceeds 7 with probability 1%.
+    assert 1 <= outside_90 <= 11, outside_90
+    assert outside_95 <= 7, outside_95
+    assert worst_r_hat < 1.02 and least_ess >= 400, (worst_r_hat, least_ess)
 
 
 @pytest.mark.slow
