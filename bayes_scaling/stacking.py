@@ -6,6 +6,17 @@ maximise the leave-one-out log score of the mixture :math:`\sum_k w_k\, p_k(y_j 
 mixture's draws are :math:`S w_k` posterior draws of each fit :math:`k`, so every answer of
 :class:`~bayes_scaling.fit.Predictive` (``predict``, ``predict_summary``, ``compute_optimal``)
 is that of the mixture: each draw comes with its own law, parameters and extrapolation drift.
+
+LOO measures interpolation, and a law that interpolates well can extrapolate badly. With
+``holdout``, :func:`stack` instead weights by *leave-future-out CRPS stacking*
+(:func:`lfo_crps_weights`): each spec is refitted to the runs before the holdout, and the
+weights minimise the mean CRPS (of log loss) of the mixture's new-run forecasts of the runs
+after it. For a mixture :math:`F = \sum_k w_k F_k`,
+
+.. math:: \mathrm{CRPS}(F, y) = \sum_k w_k\, \mathbb{E}|X_k - y|
+    - \tfrac12 \sum_{k,l} w_k w_l\, \mathbb{E}|X_k - X_l'|,
+
+a convex quadratic in :math:`w` on the simplex (the second term is an energy distance).
 """
 
 from __future__ import annotations
@@ -91,13 +102,22 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
-def stack(fits: Mapping[str, ScalingFit], *, n_draws: int = 4000, random_seed: int = 0) -> StackedFit:
+def stack(
+    fits: Mapping[str, ScalingFit],
+    *,
+    holdout=None,
+    fit_options: Mapping | None = None,
+    n_draws: int = 4000,
+    random_seed: int = 0,
+) -> StackedFit:
     """Stack fits of the *same runs* (e.g. different laws) into one predictive mixture.
 
     Weights are ArviZ's stacking weights on PSIS-LOO (:func:`bayes_scaling.compare`), which
-    also checks that the fits share their data. The result answers ``predict``,
-    ``predict_summary`` and ``compute_optimal`` exactly like a single fit; its ``weights``
-    and the comparison table (``comparison``) are kept.
+    also checks that the fits share their data; with ``holdout`` (a compute cutoff or
+    ``LargestSizes(k)``) they are leave-future-out CRPS stacking weights instead
+    (:func:`lfo_crps_weights`; ``fit_options`` go to its refits). The result answers
+    ``predict``, ``predict_summary`` and ``compute_optimal`` exactly like a single fit; its
+    ``weights`` and the table they came from (``comparison``) are kept.
 
     Examples
     --------
@@ -109,8 +129,115 @@ def stack(fits: Mapping[str, ScalingFit], *, n_draws: int = 4000, random_seed: i
     """
     from .validate import compare
 
-    table = compare(fits, method="stacking")
+    if holdout is None:
+        table = compare(fits, method="stacking")
+    else:
+        table = lfo_crps_weights(fits, holdout, fit_options=fit_options, random_seed=random_seed)
     weights = table["weight"].clip(lower=0.0)
     stacked = StackedFit(fits, (weights / weights.sum()).to_dict(), n_draws=n_draws, random_seed=random_seed)
     stacked.comparison = table
     return stacked
+
+
+def mean_abs_difference(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    r""":math:`\mathbb{E}|X - Y|` per column for independent samples ``x`` (n, p) and ``y`` (m, p),
+    in O((n + m) log m) per column (sorted ``y`` and its cumulative sums)."""
+    x, y = np.asarray(x, dtype=float), np.sort(np.asarray(y, dtype=float), axis=0)
+    m = y.shape[0]
+    out = np.empty(x.shape[1])
+    for j in range(x.shape[1]):
+        below = np.searchsorted(y[:, j], x[:, j], side="right")
+        csum = np.concatenate([[0.0], np.cumsum(y[:, j])])
+        total = csum[-1]
+        # sum_i |x - y_i| = x (2c - m) - 2 S_c + S_m, with c values of y at or below x summing to S_c
+        out[j] = np.mean(x[:, j] * (2 * below - m) - 2 * csum[below] + total) / m
+    return out
+
+
+def crps_stacking_weights(draws: Mapping[str, np.ndarray], y: np.ndarray) -> pd.Series:
+    """Simplex weights minimising the mean CRPS at ``y`` of the mixture of ``draws``
+    (``{name: (n_draws, n_points)}``), by the quadratic form in the module docstring."""
+    from scipy import optimize
+
+    names = list(draws)
+    a = np.array([mean_abs_difference(draws[k], np.asarray(y, dtype=float)[None, :]).mean() for k in names])
+    b = np.array([[mean_abs_difference(draws[k], draws[q]).mean() for q in names] for k in names])
+    b = 0.5 * (b + b.T)
+
+    def objective(w):
+        return w @ a - 0.5 * w @ b @ w, a - b @ w
+
+    n = len(names)
+    result = optimize.minimize(
+        objective,
+        np.full(n, 1.0 / n),
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * n,
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}],
+    )
+    w = np.clip(result.x, 0.0, None)
+    return pd.Series(w / w.sum(), index=names, name="weight")
+
+
+def lfo_crps_weights(
+    fits: Mapping[str, ScalingFit],
+    holdout,
+    *,
+    fit_options: Mapping | None = None,
+    n_draws: int = 1000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Leave-future-out CRPS stacking: refit each fit's spec to the runs before ``holdout``
+    (a compute cutoff or ``LargestSizes(k)``), forecast the runs after it (new-run draws of
+    log loss, ``n_draws`` of each) and choose the weights minimising the mixture's mean CRPS.
+
+    Returns a table over the fits: ``lfo_crps`` (each fit alone) and ``weight``; ``attrs`` has
+    ``mixture_crps``, ``n_held_out`` and ``warnings`` (the refits' sampler warnings).
+    """
+    import warnings
+
+    from . import _constants as K
+    from .errors import SamplingWarning
+    from .fit import fit as fit_runs
+    from .validate import _as_rules, check_same_runs, crps_from_draws, split
+
+    if len(fits) < 2:
+        raise SpecError(f"stacking needs at least two fits, got {len(fits)}")
+    check_same_runs(fits)
+    rules = _as_rules(holdout)
+    if len(rules) != 1:
+        raise SpecError(f"leave-future-out stacking takes one holdout (a cutoff or LargestSizes), got {holdout!r}")
+    runs = next(iter(fits.values())).runs
+    if runs is None:
+        raise SpecError("these fits store no runs: leave-future-out stacking needs them")
+    train, test = split(runs, rules[0])
+    unique = (
+        test.frame[K.UNIQUE_TOKENS].fillna(test.frame[K.TOKENS]).to_numpy() if K.UNIQUE_TOKENS in test.frame else None
+    )
+    y = np.log(test.loss)
+    draws, notes = {}, []
+    for name, f in fits.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SamplingWarning)
+            refit = fit_runs(train, model=f.spec, random_seed=random_seed, progressbar=False, **dict(fit_options or {}))
+        notes += [f"{name} (refit before {rules[0]}): {w.message}" for w in caught if w.category is SamplingWarning]
+        forecast = refit.predict(
+            test.params, test.tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique
+        )
+        rng = np.random.default_rng(random_seed)
+        keep = rng.choice(forecast.draws.shape[0], size=min(n_draws, forecast.draws.shape[0]), replace=False)
+        draws[name] = np.log(forecast.draws[keep])
+    weights = crps_stacking_weights(draws, y)
+    table = pd.DataFrame({"lfo_crps": {k: float(crps_from_draws(v, y).mean()) for k, v in draws.items()}})
+    table["weight"] = weights
+    mixture = np.concatenate([v[: int(round(weights[k] * n_draws))] for k, v in draws.items()], axis=0)
+    table.attrs.update(
+        {
+            "mixture_crps": float(crps_from_draws(mixture, y).mean()),
+            "n_held_out": int(y.size),
+            "holdout": str(rules[0]),
+            "warnings": notes,
+        }
+    )
+    return table.sort_values("weight", ascending=False)

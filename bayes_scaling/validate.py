@@ -460,6 +460,16 @@ def score_optimum(train: Runs, test: Runs, fit=None, *, prob: float = 0.9, decim
 
 
 # --------------------------------------------------------------------------- comparison
+def check_same_runs(fits: Mapping) -> None:
+    """Refuse fits of different runs (their scores are not comparable), naming the data hashes."""
+    hashes = {name: f.idata.attrs.get("data_hash") for name, f in fits.items()}
+    if len(set(hashes.values())) > 1:
+        raise SpecError(
+            "compare and stack need fits of the same runs (scores on different data are not comparable); "
+            f"data hashes differ: {hashes}"
+        )
+
+
 def compare(
     fits: Mapping,
     *,
@@ -487,12 +497,7 @@ def compare(
 
     if len(fits) < 2:
         raise SpecError(f"compare needs at least two fits, got {len(fits)}")
-    hashes = {name: f.idata.attrs.get("data_hash") for name, f in fits.items()}
-    if len(set(hashes.values())) > 1:
-        raise SpecError(
-            "compare needs fits of the same runs (LOO scores of different data are not comparable); "
-            f"data hashes differ: {hashes}"
-        )
+    check_same_runs(fits)
     loos = {name: f.loo() for name, f in fits.items()}
     table = az.compare(loos, method=method, round_to="none")  # ("auto" rounds elpd to 2 significant digits)
     table["n_high_pareto_k"] = [int((np.asarray(loos[n].pareto_k) > loos[n].good_k).sum()) for n in table.index]

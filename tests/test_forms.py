@@ -196,6 +196,37 @@ def test_stacked_fit_mixes_draws_by_weight_and_answers_like_a_fit():
         StackedFit({"a": a, "b": b}, {"a": 0.7, "b": 0.7})
 
 
+def test_mean_abs_difference_matches_brute_force():
+    from bayes_scaling.stacking import mean_abs_difference
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(200, 3)), rng.standard_t(3, size=(150, 3)) + 0.5
+    brute = np.abs(x[:, None, :] - y[None, :, :]).mean(axis=(0, 1))
+    np.testing.assert_allclose(mean_abs_difference(x, y), brute, rtol=1e-12)
+
+
+def test_crps_stacking_weights_minimise_the_mixture_crps():
+    from bayes_scaling.stacking import crps_stacking_weights
+    from bayes_scaling.validate import crps_from_draws
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=40)
+    good, far = y + rng.normal(0, 0.3, (2000, 40)), y + 3 + rng.normal(0, 0.3, (2000, 40))
+    w = crps_stacking_weights({"good": good, "far": far}, y)
+    assert w["good"] > 0.99
+    # Two forecasts biased in opposite directions: the mixture beats both, near equal weights.
+    low, high = y - 1 + rng.normal(0, 0.2, (2000, 40)), y + 1 + rng.normal(0, 0.2, (2000, 40))
+    w = crps_stacking_weights({"low": low, "high": high}, y)
+    assert w["low"] == pytest.approx(0.5, abs=0.05)
+
+    def mixture_crps(weights):
+        n = (np.asarray(weights) * 2000).round().astype(int)
+        return crps_from_draws(np.concatenate([low[: n[0]], high[: n[1]]]), y).mean()
+
+    best = mixture_crps(w.to_numpy())
+    assert best < min(mixture_crps([1, 0]), mixture_crps([0, 1]), mixture_crps([0.3, 0.7]))
+
+
 # --------------------------------------------------------------------------- recovery (NUTS)
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -277,6 +308,19 @@ def test_stack_weights_the_generating_law_and_forecasts_like_a_fit(kaplan_fits):
     far = mix.predict_summary([7e10], [1.4e12], kind="mean")
     truth = laws.kaplan_loss(7e10, 1.4e12, kp["N_c"], kp["D_c"], kp["alpha_N"], kp["alpha_D"])
     assert far["loss_lo_90"].iloc[0] <= truth <= far["loss_hi_90"].iloc[0]
+    assert np.isfinite(mix.compute_optimal([1e24])["params_median"]).all()
+
+
+@pytest.mark.slow
+def test_stack_by_leave_future_out_crps(kaplan_fits):
+    runs = form_cases.kaplan().runs
+    cutoff = float(np.quantile(runs.flops, 0.7))
+    mix = bs.stack(kaplan_fits, holdout=cutoff, fit_options={"draws": 500, "tune": 500})
+    table = mix.comparison
+    assert table.attrs["n_held_out"] == int((runs.flops > cutoff).sum())
+    assert mix.weights["kaplan"] > 0.5
+    # the chosen mixture scores no worse than either law alone on the held-out runs
+    assert table.attrs["mixture_crps"] <= table["lfo_crps"].min() * 1.01
     assert np.isfinite(mix.compute_optimal([1e24])["params_median"]).all()
 
 
