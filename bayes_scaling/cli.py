@@ -106,6 +106,7 @@ def _cmd_fit(args) -> int:
         strict=args.strict,
         likelihood=args.likelihood,
         init=args.init,
+        target_accept=args.target_accept,
     )
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)
@@ -297,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
+    p.add_argument(
+        "--target-accept",
+        type=float,
+        default=0.9,
+        help="NUTS target acceptance (default 0.9; 0.95-0.99 when the fit reports divergences)",
+    )
     p.add_argument(
         "--init",
         default="auto",

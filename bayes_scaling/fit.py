@@ -761,6 +761,8 @@ def fit(
     )
     sampler = sampler or default_sampler()
     nuts = _nuts_options(sampler, target_accept)
+    if not 0.0 < target_accept < 1.0:
+        raise SpecError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.95), got {target_accept!r}")
     if init not in ("auto", "jitter", "multistart"):
         raise SpecError(f"init must be 'auto', 'jitter' or 'multistart', got {init!r}")
     if init == "auto":

@@ -193,14 +193,9 @@ def lfo_crps_weights(
     log loss, ``n_draws`` of each) and choose the weights minimising the mixture's mean CRPS.
 
     Returns a table over the fits: ``lfo_crps`` (each fit alone) and ``weight``; ``attrs`` has
-    ``mixture_crps``, ``n_held_out`` and ``warnings`` (the refits' sampler warnings).
+    ``mixture_crps``, ``n_held_out`` and ``warnings`` (the refits' failed diagnostics, one line each).
     """
-    import warnings
-
-    from . import _constants as K
-    from .errors import SamplingWarning
-    from .fit import fit as fit_runs
-    from .validate import _as_rules, check_same_runs, crps_from_draws, split
+    from .validate import _as_rules, check_same_runs, crps_from_draws, fit_quietly, split, unique_tokens_of
 
     if len(fits) < 2:
         raise SpecError(f"stacking needs at least two fits, got {len(fits)}")
@@ -212,21 +207,17 @@ def lfo_crps_weights(
     if runs is None:
         raise SpecError("these fits store no runs: leave-future-out stacking needs them")
     train, test = split(runs, rules[0])
-    unique = (
-        test.frame[K.UNIQUE_TOKENS].fillna(test.frame[K.TOKENS]).to_numpy() if K.UNIQUE_TOKENS in test.frame else None
-    )
     y = np.log(test.loss)
     draws, notes = {}, []
     for name, f in fits.items():
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SamplingWarning)
-            refit = fit_runs(train, model=f.spec, random_seed=random_seed, progressbar=False, **dict(fit_options or {}))
-        notes += [f"{name} (refit before {rules[0]}): {w.message}" for w in caught if w.category is SamplingWarning]
+        refit, problems = fit_quietly(train, f.spec.law, random_seed, {"model": f.spec, **dict(fit_options or {})})
+        notes += [f"{name} (refit before {rules[0]}): {p}" for p in problems]
         forecast = refit.predict(
-            test.params, test.tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique
+            test.params, test.tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens_of(test)
         )
-        rng = np.random.default_rng(random_seed)
-        keep = rng.choice(forecast.draws.shape[0], size=min(n_draws, forecast.draws.shape[0]), replace=False)
+        keep = np.random.default_rng(random_seed).choice(
+            forecast.draws.shape[0], size=min(n_draws, forecast.draws.shape[0]), replace=False
+        )
         draws[name] = np.log(forecast.draws[keep])
     weights = crps_stacking_weights(draws, y)
     table = pd.DataFrame({"lfo_crps": {k: float(crps_from_draws(v, y).mean()) for k, v in draws.items()}})

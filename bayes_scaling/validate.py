@@ -92,11 +92,21 @@ class MethodForecast:
     problems: tuple[str, ...] = ()  # e.g. failed sampler diagnostics: the forecast is kept, flagged
 
 
-def _quiet_fit(train: Runs, law, random_seed, fit_options):
+def unique_tokens_of(runs: Runs) -> np.ndarray | None:
+    """The unique tokens of ``runs`` for a forecast (rows without them: every token unique), or
+    None when the table has no such column."""
+    if K.UNIQUE_TOKENS not in runs.frame:
+        return None
+    return runs.frame[K.UNIQUE_TOKENS].fillna(runs.frame[K.TOKENS]).to_numpy()
+
+
+def fit_quietly(train: Runs, law="chinchilla", random_seed=0, fit_options=None):
+    """``(fit, problems)``: :func:`bayes_scaling.fit` with its failed diagnostics returned (one
+    line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks)."""
     from .errors import SamplingWarning
     from .fit import fit
 
-    options = {"progressbar": False, **fit_options}
+    options = {"progressbar": False, **dict(fit_options or {})}
     with warnings.catch_warnings():
         # A backtest records the fit's diagnostics instead of stopping at them.
         warnings.simplefilter("ignore", SamplingWarning)
@@ -107,7 +117,7 @@ def _quiet_fit(train: Runs, law, random_seed, fit_options):
 def _bayes_scaling(
     train: Runs, params, tokens, *, law="chinchilla", random_seed=0, unique_tokens=None, **fit_options
 ) -> MethodForecast:
-    result, problems = _quiet_fit(train, law, random_seed, fit_options)
+    result, problems = fit_quietly(train, law, random_seed, fit_options)
     forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
     return MethodForecast(median=forecast.median, draws=forecast.draws, problems=problems)
 
@@ -121,7 +131,7 @@ def _bayes_scaling_stack(
     fits, problems = {}, []
     for law in laws:
         name = law if isinstance(law, str) else law.name
-        fits[name], found = _quiet_fit(train, law, random_seed, fit_options)
+        fits[name], found = fit_quietly(train, law, random_seed, fit_options)
         problems += [f"{name}: {p}" for p in found]
     mixture = stack(fits, random_seed=random_seed)
     forecast = mixture.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
@@ -275,7 +285,7 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     where = f"{method} on {meta.get('dataset') or 'runs'} ({origin})"
     try:
         if method.startswith("bayes_scaling") and K.UNIQUE_TOKENS in test.frame:
-            options = {**options, "unique_tokens": test.frame[K.UNIQUE_TOKENS].fillna(test.frame[K.TOKENS]).to_numpy()}
+            options = {**options, "unique_tokens": unique_tokens_of(test)}
         forecast = METHODS[method](train, test.params, test.tokens, **options)
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
         return None, f"{where}: {type(exc).__name__}: {exc}", []

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from datasets import DATA  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.downstream import fit_downstream  # noqa: E402
-from bayes_scaling.validate import crps_from_draws  # noqa: E402
+from bayes_scaling.validate import crps_from_draws, fit_quietly  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = {"17 tasks": "downstream:top1_err_avg17subset", "46 tasks": "downstream:top1_err_avg46"}
@@ -91,14 +90,8 @@ def main() -> None:
     for family, sub in held.groupby("family"):
         train = fitted[fitted["family"] == family].reset_index()
         runs = bs.Runs.from_frame(train[["run_id", "params", "tokens", "loss", "flops"]])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", bs.SamplingWarning)
-            loss_fit = bs.fit(runs, random_seed=0, progressbar=False, **options)
-        notes += [
-            f"loss law {family}: " + "; ".join(line.strip("- ") for line in str(w.message).splitlines()[1:])
-            for w in caught
-            if w.category is bs.SamplingWarning
-        ]
+        loss_fit, problems = fit_quietly(runs, "chinchilla", 0, options)
+        notes += [f"loss law {family}: {p}" for p in problems]
         forecast = loss_fit.predict(sub["params"].to_numpy(), sub["tokens"].to_numpy(), kind="new_run", random_seed=0)
         wild = np.mean(~np.isfinite(forecast.draws) | (forecast.draws > 20))
         if wild:

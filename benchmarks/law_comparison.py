@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.validate import ComputeCutoff, MethodForecast, score_fold, split, summarize  # noqa: E402
+from bayes_scaling.validate import (  # noqa: E402
+    ComputeCutoff,
+    MethodForecast,
+    fit_quietly,
+    score_fold,
+    split,
+    summarize,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -47,23 +53,15 @@ def main() -> None:
         meta = {"dataset": case.dataset, "case": case.family}
         fits = {}
         for law in args.laws:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", bs.SamplingWarning)
-                fits[law] = bs.fit(train, law, random_seed=0, progressbar=False, **options)
-            notes += [
-                f"{case.family} {law}: " + "; ".join(line.strip("- ") for line in str(w.message).splitlines()[1:])
-                for w in caught
-                if w.category is bs.SamplingWarning
-            ]
+            fits[law], problems = fit_quietly(train, law, 0, options)
+            notes += [f"{case.family} {law}: {p}" for p in problems]
         mixture = bs.stack(fits)
         chosen = mixture.comparison.index[0]
         # Leave-future-out CRPS stacking inside the fitted runs: refit below their 70% compute
         # quantile, weight by the mixture's CRPS on the fitted runs above it.
         inner = float(np.quantile(train.flops, 0.7))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", bs.SamplingWarning)  # the refits' warnings are in its table
-            lfo_mixture = bs.stack(fits, holdout=inner, fit_options=options)
-        notes += [f"{case.family} lfo refit: {w}".splitlines()[0] for w in lfo_mixture.comparison.attrs["warnings"]]
+        lfo_mixture = bs.stack(fits, holdout=inner, fit_options=options)
+        notes += [f"{case.family} lfo {w}" for w in lfo_mixture.comparison.attrs["warnings"]]
         weights.append(
             {
                 **meta,

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import bayes_scaling as bs
 from bayes_scaling.cli import main
 
 
@@ -54,6 +55,19 @@ def test_errors_are_one_line_and_exit_nonzero(argv, message, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: the runs table has 1 problem") or err.startswith(f"error: {message}")
     assert message in err and "Traceback" not in err and "--debug" in err
+
+
+def test_fit_refuses_a_bad_target_accept_before_sampling(tmp_path, monkeypatch, capsys):
+    runs = tmp_path / "runs.csv"
+    bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
+    monkeypatch.setattr(sys.modules["bayes_scaling.fit"], "run_nuts", _no_sampling)
+    assert main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--target-accept", "1.5"]) == 1
+    assert "target_accept must lie strictly between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def _no_sampling(**kwargs):
+    raise AssertionError("sampled despite a bad setting")
 
 
 def test_bad_runs_csv_lists_every_problem(tmp_path, capsys):
