@@ -33,7 +33,8 @@ class ModeSearch:
 
     initvals : the best optimum, by free variable name, on the constrained (user) scale, as
         ``pm.sample(initvals=...)`` takes it.
-    log_density : the log posterior (with Jacobian) at each converged optimum, best first.
+    log_density : the log posterior (with Jacobian) where each start's optimisation ended (finite
+        values only), best first.
     optima : the optima on the unconstrained scale, one row each, in the same order.
     n_starts : number of starting points tried.
     """
@@ -65,7 +66,7 @@ class ModeSearch:
         return {
             "method": "multistart",
             "n_starts": self.n_starts,
-            "n_converged": int(self.log_density.size),
+            "n_optima": int(self.log_density.size),  # starts whose optimisation ended at a finite value
             "n_at_best": self.n_at_best,
             "best_log_density": float(self.log_density[0]),
             # None: every start reached the best mode
