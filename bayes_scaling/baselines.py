@@ -88,9 +88,27 @@ def approach3(runs: Runs, *, delta: float = HUBER_DELTA, n_starts: int = 8) -> P
     return approach3_arrays(np.log(runs.params), np.log(runs.tokens), np.log(runs.loss), delta=delta, n_starts=n_starts)
 
 
-def approach3_arrays(log_n, log_d, y, *, delta: float = HUBER_DELTA, n_starts: int = 8, chunk: int = 500) -> PointFit:
-    """Approach 3 on arrays of log N, log D and log loss (the grid is scored in chunks)."""
+def approach3_arrays(
+    log_n,
+    log_d,
+    y,
+    *,
+    delta: float = HUBER_DELTA,
+    n_starts: int = 8,
+    chunk: int = 500,
+    grid_rows: int | None = None,
+) -> PointFit:
+    """Approach 3 on arrays of log N, log D and log loss (the grid is scored in chunks).
+
+    ``grid_rows``: score the starting grid on at most this many rows (a fixed random subset) to
+    pick the starts; every start is then refined on all rows. None (the published method)
+    scores the grid on every row: 4,500 grid points x 10k rows took 4 s.
+    """
     log_n, log_d, y = (np.asarray(v, dtype=float) for v in (log_n, log_d, y))
+    rows = slice(None)
+    if grid_rows is not None and len(y) > grid_rows:
+        rows = np.sort(np.random.default_rng(0).choice(len(y), grid_rows, replace=False))
+    grid_n, grid_d, grid_y = log_n[rows], log_d[rows], y[rows]
     grid = _approach3_grid()
     grid_values = np.empty(len(grid))
     for lo in range(0, len(grid), chunk):
@@ -98,14 +116,14 @@ def approach3_arrays(log_n, log_d, y, *, delta: float = HUBER_DELTA, n_starts: i
         lse = special.logsumexp(
             np.stack(
                 [
-                    g[:, [0]] - g[:, [3]] * log_n,
-                    g[:, [1]] - g[:, [4]] * log_d,
-                    np.broadcast_to(g[:, [2]], (len(g), len(y))),
+                    g[:, [0]] - g[:, [3]] * grid_n,
+                    g[:, [1]] - g[:, [4]] * grid_d,
+                    np.broadcast_to(g[:, [2]], (len(g), len(grid_y))),
                 ]
             ),
             axis=0,
         )
-        grid_values[lo : lo + chunk] = _huber(y - lse, delta).sum(axis=1)
+        grid_values[lo : lo + chunk] = _huber(grid_y - lse, delta).sum(axis=1)
     best = None
     bounds = [(None, None), (None, None), (None, None), (0.0, None), (0.0, None)]
     for start in grid[np.argsort(grid_values, kind="stable")[:n_starts]]:

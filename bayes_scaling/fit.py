@@ -233,6 +233,7 @@ class ScalingFit(Predictive):
         self.scale = scale
         self.flops_per_param_token = float(flops_per_param_token)
         self.group = group
+        self._diagnostics: dict[bool, pd.DataFrame] = {}
         self._law = get_law(self.spec_dict["law"]).with_options(**self.spec_dict.get("law_options", {}))
         self._noise = NoiseOptions(
             self.spec_dict["heteroscedastic"],
@@ -468,11 +469,14 @@ class ScalingFit(Predictive):
         hinges on them; LOO is unreliable) and prior-data conflict of the law's parameters by
         power-scaling sensitivity (``attrs["sensitivity"]``).
         """
-        parameters = (*self._law.parameters, *self._noise.parameters)
-        table = _diagnostics_table(self.idata, parameters)
-        if model_checks:
-            table.attrs["problems"] += self._influence_problems(table) + self._prior_conflict_problems(table)
-        return table
+        key = bool(model_checks)
+        if key not in self._diagnostics:  # computed once a fit (the fit's own check, then every caller)
+            parameters = (*self._law.parameters, *self._noise.parameters)
+            table = _diagnostics_table(self.idata, parameters)
+            if model_checks:
+                table.attrs["problems"] += self._influence_problems(table) + self._prior_conflict_problems(table)
+            self._diagnostics[key] = table
+        return self._diagnostics[key].copy()  # (attrs deep-copied: callers may edit theirs)
 
     def _influence_problems(self, table) -> list[str]:
         loo = self.loo()
@@ -531,8 +535,12 @@ class ScalingFit(Predictive):
     def log_likelihood(self):
         """Pointwise log-likelihood per configuration, ``(chain, draw, config)`` DataArray.
 
-        Computed from the stored draws and data (not stored in the file, which stays small).
+        Computed once from the stored draws and data (not stored in the file, which stays small).
         """
+        return self._log_likelihood
+
+    @cached_property
+    def _log_likelihood(self):
         import xarray as xr
 
         from .noise import pointwise_log_likelihood
@@ -588,7 +596,12 @@ class ScalingFit(Predictive):
         """PSIS-LOO (ArviZ) leaving out one configuration (all its seeds) at a time.
 
         High Pareto k values are reported by :meth:`diagnostics`, not as ArviZ warnings.
+        Computed once a fit.
         """
+        return self._loo
+
+    @cached_property
+    def _loo(self):
         import arviz as az
         import xarray as xr
 

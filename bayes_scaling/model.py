@@ -23,6 +23,9 @@ from .forms import DataScale, Law, get_law
 from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, add_likelihood, default_noise_priors
 from .runs import Runs
 
+#: data_scale's Approach-3 point fit picks its starts on at most this many configurations.
+GRID_ROWS = 2000
+
 
 def _as_prior(name: str, value):
     from pymc_extras.prior import Prior
@@ -180,7 +183,7 @@ def data_scale(runs: Runs) -> DataScale:
     x0, z0 = float(log_n.mean()), float(log_d.mean())
     log_n_ref, log_d_ref = x0, z0
     try:
-        point = approach3_arrays(log_n, log_d, y, n_starts=4)
+        point = approach3_arrays(log_n, log_d, y, n_starts=4, grid_rows=GRID_ROWS)
         cov = _laplace_covariance(point, log_n, log_d, configs["n_seeds"].to_numpy(), x0, z0)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         cov = None

@@ -289,24 +289,54 @@ def pointwise_log_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref: f
     ``theta`` holds (n_draws, 1) arrays; ``data`` numpy arrays ``log_n``, ``n_seeds``,
     ``mean_log_loss`` (per config) and ``within_ss``, ``rep_index`` (replicated configs).
     """
-    from scipy import stats
-
     theta = {**theta, **reported_noise(theta, options)}
     sd = config_sd(theta, data["log_n"][None, :], log_n_ref, options)
     scale = np.sqrt(config_mean_variance(theta, sd, data["n_seeds"][None, :], options))
     y = data["mean_log_loss"][None, :]
     if options.likelihood == "student_t":
-        log_lik = stats.t.logpdf(y, df=theta["nu"], loc=log_mu, scale=scale)
+        log_lik = student_t_logpdf(y, theta["nu"], log_mu, scale)
     elif options.likelihood == "outlier_mixture":
         log_in, log_out = _mixture_components(theta, log_mu, y, scale)
         log_lik = np.logaddexp(log_in, log_out)
     else:
-        log_lik = stats.norm.logpdf(y, loc=log_mu, scale=scale)
+        log_lik = normal_logpdf(y, log_mu, scale)
     rep = np.asarray(data.get("rep_index", []), dtype=int)
     if rep.size:
         dof = data["n_seeds"][rep] - 1.0
-        log_lik[:, rep] += stats.gamma.logpdf(data["within_ss"][None, :], a=dof / 2.0, scale=2.0 * sd[:, rep] ** 2)
+        log_lik[:, rep] += gamma_logpdf(data["within_ss"][None, :], dof / 2.0, 2.0 * sd[:, rep] ** 2)
     return log_lik
+
+
+# Log densities on (n_draws, n_points) arrays. scipy.stats' are the reference (the tests compare
+# with them) but ~12x slower here, and PSIS-LOO and power-scaling need 4000 draws x every
+# configuration (10k configurations on the hitchhiker table): parameters that vary only per
+# draw, such as nu, are broadcast (n_draws, 1), so their gammaln terms are computed once a draw.
+_HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
+
+
+def normal_logpdf(y, loc, scale):
+    r""":math:`\log \mathcal N(y \mid \mu, s) = -z^2/2 - \log s - \tfrac12\log 2\pi`, :math:`z = (y-\mu)/s`."""
+    z = (y - loc) / scale
+    return -0.5 * z * z - np.log(scale) - _HALF_LOG_2PI
+
+
+def student_t_logpdf(y, nu, loc, scale):
+    r""":math:`\log t_\nu(y \mid \mu, s) = \log\Gamma(\tfrac{\nu+1}{2}) - \log\Gamma(\tfrac{\nu}{2})
+    - \tfrac12\log(\nu\pi) - \log s - \tfrac{\nu+1}{2}\log(1 + z^2/\nu)`."""
+    from scipy.special import gammaln
+
+    nu = np.asarray(nu, dtype=float)
+    z = (y - loc) / scale
+    const = gammaln((nu + 1.0) / 2.0) - gammaln(nu / 2.0) - 0.5 * np.log(nu * np.pi)
+    return const - np.log(scale) - (nu + 1.0) / 2.0 * np.log1p(z * z / nu)
+
+
+def gamma_logpdf(x, shape, scale):
+    r""":math:`\log \operatorname{Gamma}(x \mid a, \theta) = (a-1)\log x - x/\theta - \log\Gamma(a) - a\log\theta`."""
+    from scipy.special import gammaln
+
+    shape = np.asarray(shape, dtype=float)
+    return (shape - 1.0) * np.log(x) - x / scale - gammaln(shape) - shape * np.log(scale)
 
 
 def _mixture_components(theta: Mapping, log_mu, y, scale):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -286,3 +287,18 @@ def test_predict_summary_matches_predict_and_is_chunk_invariant_for_the_mean(fak
     table = fake_fit.predict_summary(n, d)
     assert np.median(np.abs(np.log(table["loss_hi_90"] / new.interval(0.9)[1]))) < 2e-3
     pd.testing.assert_frame_equal(table, fake_fit.predict_summary(n, d))
+
+
+def test_diagnostics_are_computed_once_and_handed_out_as_copies(small_fit, monkeypatch):
+    """fit() checks its diagnostics; later callers (CLI, report) reuse them, and editing the
+    table one gets does not change what the next caller sees."""
+    first = small_fit.diagnostics()
+    expected = (first["ok"].copy(), list(first.attrs["problems"]))
+    fit_module = sys.modules["bayes_scaling.fit"]
+    monkeypatch.setattr(fit_module, "_diagnostics_table", lambda *a, **k: pytest.fail("recomputed"))
+    first.attrs["problems"].append("edited by a caller")
+    first.loc[:, "ok"] = ~first["ok"]
+    again = small_fit.diagnostics()
+    pd.testing.assert_series_equal(again["ok"], expected[0])
+    assert again.attrs["problems"] == expected[1]
+    assert small_fit.log_likelihood() is small_fit.log_likelihood() and small_fit.loo() is small_fit.loo()
