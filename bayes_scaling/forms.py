@@ -678,3 +678,17 @@ def define_law(
         description=description or "A user-defined law.",
     )
     return register_law(law, replace=replace)
+
+
+#: The laws every fresh process has (registered above, at import).
+_BUILTIN: dict[str, Law] = dict(_REGISTRY)
+
+
+def is_builtin(law: str | Law) -> bool:
+    """Whether ``law`` is one of the package's own laws as a fresh process has it: not defined,
+    or replaced, in this session (worker processes of a backtest only have those)."""
+    name = law if isinstance(law, str) else law.name
+    builtin = _BUILTIN.get(name)
+    if builtin is None or _REGISTRY.get(name) is not builtin:
+        return False
+    return isinstance(law, str) or law is builtin or (builtin.factory is not None and law.factory is builtin.factory)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import _constants as K
 from .errors import RunsValidationError, SpecError
+from .forms import is_builtin
 from .runs import Runs
 
 PROBS = (0.5, 0.8, 0.9, 0.95)
@@ -281,8 +282,8 @@ def split(runs: Runs, rule) -> tuple[Runs, Runs]:
 
 def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     """(rows, failure, warnings) of one method on one fold."""
-    method, train, test, origin, options, meta = task
-    where = f"{method} on {meta.get('dataset') or 'runs'} ({origin})"
+    method, label, train, test, origin, options, meta = task
+    where = f"{label} on {meta.get('dataset') or 'runs'} ({origin})"
     try:
         if method.startswith("bayes_scaling") and K.UNIQUE_TOKENS in test.frame:
             options = {**options, "unique_tokens": unique_tokens_of(test)}
@@ -290,12 +291,19 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
         return None, f"{where}: {type(exc).__name__}: {exc}", []
     notes = [f"{where}: {problem}" for problem in forecast.problems]
-    return score_fold(method, train, test, origin, forecast, meta), None, notes
+    return score_fold(label, train, test, origin, forecast, meta), None, notes
+
+
+#: Where :func:`run_tasks` runs its tasks ("auto" is resolved by :func:`backtest`).
+EXECUTORS = (None, "serial", "process", "dask")
+
+#: Methods that run NUTS: seconds to minutes a task, worth a worker process each.
+BAYESIAN_METHODS = ("bayes_scaling", "bayes_scaling_stack")
 
 
 def backtest(
-    runs: Runs,
-    law: str = "chinchilla",
+    runs: Runs | Mapping[str, Runs],
+    law: str | Sequence[str] = "chinchilla",
     *,
     holdout,
     methods: Sequence[str] = ("bayes_scaling",),
@@ -303,24 +311,33 @@ def backtest(
     n_resamples: int = 1000,
     dataset: str = "",
     random_seed: int = 0,
-    executor: str | None = None,
+    executor: str | None = "auto",
     max_workers: int | None = None,
 ) -> Backtest:
     """Leave-future-out backtest: fit each method on the past, score its forecasts of the future.
 
+    Every (dataset, fold, method, law) is one task; the tasks run in parallel (``executor``).
+
     Parameters
     ----------
-    runs : the whole runs table (one family).
-    law : law fitted by ``bayes_scaling`` (baselines are Chinchilla-form point fits); for
-        ``bayes_scaling_stack``, a list of laws, each fitted to the past and stacked by LOO.
+    runs : the runs table (one family), or ``{dataset name: runs}`` for several datasets at once
+        (the table then has a ``dataset`` column).
+    law : a law fitted by ``bayes_scaling``, or a list of laws: ``bayes_scaling`` then fits each
+        (methods ``"bayes_scaling:<law>"``) and ``bayes_scaling_stack`` stacks them by LOO.
+        Baselines are Chinchilla-form point fits.
     holdout : a compute cutoff (number or :class:`ComputeCutoff`), :class:`LargestSizes`, or a
-        list of them for a rolling origin (one fold each).
+        list of them for a rolling origin (one fold each); with several datasets, one of these
+        for all or ``{dataset name: holdout}``.
     methods : any of ``"bayes_scaling"``, ``"bayes_scaling_stack"``, ``"approach3"``,
         ``"approach3_bootstrap"``, ``"vpnls"``.
     fit_options : keyword arguments for :func:`bayes_scaling.fit` (draws, chains, priors, ...).
     n_resamples : bootstrap resamples for ``approach3_bootstrap``.
-    executor : ``None`` (in this process), ``"process"`` (local worker processes) or ``"dask"``
-        (an existing Dask cluster, or a local one; ``pip install bayes_scaling[dask]``).
+    dataset : a name for ``runs`` (a single table), kept in a ``dataset`` column.
+    executor : ``"auto"`` (default: local worker processes when two or more NUTS fits are to
+        run on a machine with several cores, else this process), ``None`` (this process),
+        ``"process"`` (local worker processes, ``max_workers`` of them, default one a core) or
+        ``"dask"`` (the Dask cluster this session is connected to, ``$DASK_SCHEDULER_ADDRESS``,
+        or a local one; ``pip install bayes_scaling[dask]``). Results do not depend on it.
 
     Returns
     -------
@@ -334,23 +351,46 @@ def backtest(
     >>> sorted(bt.summary.index)
     ['approach3', 'vpnls']
     """
-    if not isinstance(runs, Runs):
-        raise TypeError(f"runs must be a bayes_scaling.Runs, got {type(runs).__name__}")
+    datasets = _as_datasets(runs, dataset)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise SpecError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+    laws = [law] if isinstance(law, str) or not isinstance(law, Iterable) else list(law)
+    if not laws:
+        raise SpecError("law: give at least one law")
+    if not isinstance(holdout, Mapping):
+        holdout = dict.fromkeys(datasets, holdout)
+    missing = [name for name in datasets if name not in holdout]
+    if missing:
+        raise SpecError(f"holdout has no entry for dataset(s) {missing}; give one holdout per dataset")
     tasks = []
-    for rule in _as_rules(holdout):
-        train, test = split(runs, rule)
-        for method in methods:
-            options = {"random_seed": random_seed}
-            if method == "bayes_scaling":
-                options.update(law=law, **dict(fit_options or {}))
-            if method == "bayes_scaling_stack":
-                options.update(laws=tuple(law) if not isinstance(law, str) else (law,), **dict(fit_options or {}))
-            if method == "approach3_bootstrap":
-                options["n_resamples"] = n_resamples
-            tasks.append((method, train, test, str(rule), options, {"dataset": dataset} if dataset else {}))
+    for name, table in datasets.items():
+        meta = {"dataset": name} if name else {}
+        for rule in _as_rules(holdout[name]):
+            train, test = split(table, rule)
+            for method in methods:
+                options = {"random_seed": random_seed}
+                if method == "bayes_scaling":
+                    for one in laws:
+                        label = method if len(laws) == 1 else f"{method}:{_law_name(one)}"
+                        tasks.append(
+                            (
+                                method,
+                                label,
+                                train,
+                                test,
+                                str(rule),
+                                {**options, "law": one, **dict(fit_options or {})},
+                                meta,
+                            )
+                        )
+                    continue
+                if method == "bayes_scaling_stack":
+                    options.update(laws=tuple(laws), **dict(fit_options or {}))
+                if method == "approach3_bootstrap":
+                    options["n_resamples"] = n_resamples
+                tasks.append((method, method, train, test, str(rule), options, meta))
+    executor = _choose_executor(executor, tasks, laws)
     results = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers)
     frames = [frame for frame, _, _ in results if frame is not None]
     failures = [err for _, err, _ in results if err is not None]
@@ -358,6 +398,39 @@ def backtest(
         raise RuntimeError("every method failed on every fold:\n" + "\n".join(failures))
     notes = [note for _, _, found in results for note in found]
     return Backtest(table=pd.concat(frames, ignore_index=True), failures=failures, warnings=notes)
+
+
+def _as_datasets(runs, dataset: str) -> dict[str, Runs]:
+    if isinstance(runs, Runs):
+        return {dataset: runs}
+    if isinstance(runs, Mapping):
+        if dataset:
+            raise SpecError("dataset= names a single runs table; with several, the mapping's keys name them")
+        wrong = [name for name, table in runs.items() if not isinstance(table, Runs)]
+        if wrong or not runs:
+            raise TypeError(f"runs must map dataset names to bayes_scaling.Runs; not Runs: {wrong or 'empty mapping'}")
+        return {str(name): table for name, table in runs.items()}
+    raise TypeError(f"runs must be a bayes_scaling.Runs or a mapping of them, got {type(runs).__name__}")
+
+
+def _law_name(law) -> str:
+    return law if isinstance(law, str) else getattr(law, "name", str(law))
+
+
+def _choose_executor(executor, tasks, laws):
+    """Where the tasks run. ``"auto"``: worker processes when two or more NUTS fits would run
+    and there are several cores, else here; laws defined in this session keep the work here
+    (workers could not see them), and ``"process"``/``"dask"`` refuse them."""
+    local_laws = [_law_name(law) for law in laws if not is_builtin(law)]
+    if executor == "auto":
+        n_fits = sum(task[0] in BAYESIAN_METHODS for task in tasks)
+        return "process" if n_fits >= 2 and (os.cpu_count() or 1) > 1 and not local_laws else None
+    if executor in ("process", "dask") and local_laws and any(task[0] in BAYESIAN_METHODS for task in tasks):
+        raise SpecError(
+            f"law(s) {local_laws} are defined in this session only, and {executor} workers import bayes_scaling "
+            "afresh without them: use executor=None, or register the law in a module the workers import"
+        )
+    return executor
 
 
 @contextlib.contextmanager
@@ -381,7 +454,9 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
     """Map ``function`` over ``tasks`` in order: here (``None``), on local processes
     (``"process"``) or on a Dask cluster (``"dask"``: the client this session is connected to,
     else the scheduler at ``$DASK_SCHEDULER_ADDRESS``, else a local cluster of processes)."""
-    if executor is None or executor == "serial":
+    if executor not in EXECUTORS:
+        raise SpecError(f"unknown executor {executor!r}; use 'auto', None (this process), 'process' or 'dask'")
+    if executor is None or executor == "serial" or len(tasks) <= 1:
         return [function(t) for t in tasks]
     if executor == "process":
         import concurrent.futures as cf
@@ -411,7 +486,7 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
         )
         with _single_threaded_blas(), Client(**options) as client:
             return client.gather(client.map(function, tasks, pure=False))
-    raise SpecError(f"unknown executor {executor!r}; use None (this process), 'process' or 'dask'")
+    raise AssertionError(executor)  # unreachable: checked above
 
 
 # --------------------------------------------------------------------------- allocation

@@ -497,3 +497,31 @@ def test_chinchilla_log_mean_and_reported_values_agree_with_laws():
     assert set(rep) == set(CHINCHILLA.reported)
     np.testing.assert_allclose(rep["A"][:, 0], p["A"], rtol=1e-12)
     np.testing.assert_allclose(rep["B"][:, 0], p["B"], rtol=1e-12)
+
+
+def test_a_law_registered_in_this_session_is_not_builtin(scratch_law_name):
+    """Backtest workers are fresh processes: they have the built-in laws only."""
+    from bayes_scaling.forms import is_builtin
+
+    assert is_builtin("chinchilla") and is_builtin(get_law("power_law").with_options(x="N"))
+    assert not is_builtin(register_law(_scratch_law(scratch_law_name)))
+    assert not is_builtin(scratch_law_name)
+
+
+def test_log_densities_match_scipy():
+    """The numpy log densities behind PSIS-LOO and power-scaling, against scipy.stats, with
+    per-draw parameters broadcast (n_draws, 1) against per-point ones."""
+    from bayes_scaling import noise
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(1, 7))
+    loc, scale = rng.normal(size=(5, 7)), rng.uniform(0.01, 2.0, (5, 7))
+    nu = rng.uniform(0.5, 60.0, (5, 1))
+    np.testing.assert_allclose(
+        noise.student_t_logpdf(y, nu, loc, scale), stats.t.logpdf(y, df=nu, loc=loc, scale=scale), rtol=1e-12
+    )
+    np.testing.assert_allclose(noise.normal_logpdf(y, loc, scale), stats.norm.logpdf(y, loc, scale), rtol=1e-12)
+    x, shape = rng.uniform(1e-6, 3.0, (1, 7)), rng.uniform(0.5, 5.0, 7)
+    np.testing.assert_allclose(
+        noise.gamma_logpdf(x, shape, scale), stats.gamma.logpdf(x, a=shape, scale=scale), rtol=1e-12
+    )

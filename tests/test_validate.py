@@ -238,3 +238,69 @@ def test_score_optimum_finds_held_out_isoflop_minima(noiseless_runs, fake_fit):
         assert table.loc[table["method"] == method, "log10_error"].abs().max() < 0.1, table
     ours = table[table["method"] == "bayes_scaling"]
     assert ours["covered"].isin([True, False]).all() and (ours["lo"] < ours["hi"]).all()
+
+
+def test_backtest_runs_many_datasets_cutoffs_and_laws_in_one_call(small_runs, monkeypatch):
+    """{dataset: runs} x holdouts x laws: one task each, labelled by law and dataset, and the same
+    rows as one call a dataset."""
+    fitted = []
+
+    def quick_bayes(train, params, tokens, *, law="chinchilla", random_seed=0, **_):
+        fitted.append(law)
+        return validate.MethodForecast(median=np.full(len(params), 2.0))
+
+    monkeypatch.setitem(validate.METHODS, "bayes_scaling", quick_bayes)
+    other = bs.synthetic.chinchilla_runs(n_configs=40, flops_range=(1e18, 1e21), random_seed=9)
+    bt = bs.backtest(
+        {"a": small_runs, "b": other},
+        law=["chinchilla", "kaplan"],
+        holdout={"a": 1e20, "b": [1e20, 3e20]},
+        methods=["bayes_scaling", "approach3"],
+        executor=None,  # the monkeypatched method exists in this process only
+    )
+    assert sorted(fitted) == ["chinchilla"] * 3 + ["kaplan"] * 3
+    assert set(bt.table["method"]) == {"bayes_scaling:chinchilla", "bayes_scaling:kaplan", "approach3"}
+    folds = bt.table.groupby(["dataset", "method"])["origin"].nunique()
+    assert (folds.loc["a"] == 1).all() and (folds.loc["b"] == 2).all()
+    alone = bs.backtest(other, holdout=[1e20, 3e20], methods=["approach3"], dataset="b")
+    mine = bt.table[(bt.table["dataset"] == "b") & (bt.table["method"] == "approach3")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, alone.table)
+    with pytest.raises(bs.SpecError, match=r"holdout has no entry for dataset\(s\) \['b'\]"):
+        bs.backtest({"a": small_runs, "b": other}, holdout={"a": 1e20}, methods=["approach3"])
+    with pytest.raises(TypeError, match=r"not Runs: \['b'\]"):
+        bs.backtest({"a": small_runs, "b": other.to_frame()}, holdout=1e20, methods=["approach3"])
+
+
+def test_auto_executor_uses_processes_for_several_nuts_fits_of_builtin_laws(monkeypatch, scratch_law):
+    monkeypatch.setattr(validate.os, "cpu_count", lambda: 2)
+    nuts, point = ("bayes_scaling",), ("approach3",)
+    assert validate._choose_executor("auto", [nuts, nuts], ["chinchilla"]) == "process"
+    assert validate._choose_executor("auto", [nuts, point, point], ["chinchilla"]) is None
+    # A law defined in this session: fresh worker processes would not know it.
+    assert validate._choose_executor("auto", [nuts, nuts], [scratch_law]) is None
+    with pytest.raises(bs.SpecError, match=r"defined in this session only.*use executor=None"):
+        validate._choose_executor("process", [nuts, nuts], [scratch_law])
+    monkeypatch.setattr(validate.os, "cpu_count", lambda: 1)
+    assert validate._choose_executor("auto", [nuts, nuts], ["chinchilla"]) is None
+
+
+@pytest.fixture
+def scratch_law():
+    from pymc_extras.prior import Prior
+
+    from bayes_scaling import forms
+
+    name = "test_validate_scratch_law"
+    yield bs.define_law(name, lambda N, D, E: E + 0 * N, {"E": Prior("LogNormal", mu=0.0, sigma=1.0)})
+    forms._REGISTRY.pop(name, None)
+
+
+def test_approach3_scoring_its_grid_on_a_subset_finds_the_same_fit():
+    """data_scale scores the starting grid on at most 2000 configurations (4 s saved at 10k):
+    the starts it picks refine, on all rows, to the same optimum."""
+    runs = bs.synthetic.chinchilla_runs(n_configs=3000, random_seed=3)
+    args = (np.log(runs.params), np.log(runs.tokens), np.log(runs.loss))
+    full = baselines.approach3_arrays(*args, n_starts=4)
+    sub = baselines.approach3_arrays(*args, n_starts=4, grid_rows=300)
+    for name in ("E", "A", "B", "alpha", "beta", "objective"):
+        assert getattr(sub, name) == pytest.approx(getattr(full, name), rel=1e-5), name
