@@ -363,33 +363,15 @@ def backtest(
     missing = [name for name in datasets if name not in holdout]
     if missing:
         raise SpecError(f"holdout has no entry for dataset(s) {missing}; give one holdout per dataset")
+    fit_options = dict(fit_options or {})
     tasks = []
     for name, table in datasets.items():
         meta = {"dataset": name} if name else {}
         for rule in _as_rules(holdout[name]):
             train, test = split(table, rule)
             for method in methods:
-                options = {"random_seed": random_seed}
-                if method == "bayes_scaling":
-                    for one in laws:
-                        label = method if len(laws) == 1 else f"{method}:{_law_name(one)}"
-                        tasks.append(
-                            (
-                                method,
-                                label,
-                                train,
-                                test,
-                                str(rule),
-                                {**options, "law": one, **dict(fit_options or {})},
-                                meta,
-                            )
-                        )
-                    continue
-                if method == "bayes_scaling_stack":
-                    options.update(laws=tuple(laws), **dict(fit_options or {}))
-                if method == "approach3_bootstrap":
-                    options["n_resamples"] = n_resamples
-                tasks.append((method, method, train, test, str(rule), options, meta))
+                for label, options in _method_tasks(method, laws, random_seed, fit_options, n_resamples):
+                    tasks.append((method, label, train, test, str(rule), options, meta))
     executor = _choose_executor(executor, tasks, laws)
     results = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers)
     frames = [frame for frame, _, _ in results if frame is not None]
@@ -398,6 +380,22 @@ def backtest(
         raise RuntimeError("every method failed on every fold:\n" + "\n".join(failures))
     notes = [note for _, _, found in results for note in found]
     return Backtest(table=pd.concat(frames, ignore_index=True), failures=failures, warnings=notes)
+
+
+def _method_tasks(method, laws, random_seed, fit_options, n_resamples) -> list[tuple[str, dict]]:
+    """``(label, options)`` of each task one method makes of a fold: ``bayes_scaling`` one per
+    law (labelled ``bayes_scaling:<law>`` when there are several), the others one."""
+    options = {"random_seed": random_seed}
+    if method == "bayes_scaling":
+        return [
+            (method if len(laws) == 1 else f"{method}:{_law_name(law)}", {**options, "law": law, **fit_options})
+            for law in laws
+        ]
+    if method == "bayes_scaling_stack":
+        return [(method, {**options, "laws": tuple(laws), **fit_options})]
+    if method == "approach3_bootstrap":
+        options["n_resamples"] = n_resamples
+    return [(method, options)]
 
 
 def _as_datasets(runs, dataset: str) -> dict[str, Runs]:
