@@ -525,23 +525,3 @@ def test_log_densities_match_scipy():
     np.testing.assert_allclose(
         noise.gamma_logpdf(x, shape, scale), stats.gamma.logpdf(x, a=shape, scale=scale), rtol=1e-12
     )
-
-
-def test_symbolic_logaddexp_and_its_gradient_are_stable_at_extreme_terms():
-    """The model's log-sum-exp (values and gradient, the softmax weights) where exp over- or
-    underflows: terms of +-800 and a scalar broadcast against vectors."""
-    a = pt.dscalar("a")
-    b, c = pt.dvector("b"), pt.dvector("c")
-    out = laws.logaddexp(a, b, c)
-    f = pytensor.function([a, b, c], [out, *pytensor.grad(out.sum(), [a, b, c])])
-    b_val, c_val = np.array([800.0, -800.0, 0.0]), np.array([799.0, -801.0, 0.0])
-    value, ga, gb, gc = f(0.5, b_val, c_val)
-    np.testing.assert_allclose(value, laws.logaddexp(0.5, b_val, c_val), rtol=1e-14)
-    np.testing.assert_allclose(value, np.logaddexp(np.logaddexp(0.5, b_val), c_val), rtol=1e-14)
-    stacked = np.stack(np.broadcast_arrays(0.5, b_val, c_val))
-    weights = np.exp(stacked - value)
-    np.testing.assert_allclose(ga, weights[0].sum(), rtol=1e-12)
-    np.testing.assert_allclose(gb, weights[1], rtol=1e-12)
-    np.testing.assert_allclose(gc, weights[2], rtol=1e-12)
-    with pytest.raises(TypeError, match="at least two"):
-        laws.logaddexp(b_val)
