@@ -31,7 +31,7 @@ import pandas as pd
 
 from . import _constants as K
 from .errors import RunsValidationError, SpecError
-from .forms import is_builtin
+from .forms import get_law, is_builtin
 from .runs import Runs
 
 PROBS = (0.5, 0.8, 0.9, 0.95)
@@ -358,6 +358,9 @@ def backtest(
     laws = [law] if isinstance(law, str) or not isinstance(law, Iterable) else list(law)
     if not laws:
         raise SpecError("law: give at least one law")
+    if any(method in BAYESIAN_METHODS for method in methods):
+        for name in (law for law in laws if isinstance(law, str)):
+            get_law(name)  # a misspelt law fails here, once, not on every fold
     if not isinstance(holdout, Mapping):
         holdout = dict.fromkeys(datasets, holdout)
     missing = [name for name in datasets if name not in holdout]

@@ -122,6 +122,8 @@ def test_backtest_rejects_bad_requests(small_runs):
         bs.backtest(small_runs, holdout="big ones", methods=["approach3"])
     with pytest.raises(bs.SpecError, match="unknown executor"):
         bs.backtest(small_runs, holdout=1e20, methods=["approach3"], executor="mpi")
+    with pytest.raises(bs.SpecError, match=r"unknown law 'chinchila'; registered laws: \[.*'chinchilla'"):
+        bs.backtest(small_runs, law=["kaplan", "chinchila"], holdout=[1e20, 3e20], methods=["bayes_scaling"])
 
 
 def test_backtest_records_a_failing_method_instead_of_dropping_it(small_runs, monkeypatch):
@@ -295,12 +297,17 @@ def scratch_law():
     forms._REGISTRY.pop(name, None)
 
 
-def test_approach3_scoring_its_grid_on_a_subset_finds_the_same_fit():
+def test_approach3_scoring_its_grid_on_a_subset_finds_the_same_fit(monkeypatch):
     """data_scale scores the starting grid on at most 2000 configurations (4 s saved at 10k):
     the starts it picks refine, on all rows, to the same optimum."""
     runs = bs.synthetic.chinchilla_runs(n_configs=3000, random_seed=3)
     args = (np.log(runs.params), np.log(runs.tokens), np.log(runs.loss))
     full = baselines.approach3_arrays(*args, n_starts=4)
+    scored = []
+    huber = baselines._huber
+    monkeypatch.setattr(baselines, "_huber", lambda r, delta: scored.append(r.shape) or huber(r, delta))
     sub = baselines.approach3_arrays(*args, n_starts=4, grid_rows=300)
+    grid_shapes = [shape for shape in scored if len(shape) == 2]
+    assert grid_shapes and all(shape[1] == 300 for shape in grid_shapes)  # the grid saw the subset only
     for name in ("E", "A", "B", "alpha", "beta", "objective"):
         assert getattr(sub, name) == pytest.approx(getattr(full, name), rel=1e-5), name
