@@ -535,7 +535,8 @@ class ScalingFit(Predictive):
     def log_likelihood(self):
         """Pointwise log-likelihood per configuration, ``(chain, draw, config)`` DataArray.
 
-        Computed once from the stored draws and data (not stored in the file, which stays small).
+        Computed once from the stored draws and data (not stored in the file, which stays small);
+        the same array is handed to every caller and LOO, so copy it before changing it.
         """
         return self._log_likelihood
 
