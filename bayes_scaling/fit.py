@@ -747,6 +747,7 @@ def fit(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
+    cores: int | None = None,
     sampler: str | None = None,
     target_accept: float = 0.9,
     init: str = "auto",
@@ -769,6 +770,9 @@ def fit(
         scaling studies; 0 switches it off).
     model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain).
+    cores : chains sampled at once (default: every CPU this process may use, at most
+        ``chains``; ``$BAYES_SCALING_CORES`` if set, as in backtest worker processes). The
+        draws do not depend on it.
     sampler : "nutpie" (default when installed) or "pymc"; always named explicitly to PyMC.
     init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
         "multistart": the best of a multi-start search for the posterior mode
@@ -828,6 +832,7 @@ def fit(
             draws=draws,
             tune=tune,
             chains=chains,
+            cores=sampling_cores(chains, cores),
             sampler=sampler,
             nuts=nuts,
             random_seed=random_seed,
@@ -850,6 +855,7 @@ def fit(
         "draws": draws,
         "tune": tune,
         "chains": chains,
+        "cores": sampling_cores(chains, cores),
         "random_seed": random_seed,
         "init": init,
         **{f"nuts_{k}": v for k, v in nuts.items()},
@@ -893,8 +899,33 @@ def fit(
     return result
 
 
+def sampling_cores(chains: int, cores: int | None = None) -> int:
+    """Chains to sample at once: ``cores``, else ``$BAYES_SCALING_CORES``, else every CPU this
+    process may use; at most ``chains``. PyMC's own default takes half the CPUs (it assumes
+    hyper-threads): one of this machine's two, which doubled the sampling time."""
+    if cores is None and os.environ.get("BAYES_SCALING_CORES"):
+        cores = os.environ["BAYES_SCALING_CORES"]
+        if not cores.isdigit():
+            raise SpecError(f"BAYES_SCALING_CORES must be a positive integer, got {cores!r}")
+        cores = int(cores)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if isinstance(cores, bool) or not isinstance(cores, int) or cores < 1:
+        raise SpecError(f"cores must be a positive integer, got {cores!r}")
+    return max(1, min(cores, chains))
+
+
 def run_nuts(
-    *, draws: int, tune: int, chains: int, sampler: str, nuts: Mapping, random_seed, progressbar: bool, initvals=None
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    sampler: str,
+    nuts: Mapping,
+    random_seed,
+    progressbar: bool,
+    initvals=None,
+    cores: int | None = None,
 ):
     """``pm.sample`` in the current model context, the one way this package runs NUTS.
 
@@ -923,6 +954,7 @@ def run_nuts(
             draws=draws,
             tune=tune,
             chains=chains,
+            cores=sampling_cores(chains, cores),
             random_seed=random_seed,
             nuts_sampler=sampler,
             nuts=dict(nuts),

@@ -435,10 +435,11 @@ def _choose_executor(executor, tasks, laws):
 
 
 @contextlib.contextmanager
-def _single_threaded_blas():
+def _single_threaded_workers():
     """Worker processes share the cores: one BLAS/OpenMP thread each (two processes with default
-    threading ran 10x slower each here). Workers inherit the environment when they start."""
-    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    threading ran 10x slower each here) and one chain at a time in each fit
+    (``$BAYES_SCALING_CORES``). Workers inherit the environment when they start."""
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "BAYES_SCALING_CORES": "1"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -464,7 +465,7 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
         import multiprocessing as mp
 
         with (
-            _single_threaded_blas(),
+            _single_threaded_workers(),
             cf.ProcessPoolExecutor(max_workers or os.cpu_count(), mp_context=mp.get_context("spawn")) as pool,
         ):
             return list(pool.map(function, tasks))
@@ -485,7 +486,7 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
             if address
             else {"n_workers": max_workers or os.cpu_count() or 1, "threads_per_worker": 1, "dashboard_address": None}
         )
-        with _single_threaded_blas(), Client(**options) as client:
+        with _single_threaded_workers(), Client(**options) as client:
             return client.gather(client.map(function, tasks, pure=False))
     raise AssertionError(executor)  # unreachable: checked above
 

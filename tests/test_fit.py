@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -302,3 +305,34 @@ def test_diagnostics_are_computed_once_and_handed_out_as_copies(small_fit, monke
     pd.testing.assert_series_equal(again["ok"], expected[0])
     assert again.attrs["problems"] == expected[1]
     assert small_fit.log_likelihood() is small_fit.log_likelihood() and small_fit.loo() is small_fit.loo()
+
+
+def test_sampling_cores_default_env_and_bad_values(monkeypatch):
+    """Every CPU this process may use (PyMC's default took half), at most one per chain;
+    $BAYES_SCALING_CORES (backtest workers set 1) or an explicit value win; nonsense is refused."""
+    from bayes_scaling.fit import sampling_cores
+
+    monkeypatch.delenv("BAYES_SCALING_CORES", raising=False)
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert sampling_cores(64) == available
+    assert sampling_cores(1) == 1
+    assert sampling_cores(4, cores=3) == 3
+    monkeypatch.setenv("BAYES_SCALING_CORES", "1")
+    assert sampling_cores(4) == 1 and sampling_cores(4, cores=2) == 2
+    monkeypatch.setenv("BAYES_SCALING_CORES", "two")
+    with pytest.raises(bs.SpecError, match="BAYES_SCALING_CORES"):
+        sampling_cores(4)
+    with pytest.raises(bs.SpecError, match="positive integer"):
+        sampling_cores(4, cores=0)
+
+
+def test_draws_do_not_depend_on_how_many_chains_run_at_once(small_runs):
+    with warnings.catch_warnings():  # short chains: diagnostics may warn, not the point here
+        warnings.simplefilter("ignore", SamplingWarning)
+        fits = [
+            bs.fit(small_runs, draws=100, tune=200, chains=2, cores=cores, random_seed=3, progressbar=False)
+            for cores in (1, 2)
+        ]
+    for name in ("alpha", "beta", "E"):
+        np.testing.assert_array_equal(fits[0].idata["posterior"][name].values, fits[1].idata["posterior"][name].values)
+    assert json.loads(fits[1].idata.attrs["sampler_settings"])["cores"] == 2
