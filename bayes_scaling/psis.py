@@ -10,9 +10,10 @@ shape :math:`\\hat k`), and
 .. math:: \\mathrm{elpd}_i = \\log \\sum_s w_s\\, p(y_i \\mid \\theta_s), \\quad
    p_{loo,i} = \\log \\tfrac1S \\sum_s p(y_i \\mid \\theta_s) - \\mathrm{elpd}_i .
 
-ArviZ loops over observations in Python (about 1 ms each: 10 s for a 10,000-configuration
-checkpoint table); here each step is one array operation over all of them, chunked to bound
-memory. A test checks every output against ``arviz.loo`` to rounding.
+ArviZ loops over observations in Python (7.7 s for the 10,286 configurations of the
+hitchhiker checkpoint table); here each step is one array operation over a block of columns
+(~2 MB, so it stays in cache): 2.5 s. A test checks every output against ``arviz.loo`` to
+rounding.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ CHUNK = 1 << 18  # values (draws x observations) per block of columns (2 MB)
 
 
 def logsumexp(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    """``log(sum(exp(x)))`` along ``axis``, max-shifted (a column of ``-inf`` gives ``-inf``)."""
+    """``log(sum(exp(x)))`` along ``axis``, max-shifted (a column of ``-inf`` gives ``-inf``).
+    ``scipy.special.logsumexp`` (weights, complex values, signs) made ``loo_pointwise`` 2x slower."""
     top = np.max(x, axis=axis, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):

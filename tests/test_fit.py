@@ -326,6 +326,21 @@ def test_sampling_cores_default_env_and_bad_values(monkeypatch):
         sampling_cores(4, cores=0)
 
 
+def test_run_nuts_names_the_cores_to_pymc(monkeypatch):
+    """PyMC's own default would take half the CPUs (one of two here): the count is always passed."""
+    import pymc as pm
+
+    from bayes_scaling.fit import run_nuts, sampling_cores
+
+    seen = {}
+    monkeypatch.setattr(pm, "sample", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.delenv("BAYES_SCALING_CORES", raising=False)
+    run_nuts(draws=10, tune=10, chains=4, sampler="nutpie", nuts={}, random_seed=0, progressbar=False)
+    assert seen["cores"] == sampling_cores(4) and seen["nuts_sampler"] == "nutpie"
+    run_nuts(draws=10, tune=10, chains=4, sampler="nutpie", nuts={}, random_seed=0, progressbar=False, cores=1)
+    assert seen["cores"] == 1
+
+
 def test_draws_do_not_depend_on_how_many_chains_run_at_once(small_runs):
     with warnings.catch_warnings():  # short chains: diagnostics may warn, not the point here
         warnings.simplefilter("ignore", SamplingWarning)
