@@ -191,8 +191,9 @@ def _pytensor_functions(model, initial_point_fn):
     density, its gradient and the stored values."""
     import pytensor.tensor as pt
     from nutpie.compile_pymc import _compute_shapes, _rv_dict_to_flat_array_wrapper
-    from pymc.pytensorf import compile as compile_pymc
     from pytensor.graph import clone_replace, rewrite_graph
+
+    from . import graph_cache
 
     shapes = _compute_shapes(model)
     value_vars = [model.rvs_to_values[var] for var in model.free_RVs]
@@ -218,8 +219,7 @@ def _pytensor_functions(model, initial_point_fn):
         for rv, shape, value in zip(model.free_RVs, var_shapes, free, strict=True)
     }
     logp, grad = clone_replace([logp, grad], replacements)
-    with model:
-        logp_fn = compile_pymc((joined,), (logp, grad), mode="NUMBA")
+    logp_fn = graph_cache.function((joined,), (logp, grad), mode="NUMBA", check_bounds=model.check_bounds)
     remaining = [var for var in model.unobserved_value_vars if var.name not in names]
     all_names, all_slices, all_shapes = list(names), list(slices), list(var_shapes)
     for var in remaining:
@@ -230,8 +230,13 @@ def _pytensor_functions(model, initial_point_fn):
     stored = pt.concatenate(
         [*(v.ravel() for v in free), *(pt.as_tensor(v, allow_xtensor_conversion=True).ravel() for v in remaining)]
     )
-    with model:
-        expand_fn = compile_pymc((joined,), lift_constants([stored]), givens=list(replacements.items()), mode="NUMBA")
+    expand_fn = graph_cache.function(
+        (joined,),
+        lift_constants([stored]),
+        givens=list(replacements.items()),
+        mode="NUMBA",
+        check_bounds=model.check_bounds,
+    )
     reparameterized = [
         model.rvs_to_values[rv].name for rv in model.free_RVs if model.rvs_to_transforms.get(rv) is not None
     ]
