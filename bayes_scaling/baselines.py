@@ -58,12 +58,34 @@ def _approach3_objective(x, log_n, log_d, y, delta):
     return value, grad
 
 
+_GRID_EXPONENTS = np.arange(0.0, 2.01, 0.5)
+_GRID_E = np.arange(-1.0, 1.01, 0.5)
+_GRID_AMPLITUDES = np.arange(0.0, 25.01, 5.0)
+
+
 def _approach3_grid():
-    exps = np.arange(0.0, 2.01, 0.5)
-    es = np.arange(-1.0, 1.01, 0.5)
-    amps = np.arange(0.0, 25.01, 5.0)
-    mesh = np.meshgrid(amps, amps, es, exps, exps, indexing="ij")
-    return np.stack([m.ravel() for m in mesh], axis=1)  # columns a, b, e, alpha, beta
+    """The paper's starting grid, one row (a, b, e, alpha, beta) per point."""
+    mesh = np.meshgrid(_GRID_AMPLITUDES, _GRID_AMPLITUDES, _GRID_E, _GRID_EXPONENTS, _GRID_EXPONENTS, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=1)
+
+
+def _approach3_grid_values(log_n, log_d, y, delta):
+    r"""The Huber objective at every point of :func:`_approach3_grid`, in its order.
+
+    The grid is a product, so :math:`e^{a - \alpha \log N}` and :math:`e^{b - \beta\log D}` are
+    computed once per (amplitude, exponent) and summed per point: 5x faster than a log-sum-exp
+    per point (240 rows: 0.12 -> 0.02 s), equal to 1e-15. On this grid the plain sum cannot
+    overflow for N, D >= 1 (exponents <= 25) and is at least e^-1.
+    """
+    term_n = np.exp(_GRID_AMPLITUDES[:, None, None] - _GRID_EXPONENTS[None, :, None] * log_n)  # (a, alpha, row)
+    term_d = np.exp(_GRID_AMPLITUDES[:, None, None] - _GRID_EXPONENTS[None, :, None] * log_d)  # (b, beta, row)
+    term_e = np.exp(_GRID_E)
+    n_amp, n_e, n_exp = len(_GRID_AMPLITUDES), len(_GRID_E), len(_GRID_EXPONENTS)
+    values = np.empty((n_amp, n_amp, n_e, n_exp, n_exp))
+    for i in range(n_amp):  # one amplitude a at a time: 750 points x rows in memory
+        total = term_n[i][None, None, :, None, :] + term_d[:, None, None, :, :] + term_e[None, :, None, None, None]
+        values[i] = _huber(y - np.log(total), delta).sum(axis=-1)
+    return values.ravel()
 
 
 @dataclass(frozen=True)
@@ -95,10 +117,9 @@ def approach3_arrays(
     *,
     delta: float = HUBER_DELTA,
     n_starts: int = 8,
-    chunk: int = 500,
     grid_rows: int | None = None,
 ) -> PointFit:
-    """Approach 3 on arrays of log N, log D and log loss (the grid is scored in chunks).
+    """Approach 3 on arrays of log N, log D and log loss.
 
     ``grid_rows``: score the starting grid on at most this many rows (a fixed random subset) to
     pick the starts; every start is then refined on all rows. None (the published method)
@@ -108,22 +129,8 @@ def approach3_arrays(
     rows = slice(None)
     if grid_rows is not None and len(y) > grid_rows:
         rows = np.sort(np.random.default_rng(0).choice(len(y), grid_rows, replace=False))
-    grid_n, grid_d, grid_y = log_n[rows], log_d[rows], y[rows]
     grid = _approach3_grid()
-    grid_values = np.empty(len(grid))
-    for lo in range(0, len(grid), chunk):
-        g = grid[lo : lo + chunk]
-        lse = special.logsumexp(
-            np.stack(
-                [
-                    g[:, [0]] - g[:, [3]] * grid_n,
-                    g[:, [1]] - g[:, [4]] * grid_d,
-                    np.broadcast_to(g[:, [2]], (len(g), len(grid_y))),
-                ]
-            ),
-            axis=0,
-        )
-        grid_values[lo : lo + chunk] = _huber(grid_y - lse, delta).sum(axis=1)
+    grid_values = _approach3_grid_values(log_n[rows], log_d[rows], y[rows], delta)
     best = None
     bounds = [(None, None), (None, None), (None, None), (0.0, None), (0.0, None)]
     for start in grid[np.argsort(grid_values, kind="stable")[:n_starts]]:

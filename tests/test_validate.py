@@ -73,6 +73,21 @@ def test_vpnls_and_approach3_recover_the_law_from_noiseless_runs(noiseless_runs)
             assert getattr(point, name) == pytest.approx(value, rel=0.02), (point, name)
 
 
+def test_approach3_grid_scores_equal_a_log_sum_exp_per_point():
+    from scipy import special
+
+    rng = np.random.default_rng(4)
+    log_n, log_d = rng.uniform(17, 24, 50), rng.uniform(20, 27, 50)
+    y = np.log(1.7 + 400 * np.exp(-0.34 * log_n) + 410 * np.exp(-0.28 * log_d)) + rng.normal(0, 0.01, 50)
+    grid = baselines._approach3_grid()
+    lse = special.logsumexp(
+        np.stack([grid[:, [0]] - grid[:, [3]] * log_n, grid[:, [1]] - grid[:, [4]] * log_d, grid[:, [2]] + 0 * log_n]),
+        axis=0,
+    )
+    want = baselines._huber(y - lse, 1e-3).sum(axis=1)
+    np.testing.assert_allclose(baselines._approach3_grid_values(log_n, log_d, y, 1e-3), want, rtol=1e-12)
+
+
 def test_approach2_recovers_the_allocation_exponent(noiseless_runs):
     """On IsoFLOP groups of the law, the parabola minima follow N* ~ C^(beta/(alpha+beta))."""
     fit = baselines.approach2(noiseless_runs)
@@ -335,7 +350,7 @@ def test_approach3_scoring_its_grid_on_a_subset_finds_the_same_fit(monkeypatch):
     huber = baselines._huber
     monkeypatch.setattr(baselines, "_huber", lambda r, delta: scored.append(r.shape) or huber(r, delta))
     sub = baselines.approach3_arrays(*args, n_starts=4, grid_rows=300)
-    grid_shapes = [shape for shape in scored if len(shape) == 2]
-    assert grid_shapes and all(shape[1] == 300 for shape in grid_shapes)  # the grid saw the subset only
+    grid_shapes = [shape for shape in scored if len(shape) == 5]  # (b, e, alpha, beta, rows) per amplitude a
+    assert grid_shapes and all(shape[-1] == 300 for shape in grid_shapes)  # the grid saw the subset only
     for name in ("E", "A", "B", "alpha", "beta", "objective"):
         assert getattr(sub, name) == pytest.approx(getattr(full, name), rel=1e-5), name
