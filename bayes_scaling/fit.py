@@ -843,14 +843,14 @@ def fit(
         )
         with _quiet_pymc_logs():
             prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
-            log_prior = pm.stats.compute_log_prior(idata, extend_inferencedata=False, progressbar=False)
+    log_prior = log_prior_draws(pm_model, idata["posterior"].to_dataset())
     for extra in [
         g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")
     ]:
         del idata[extra]
     idata["sample_stats"] = _text_as_str(idata["sample_stats"].to_dataset())
     idata["prior"] = prior["prior"].to_dataset()
-    idata["log_prior"] = log_prior.to_dataset() if hasattr(log_prior, "to_dataset") else log_prior
+    idata["log_prior"] = log_prior
     idata["runs"] = _runs_dataset(runs)
     settings = {
         "sampler": sampler,
@@ -899,6 +899,39 @@ def fit(
             raise SamplingError(message)
         warnings.warn(message, SamplingWarning, stacklevel=2)
     return result
+
+
+def log_prior_draws(model, posterior):
+    """The log prior density of each free variable at each draw (``Dataset``, the posterior's
+    dims): what ``pm.stats.compute_log_prior`` gives, computed in one call over all draws by a
+    vectorised graph that :mod:`~bayes_scaling.graph_cache` keeps across processes and data
+    sets, instead of a compile in every process and a Python call per draw."""
+    import pytensor.tensor as pt
+    import xarray as xr
+    from pymc.model.transform.conditioning import remove_value_transforms
+    from pytensor.graph.replace import vectorize_graph
+
+    from . import graph_cache
+
+    unconstrained = remove_value_transforms(model)  # the posterior holds constrained values
+    rvs = list(unconstrained.free_RVs)
+    values = [unconstrained.rvs_to_values[rv] for rv in rvs]
+    batched = {v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values}
+    terms = graph_cache.lift_constants(unconstrained.logp(vars=rvs, sum=False))
+    function = graph_cache.function(
+        list(batched.values()),
+        vectorize_graph(terms, replace=batched),
+        check_bounds=unconstrained.check_bounds,
+        on_unused_input="ignore",
+    )
+    draws = [posterior[rv.name] for rv in rvs]
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    flat = [d.values.reshape(n_samples, *d.shape[2:]).astype(v.dtype) for d, v in zip(draws, values, strict=True)]
+    out = function(*flat)
+    return xr.Dataset(
+        {rv.name: (d.dims, np.asarray(o).reshape(d.shape)) for rv, d, o in zip(rvs, draws, out, strict=True)},
+        coords={k: c for k, c in posterior.coords.items() if any(k in d.dims for d in draws)},
+    )
 
 
 def available_cpus() -> int:

@@ -14,7 +14,9 @@ under a key hashed from
 - the rewrites asked for, the PyTensor settings they read, and the PyTensor, PyMC, numpy and
   Python versions.
 
-A compile with the same key takes the rewritten graph from the cache and skips the rewrites;
+:func:`lift_constants` takes the data out of a graph first (as shared variables), so that a
+model fitted to other data has the same key. A compile with the same key takes the rewritten
+graph from the cache and skips the rewrites;
 the linker (and numba's own cache) then runs as usual. The cache sits beside PyTensor's, under
 ``<base_compiledir>/bayes_scaling_graphs``. A graph that cannot be keyed (an op that does not
 pickle, or a free variable), an entry that does not unpickle or does not fit the graph, is
@@ -35,7 +37,7 @@ import pytensor
 from pytensor.compile.maker import FunctionMaker
 from pytensor.compile.mode import Mode, get_mode
 
-__all__ = ["cache_dir", "function", "graph_key"]
+__all__ = ["cache_dir", "function", "graph_key", "lift_constants", "read_entry", "write_entry"]
 
 # PyTensor settings the rewrites read (reading every setting costs 0.4 s: some probe BLAS).
 _REWRITE_SETTINGS = (
@@ -52,6 +54,42 @@ _REWRITE_SETTINGS = (
     "check_stack_trace",
     "on_opt_error",
 )
+
+
+def _is_structural(value: np.ndarray) -> bool:
+    """Constants that graph rewrites look for (0, 1, -1, 2, 0.5, inf, ...): whole numbers or
+    halves up to 64 in size, or non-finite. Data hardly ever take only such values."""
+    finite = np.isfinite(value)
+    doubled = 2 * value[finite]
+    return bool(np.all(np.abs(doubled) <= 128) and np.all(doubled == np.round(doubled)))
+
+
+def lift_constants(outputs: list) -> list:
+    """``outputs`` with every floating-point constant that is not structural (see
+    :func:`_is_structural`) replaced by a shared variable holding the same value.
+
+    The observed losses and the data-scaled prior and reference values are constants of a
+    model's graph, so PyTensor's numba cache and the graph cache here, both keyed by the graph,
+    missed for every new data set. As shared variables they become inputs of the compiled
+    function, and a model of the same structure fitted to other data, of any size, reuses the
+    compiled code. Apply it before any rewrite (which would fold the data's length into the
+    graph). Dimensions of length 1 stay broadcastable; other lengths are left free.
+    """
+    from pytensor.graph import clone_replace
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor import TensorConstant
+
+    lifted = {}
+    for var in ancestors(outputs):
+        if (
+            isinstance(var, TensorConstant)
+            and var.dtype.startswith("float")
+            and var not in lifted
+            and not _is_structural(np.asarray(var.data))
+        ):
+            shape = tuple(1 if length == 1 else None for length in var.type.shape)
+            lifted[var] = pytensor.shared(np.array(var.data), name=f"lifted_constant_{len(lifted)}", shape=shape)
+    return clone_replace(outputs, lifted, rebuild_strict=False) if lifted else list(outputs)
 
 
 class Uncacheable(Exception):
@@ -163,11 +201,33 @@ def graph_key(input_specs, output_specs, fgraph, mode) -> str | None:
     return digest.hexdigest()
 
 
-def _load(key: str):
+def read_entry(name: str) -> bytes | None:
+    """The bytes of cache entry ``name``, or None if there is none."""
     try:
-        with open(cache_dir() / f"{key}.pkl", "rb") as handle:
-            return pickle.load(handle)
-    except Exception:  # noqa: BLE001 (missing, truncated or from another version: compile afresh)
+        return (cache_dir() / name).read_bytes()
+    except OSError:
+        return None
+
+
+def write_entry(name: str, payload: bytes) -> None:
+    """Write cache entry ``name`` atomically: readers see the old entry or the new, whole."""
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, folder / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(key: str):
+    payload = read_entry(f"{key}.pkl")
+    try:
+        return None if payload is None else pickle.loads(payload)
+    except Exception:  # noqa: BLE001 (truncated or from another version: compile afresh)
         return None
 
 
@@ -176,16 +236,7 @@ def _store(key: str, fgraph) -> None:
         payload = pickle.dumps((fgraph.inputs, fgraph.outputs), protocol=5)
     except Exception:  # noqa: BLE001 (a rewritten op that does not pickle: nothing to keep)
         return
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, folder / f"{key}.pkl")  # atomic: readers see the old entry or the new
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_entry(f"{key}.pkl", payload)
 
 
 def _transplant(fgraph, cached) -> bool:

@@ -15,7 +15,7 @@ Here:
   user-data pointer (a ``uint64`` array of each array's address and shape). It is registered
   with PyTensor's numba cache locator under a key hashed from its source and the wrapped
   function's own key, so a later process loads it from disk (0.3 s);
-- before compiling, :func:`lift_constants` turns the graph's data-like constants into shared
+- before compiling, :func:`~bayes_scaling.graph_cache.lift_constants` turns the graph's data-like constants into shared
   variables with the same values, which travel with the data. A model of the same structure
   (law, noise model, replicate seeds or not) fitted to other data, of any size, then reuses
   all the compiled code.
@@ -32,15 +32,19 @@ NUTS trajectories do. A model PyTensor cannot cache (or ``numba__cache`` off) go
 from __future__ import annotations
 
 import math
+import sys
 import time
+from dataclasses import dataclass
 from hashlib import sha256
 
 import numpy as np
 
-__all__ = ["compile_model", "lift_constants", "sample"]
+__all__ = ["compile_model", "sample"]
 
-_LOGP_SIGNATURE = "int64(uint64, CPointer(float64), CPointer(float64), CPointer(float64), voidptr)"
-_EXPAND_SIGNATURE = "int64(uint64, uint64, CPointer(float64), CPointer(float64), voidptr)"
+_SIGNATURES = {
+    "logp": "int64(uint64, CPointer(float64), CPointer(float64), CPointer(float64), voidptr)",
+    "expand": "int64(uint64, uint64, CPointer(float64), CPointer(float64), voidptr)",
+}
 
 # Plain loops over the values: numba compiles them in a fraction of the time that array
 # assignment and np.all(np.isfinite(...)) take (a fresh logp callback: 2.9 -> 0.9 s).
@@ -112,98 +116,109 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list, at: l
     return head + pack + body
 
 
-def _cached_callback(kind: str, function, n_dim: int, n_expanded: int, shared: dict, at: dict, n_meta: int):
-    """The numba C callback ``kind`` for the compiled PyTensor ``function``, or None when
-    PyTensor keeps no cache key for its numba function (the callback could not be cached)."""
+def _callback_env(arrays, inner) -> dict:
+    import numba
+    from nutpie.compile_pymc import address_as_void_pointer
+
+    return {
+        # numba rebuilds a cached function's environment by importing its module
+        "__name__": __name__,
+        "carray": numba.carray,
+        "as_pointer": address_as_void_pointer,
+        "inner": inner,
+        "isfinite": math.isfinite,
+        "uint64": np.uint64,
+        **{a.dtype.name: a.dtype.type for a in arrays},
+    }
+
+
+def _versions() -> str:
     import numba
     import nutpie
+    import pymc
     import pytensor
-    from nutpie.compile_pymc import address_as_void_pointer
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
-    inner = function.vm.jit_fn
-    py_func = getattr(inner, "py_func", None)
-    inner_key = None if py_func is None else CACHED_SRC_FUNCTIONS.get(py_func)
-    if inner_key is None:
-        return None
-    variables = function.get_shared()
-    arrays = [shared[var] for var in variables]
-    src = _callback_source(kind, n_dim, n_expanded, arrays, [at[var] for var in variables], n_meta)
-    versions = f"numba {numba.__version__}, nutpie {nutpie.__version__}, pytensor {pytensor.__version__}"
-    key = "bayes_scaling_" + sha256(f"{src}\n{inner_key}\n{versions}".encode()).hexdigest()
-    callback = compile_numba_function_src(
-        src,
-        f"{kind}_callback",
-        global_env={
-            # numba rebuilds a cached function's environment by importing its module
-            "__name__": __name__,
-            "carray": numba.carray,
-            "as_pointer": address_as_void_pointer,
-            "inner": inner,
-            "isfinite": math.isfinite,
-            "uint64": np.uint64,
-            **{a.dtype.name: a.dtype.type for a in arrays},
-        },
-        cache_key=key,
+    return (
+        f"numba {numba.__version__}, nutpie {nutpie.__version__}, pytensor {pytensor.__version__}, "
+        f"pymc {pymc.__version__}, numpy {np.__version__}, python {sys.version}"
     )
-    return numba.cfunc(_LOGP_SIGNATURE if kind == "logp" else _EXPAND_SIGNATURE, cache=True)(callback)
 
 
-def _is_structural(value: np.ndarray) -> bool:
-    """Constants that graph rewrites look for (0, 1, -1, 2, 0.5, inf, ...): whole numbers or
-    halves up to 64 in size, or non-finite. Data hardly ever take only such values."""
-    finite = np.isfinite(value)
-    doubled = 2 * value[finite]
-    return bool(np.all(np.abs(doubled) <= 128) and np.all(doubled == np.round(doubled)))
+def _callback_key(src: str, compiled_key: str) -> str:
+    """numba cache key of a callback: its source, what it calls (``compiled_key``) and the
+    library versions."""
+    return "bayes_scaling_" + sha256(f"{src}\n{compiled_key}\n{_versions()}".encode()).hexdigest()
 
 
-def lift_constants(outputs: list) -> list:
-    """``outputs`` with every floating-point constant that is not structural (see
-    :func:`_is_structural`) replaced by a shared variable holding the same value.
+def _compile_callback(kind: str, src: str, key: str, arrays: list, inner):
+    """The C callback from ``src`` calling ``inner``: from numba's cache, or compiled and cached."""
+    import numba
+    from pytensor.link.numba.cache import compile_numba_function_src
 
-    The observed losses and the data-scaled prior and reference values are constants of a
-    model's graph, so PyTensor's numba cache, which is keyed by the graph, missed for every new
-    data set. As shared variables they become inputs of the compiled function (passed to the
-    callbacks with the data), and a model of the same structure fitted to other data reuses the
-    compiled code. Dimensions of length 1 stay broadcastable; other lengths are left free.
+    callback = compile_numba_function_src(
+        src, f"{kind}_callback", global_env=_callback_env(arrays, inner), cache_key=key
+    )
+    return numba.cfunc(_SIGNATURES[kind], cache=True)(callback)
+
+
+def _load_callback(kind: str, src: str, key: str, arrays: list):
+    """The C callback from ``src`` if numba's cache has it, else None; never compiles.
+
+    What ``numba.cfunc(..., cache=True)`` does on a cache hit. The cached code holds the
+    PyTensor function it calls (numba links callees into the caller's library), so that
+    function is neither built nor linked here: ``inner`` is left unbound.
     """
-    import pytensor
-    from pytensor.graph import clone_replace
-    from pytensor.graph.traversal import ancestors
-    from pytensor.tensor import TensorConstant
+    from numba.core import sigutils
+    from numba.core.ccallback import CFunc
+    from numba.core.compiler_lock import global_compiler_lock
+    from pytensor.link.numba.cache import compile_numba_function_src
 
-    lifted = {}
-    for var in ancestors(outputs):
-        if (
-            isinstance(var, TensorConstant)
-            and var.dtype.startswith("float")
-            and var not in lifted
-            and not _is_structural(np.asarray(var.data))
-        ):
-            shape = tuple(1 if length == 1 else None for length in var.type.shape)
-            lifted[var] = pytensor.shared(np.array(var.data), name=f"lifted_constant_{len(lifted)}", shape=shape)
-    return clone_replace(outputs, lifted, rebuild_strict=False) if lifted else list(outputs)
+    callback = compile_numba_function_src(
+        src, f"{kind}_callback", global_env=_callback_env(arrays, None), cache_key=key
+    )
+    try:
+        cfunc = CFunc(callback, sigutils.normalize_signature(_SIGNATURES[kind]), locals={}, options={})
+        cfunc.enable_caching()
+        with global_compiler_lock:
+            result = cfunc._cache.load_overload(cfunc._sig, cfunc._targetdescr.target_context)
+            if result is None:
+                return None
+            cfunc._cache_hits += 1
+            cfunc._library = result.library
+            cfunc._wrapper_name = result.fndesc.llvm_cfunc_wrapper_name
+            cfunc._wrapper_address = cfunc._library.get_pointer_to_function(cfunc._wrapper_name)
+    except Exception:  # noqa: BLE001 (numba's internals moved, or an unreadable entry: compile)
+        return None
+    return cfunc
 
 
-def _pytensor_functions(model, initial_point_fn):
-    """nutpie's ``_make_functions`` for the numba backend (same flat layout of the unconstrained
-    values, same rewrites before compiling) with :func:`lift_constants` applied to the log
-    density, its gradient and the stored values."""
-    import pytensor.tensor as pt
-    from nutpie.compile_pymc import _compute_shapes, _rv_dict_to_flat_array_wrapper
-    from pytensor.graph import clone_replace, rewrite_graph
+@dataclass(frozen=True)
+class _Layout:
+    """nutpie's flat layout: the unconstrained values, then the other stored values."""
 
-    from . import graph_cache
+    value_vars: list
+    names: list
+    slices: list
+    shapes: list
+    remaining: list  # stored variables that are not free values (deterministics, constrained values)
+    shape_info: tuple  # (names, slices, shapes) of everything stored
+    reparameterized: list
+
+    @property
+    def n_dim(self) -> int:
+        return self.slices[-1].stop if self.slices else 0
+
+    @property
+    def n_expanded(self) -> int:
+        return self.shape_info[1][-1].stop if self.shape_info[1] else 0
+
+
+def _layout(model) -> _Layout:
+    """As nutpie's ``_make_functions`` lays the values out."""
+    from nutpie.compile_pymc import _compute_shapes
 
     shapes = _compute_shapes(model)
     value_vars = [model.rvs_to_values[var] for var in model.free_RVs]
-    rewrites = ["canonicalize", "stabilize"]
-    if not model.check_bounds:
-        rewrites.append("local_remove_check_parameter")
-    # lifted before the rewrites, which would otherwise fold the data's length into the graph
-    (logp,) = lift_constants([model.logp()])
-    logp = rewrite_graph(logp, include=rewrites)
-    grad = pt.concatenate([pt.as_tensor(g, allow_xtensor_conversion=True).ravel() for g in pt.grad(logp, value_vars)])
     names, slices, var_shapes, count = [], [], [], 0
     for value_var in value_vars:
         shape = shapes[value_var.name]
@@ -211,15 +226,6 @@ def _pytensor_functions(model, initial_point_fn):
         var_shapes.append(shape)
         slices.append(slice(count, count + math.prod(shape)))
         count += math.prod(shape)
-    n_dim = count
-    joined = pt.TensorType("float64", shape=(n_dim,))(name="_unconstrained_point")
-    free = [joined[s] for s in slices]
-    replacements = {
-        model.rvs_to_values[rv]: value.reshape(shape).astype(rv.dtype)
-        for rv, shape, value in zip(model.free_RVs, var_shapes, free, strict=True)
-    }
-    logp, grad = clone_replace([logp, grad], replacements)
-    logp_fn = graph_cache.function((joined,), (logp, grad), mode="NUMBA", check_bounds=model.check_bounds)
     remaining = [var for var in model.unobserved_value_vars if var.name not in names]
     all_names, all_slices, all_shapes = list(names), list(slices), list(var_shapes)
     for var in remaining:
@@ -227,21 +233,186 @@ def _pytensor_functions(model, initial_point_fn):
         all_shapes.append(tuple(shapes[var.name]))
         all_slices.append(slice(count, count + math.prod(all_shapes[-1])))
         count += math.prod(all_shapes[-1])
-    stored = pt.concatenate(
-        [*(v.ravel() for v in free), *(pt.as_tensor(v, allow_xtensor_conversion=True).ravel() for v in remaining)]
-    )
-    expand_fn = graph_cache.function(
-        (joined,),
-        lift_constants([stored]),
-        givens=list(replacements.items()),
-        mode="NUMBA",
-        check_bounds=model.check_bounds,
-    )
     reparameterized = [
         model.rvs_to_values[rv].name for rv in model.free_RVs if model.rvs_to_transforms.get(rv) is not None
     ]
-    initial_point = _rv_dict_to_flat_array_wrapper(initial_point_fn, names=names, shapes=var_shapes)
-    return n_dim, count, logp_fn, expand_fn, initial_point, (all_names, all_slices, all_shapes), reparameterized
+    return _Layout(
+        value_vars, names, slices, var_shapes, remaining, (all_names, all_slices, all_shapes), reparameterized
+    )
+
+
+def _lifted_graphs(model, layout: _Layout):
+    """The log density (of the value variables) and the stored values (of the flat point), with
+    :func:`graph_cache.lift_constants` applied and no rewrite yet."""
+    import pytensor.tensor as pt
+
+    from . import graph_cache
+
+    joined = pt.TensorType("float64", shape=(layout.n_dim,))(name="_unconstrained_point")
+    free = [joined[s] for s in layout.slices]
+    (logp,) = graph_cache.lift_constants([model.logp()])
+    stored = pt.concatenate(
+        [
+            *(v.ravel() for v in free),
+            *(pt.as_tensor(v, allow_xtensor_conversion=True).ravel() for v in layout.remaining),
+        ]
+    )
+    (stored,) = graph_cache.lift_constants([stored])
+    return joined, free, logp, stored
+
+
+def _model_key(model, layout: _Layout, logp, stored) -> str | None:
+    """What the compiled log density and stored values depend on: the two lifted graphs (ops,
+    constants, input types and names), the layout, the settings, the library versions and this
+    package's compiling code. None if the graphs cannot be keyed."""
+    from pathlib import Path
+
+    import pytensor
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import graph_inputs
+
+    from . import graph_cache
+
+    # constants are keyed by value inside the digest; the other roots by position, type and name
+    inputs = [var for var in graph_inputs([logp, stored]) if not isinstance(var, Constant)]
+    if any(var.name is None for var in inputs):
+        return None
+    try:
+        structure = graph_cache._structure_digest(inputs, [logp, stored])
+    except graph_cache.Uncacheable:
+        return None
+    names = [(type(var).__name__, var.name) for var in inputs]
+    layout_text = repr(
+        (
+            layout.shape_info[0],
+            [(s.start, s.stop) for s in layout.shape_info[1]],
+            [tuple(s) for s in layout.shape_info[2]],
+        )
+    )
+    settings = [
+        (name, str(getattr(pytensor.config, name))) for name in (*graph_cache._REWRITE_SETTINGS, "numba__fastmath")
+    ]
+    code = b"".join(Path(module).read_bytes() for module in (__file__, graph_cache.__file__))
+    digest = sha256(structure)
+    for part in (repr(names), layout_text, repr(settings), str(model.check_bounds), _versions()):
+        digest.update(b"\x1f" + part.encode())
+    digest.update(code)
+    return digest.hexdigest()
+
+
+def _pytensor_functions(model, layout: _Layout, joined, free, logp, stored):
+    """nutpie's ``_make_functions`` for the numba backend (same rewrites before the gradient,
+    same layout) on the lifted graphs, compiled through :mod:`~bayes_scaling.graph_cache`."""
+    import pytensor.tensor as pt
+    from pytensor.graph import clone_replace, rewrite_graph
+
+    from . import graph_cache
+
+    rewrites = ["canonicalize", "stabilize"]
+    if not model.check_bounds:
+        rewrites.append("local_remove_check_parameter")
+    logp = rewrite_graph(logp, include=rewrites)
+    grad = pt.concatenate(
+        [pt.as_tensor(g, allow_xtensor_conversion=True).ravel() for g in pt.grad(logp, layout.value_vars)]
+    )
+    replacements = {
+        model.rvs_to_values[rv]: value.reshape(shape).astype(rv.dtype)
+        for rv, shape, value in zip(model.free_RVs, layout.shapes, free, strict=True)
+    }
+    logp, grad = clone_replace([logp, grad], replacements)
+    logp_fn = graph_cache.function((joined,), (logp, grad), mode="NUMBA", check_bounds=model.check_bounds)
+    expand_fn = graph_cache.function(
+        (joined,), [stored], givens=list(replacements.items()), mode="NUMBA", check_bounds=model.check_bounds
+    )
+    return logp_fn, expand_fn
+
+
+def _shared_arrays(variables: dict) -> tuple[dict, np.ndarray, dict]:
+    """Read-only C copies of each function's shared values (one per variable), nutpie's user
+    data for them and where each sits in it."""
+    shared = {}
+    for var in [var for kind in ("logp", "expand") for var in variables[kind]]:
+        if var not in shared:
+            shared[var] = np.array(var.get_value(), order="C", copy=True)
+            shared[var].flags.writeable = False
+    user_data, at = _user_data(shared)
+    return shared, user_data, at
+
+
+def _callback_sources(layout: _Layout, variables: dict, shared: dict, at: dict, n_meta: int) -> dict:
+    return {
+        kind: _callback_source(
+            kind,
+            layout.n_dim,
+            layout.n_expanded,
+            [shared[var] for var in variables[kind]],
+            [at[var] for var in variables[kind]],
+            n_meta,
+        )
+        for kind in ("logp", "expand")
+    }
+
+
+def _from_cache(model_key: str, layout: _Layout, logp, stored):
+    """Both callbacks loaded from numba's cache, with what they need, or None on any miss."""
+    import json
+
+    from pytensor.compile import SharedVariable
+    from pytensor.graph.traversal import graph_inputs
+
+    from . import graph_cache
+
+    entry = graph_cache.read_entry(f"nutpie-{model_key}.json")
+    if entry is None:
+        return None
+    try:
+        order = json.loads(entry)
+    except ValueError:
+        return None
+    variables = {}
+    for kind, graph in (("logp", logp), ("expand", stored)):
+        named = {var.name: var for var in graph_inputs([graph]) if isinstance(var, SharedVariable)}
+        if not isinstance(order, dict) or not set(order.get(kind, [None])) <= set(named):
+            return None
+        variables[kind] = [named[name] for name in order[kind]]
+    shared, user_data, at = _shared_arrays(variables)
+    callbacks = {}
+    for kind, src in _callback_sources(layout, variables, shared, at, len(user_data)).items():
+        callbacks[kind] = _load_callback(kind, src, _callback_key(src, model_key), [shared[v] for v in variables[kind]])
+        if callbacks[kind] is None:
+            return None
+    return callbacks, shared, user_data, (None, None)
+
+
+def _compiled(model_key: str | None, model, layout: _Layout, joined, free, logp, stored):
+    """Both callbacks over freshly compiled PyTensor functions (from numba's cache where it has
+    them), or None when PyTensor keeps no cache key for a function. Records, for
+    :func:`_from_cache`, which shared values each function takes, in order."""
+    import json
+
+    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
+
+    from . import graph_cache
+
+    logp_fn, expand_fn = _pytensor_functions(model, layout, joined, free, logp, stored)
+    functions = {"logp": logp_fn, "expand": expand_fn}
+    inner_keys = {}
+    for kind, function in functions.items():
+        py_func = getattr(function.vm.jit_fn, "py_func", None)
+        inner_keys[kind] = None if py_func is None else CACHED_SRC_FUNCTIONS.get(py_func)
+        if inner_keys[kind] is None:
+            return None
+    variables = {kind: list(function.get_shared()) for kind, function in functions.items()}
+    shared, user_data, at = _shared_arrays(variables)
+    callbacks = {}
+    for kind, src in _callback_sources(layout, variables, shared, at, len(user_data)).items():
+        key = _callback_key(src, model_key or inner_keys[kind])
+        arrays = [shared[var] for var in variables[kind]]
+        callbacks[kind] = _compile_callback(kind, src, key, arrays, functions[kind].vm.jit_fn)
+    order = {kind: [var.name for var in vs] for kind, vs in variables.items()}
+    if model_key is not None and all(None not in names and len(set(names)) == len(names) for names in order.values()):
+        graph_cache.write_entry(f"nutpie-{model_key}.json", json.dumps(order).encode())
+    return callbacks, shared, user_data, (logp_fn, expand_fn)
 
 
 def compile_model(model, *, initvals=None):
@@ -250,10 +421,19 @@ def compile_model(model, *, initvals=None):
     ``initvals`` (``{name: value}``) start every chain there without jitter; otherwise the
     chains start at PyMC's support points jittered by +-1 on the unconstrained scale, as in
     ``pm.sample``. The data are bound at compile time (``with_data`` is not supported).
+
+    When numba's cache holds both callbacks for this model's structure (keyed by
+    :func:`_model_key`), they are loaded without building or linking the PyTensor functions,
+    and ``logp_func`` and ``expand_func`` are None (nutpie does not use them).
     """
     import nutpie
     import pytensor
-    from nutpie.compile_pymc import CompiledPyMCModel, _prepare_dims_and_coords, _wrap_with_lock
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _prepare_dims_and_coords,
+        _rv_dict_to_flat_array_wrapper,
+        _wrap_with_lock,
+    )
     from pymc.initial_point import make_initial_point_fn
 
     compile_kwargs = {} if initvals is None else {"initial_points": dict(initvals), "jitter_rvs": set()}
@@ -272,39 +452,34 @@ def compile_model(model, *, initvals=None):
             return_transformed=True,
         )
     )
-    n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized = _pytensor_functions(
-        model, initial_point_fn
-    )
-    shared = {}
-    for var in [*logp_fn.get_shared(), *expand_fn.get_shared()]:
-        if var not in shared:
-            shared[var] = np.array(var.get_value(), order="C", copy=True)
-            shared[var].flags.writeable = False
-    user_data, at = _user_data(shared)
-    logp, expand = (
-        _cached_callback(kind, function, n_dim, n_expanded, shared, at, len(user_data))
-        for kind, function in (("logp", logp_fn), ("expand", expand_fn))
-    )
-    if logp is None or expand is None:
+    layout = _layout(model)
+    joined, free, logp, stored = _lifted_graphs(model, layout)
+    model_key = _model_key(model, layout, logp, stored)
+    built = None if model_key is None else _from_cache(model_key, layout, logp, stored)
+    if built is None:
+        built = _compiled(model_key, model, layout, joined, free, logp, stored)
+    if built is None:
         return nutpies_own_compile()
-    dims, coords = _prepare_dims_and_coords(model, shape_info, reparameterized)
+    callbacks, shared, user_data, (logp_fn, expand_fn) = built
+    shape_info = layout.shape_info
+    dims, coords = _prepare_dims_and_coords(model, shape_info, layout.reparameterized)
     return CompiledPyMCModel(
-        _n_dim=n_dim,
+        _n_dim=layout.n_dim,
         dims=dims,
         _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=logp,
-        compiled_expand_func=expand,
-        initial_point_func=initial_point,
+        compiled_logp_func=callbacks["logp"],
+        compiled_expand_func=callbacks["expand"],
+        initial_point_func=_rv_dict_to_flat_array_wrapper(initial_point_fn, names=layout.names, shapes=layout.shapes),
         # keeps the arrays alive (names may repeat: the two functions lift constants separately)
         shared_data={f"{i}:{var.name}": array for i, (var, array) in enumerate(shared.items())},
         shared_var_keys={},
         user_data=user_data,
-        n_expanded=n_expanded,
+        n_expanded=layout.n_expanded,
         shape_info=shape_info,
         logp_func=logp_fn,
         expand_func=expand_fn,
-        reparameterized_names=reparameterized,
+        reparameterized_names=layout.reparameterized,
     )
 
 

@@ -34,6 +34,23 @@ def test_small_fit_samples_cleanly(small_fit):
     assert set(diag.index) == {"E", "log_AN_ref", "log_BD_ref", "alpha", "beta", "noise_sd", "tau_share", "gamma", "nu"}
 
 
+def test_log_prior_is_pymcs_for_every_variable_and_draw(small_fit, small_runs):
+    """The vectorised log prior equals pm.stats.compute_log_prior, a call per draw."""
+    import pymc as pm
+
+    from bayes_scaling.model import data_scale
+
+    model = small_fit.spec.build(small_runs, data_scale(small_runs))
+    with model:
+        want = pm.stats.compute_log_prior(small_fit.idata, extend_inferencedata=False, progressbar=False)
+    want = want.to_dataset() if hasattr(want, "to_dataset") else want
+    got = small_fit.idata["log_prior"].to_dataset()
+    assert set(got.data_vars) == set(want.data_vars) == {rv.name for rv in model.free_RVs}
+    for name in want.data_vars:
+        assert got[name].dims == want[name].dims
+        np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 def test_predict_shapes_and_bands(small_fit):
     fc = small_fit.predict(params=[7e10, 1e9], tokens=[1.4e12, 2e10], kind="new_run")
     assert fc.draws.shape == (small_fit.n_draws, 2)

@@ -63,6 +63,7 @@ def test_second_compile_skips_the_rewrites_and_computes_the_same(cache):
 
 def test_inputs_are_not_destroyed_by_cached_inplace_ops(cache):
     _, calls = cache
+
     def graph():
         x = pt.vector("x")
         return [x], pt.set_subtensor(pt.exp(x)[0], 0.0) * 2

@@ -8,7 +8,7 @@ import pytensor
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import nutpie_sampler
+from bayes_scaling import graph_cache, nutpie_sampler
 from bayes_scaling.model import ScalingModel, data_scale
 
 pytest.importorskip("nutpie")
@@ -47,13 +47,6 @@ def _call_expand(compiled, x):
     )
     assert code == 0
     return out
-
-
-def _inner_keys(compiled):
-    """PyTensor's numba cache keys of the log density and of the stored values."""
-    from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-
-    return [CACHED_SRC_FUNCTIONS[f.vm.jit_fn.py_func] for f in (compiled.logp_func, compiled.expand_func)]
 
 
 def _nutpies_own(model, **kwargs):
@@ -125,7 +118,7 @@ def test_lift_constants_keeps_values_and_structural_constants():
     x = pt.dvector("x")
     data = np.array([0.3, 1.7, 2.9])
     out = pt.log1p(pt.exp(x)) * 0.5 + (x - data) ** 2 * 0.731 - np.inf * (x > 100)
-    (lifted,) = nutpie_sampler.lift_constants([out])
+    (lifted,) = graph_cache.lift_constants([out])
     constants = {float(np.asarray(v.data).ravel()[0]) for v in ancestors([lifted]) if isinstance(v, TensorConstant)}
     assert 0.731 not in constants and 0.3 not in constants and {0.5, 2.0} <= constants
     shared = [v for v in ancestors([lifted]) if isinstance(v, pytensor.compile.SharedVariable)]
@@ -134,19 +127,35 @@ def test_lift_constants_keeps_values_and_structural_constants():
     np.testing.assert_array_equal(lifted.eval({x: value}), out.eval({x: value}))
 
 
-def test_callbacks_are_reused_across_data_sets_of_any_size(small_runs):
+def test_callbacks_are_reused_across_data_sets_of_any_size(small_runs, tmp_path, monkeypatch):
     """Another data set with the same structure (replicate seeds, law, noise) but other losses,
-    priors and row count loads both callbacks from numba's cache, and they compute that data
-    set's log density: the same as nutpie's own compile of it."""
+    priors and row count loads both callbacks from numba's cache without building a PyTensor
+    function, and they compute that data set's log density: the same as nutpie's own compile."""
+    monkeypatch.setattr(graph_cache, "cache_dir", lambda: tmp_path)  # no record of earlier compiles
     other = bs.synthetic.chinchilla_runs(n_configs=45, random_seed=9)
     with pytensor.config.change_flags(numba__fastmath=False):
         first = nutpie_sampler.compile_model(_model(small_runs))
         model = _model(other)
         compiled = nutpie_sampler.compile_model(model)
         theirs = _nutpies_own(model)
-    assert _inner_keys(compiled) == _inner_keys(first)  # one compiled graph for both data sets
+    assert first.logp_func is not None and first.expand_func is not None  # built and linked
+    assert compiled.logp_func is None and compiled.expand_func is None  # neither built nor linked
     assert compiled.compiled_logp_func.cache_hits == 1 and compiled.compiled_expand_func.cache_hits == 1
     _same_log_density(compiled, theirs)
+
+
+def test_unreadable_record_means_an_ordinary_compile(small_runs, tmp_path, monkeypatch):
+    monkeypatch.setattr(graph_cache, "cache_dir", lambda: tmp_path)
+    model = _model(small_runs)
+    with pytensor.config.change_flags(numba__fastmath=False):
+        nutpie_sampler.compile_model(model)
+        (record,) = tmp_path.glob("nutpie-*.json")
+        record.write_text('{"logp": ["no_such_variable"], "expand": []}')
+        compiled = nutpie_sampler.compile_model(model)
+        theirs = _nutpies_own(model)
+    assert compiled.logp_func is not None
+    _same_log_density(compiled, theirs)
+    assert "no_such_variable" not in record.read_text()  # rewritten
 
 
 def test_non_finite_log_density_is_reported_to_nutpie(small_runs):
