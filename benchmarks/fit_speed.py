@@ -14,7 +14,9 @@ temporary CSV (never into the repository). Measures, each as the median of ``--r
   PSIS-LOO and power-scaling sensitivity), and ``save``;
 - R-hat, minimum bulk ESS and ESS per second of whole-process time; peak memory (max RSS);
 - the Approach-3 bootstrap with 1000 resamples done as Epoch did (grid fit once, each resample
-  warm-started from it, L-BFGS-B with tight tolerances), in the same run.
+  warm-started from it, L-BFGS-B with tight tolerances), in the same run: in this process
+  (the bootstrap alone), and as a whole process like the fit (Python start-up, imports of
+  numpy/scipy/pandas, reading the CSV, the bootstrap).
 
 Writes benchmarks/results/fit_speed.md. Targets: whole process <= 10 s warm, ESS bulk >= 1000,
 R-hat <= 1.01, and at least 2x (goal 5x) faster than the bootstrap.
@@ -50,6 +52,13 @@ def run(cmd, env=None) -> tuple[float, float]:
     wall = time.perf_counter() - t0
     return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
+
+BOOTSTRAP = r"""
+import sys
+import bayes_scaling as bs
+from bayes_scaling.baselines import approach3_bootstrap
+approach3_bootstrap(bs.Runs.from_csv(sys.argv[1]), n_resamples=1000, random_seed=0)
+"""
 
 PHASES = r"""
 import json, sys, time, warnings
@@ -148,7 +157,7 @@ def main(argv=None):
         rows.append({"what": f"phase: {key}", "median s": ph[key], "runs": args.repeats})
     rows.append(
         {
-            "what": "phase: inside fit, run_nuts minus sampling (PyTensor compile, nutpie callbacks from cache)",
+            "what": "phase: inside fit, run_nuts minus sampling (graphs, nutpie callbacks from numba's cache)",
             "median s": ph["run_nuts"] - ph["sampling"],
             "runs": args.repeats,
         }
@@ -171,6 +180,14 @@ def main(argv=None):
         {
             "what": "Approach-3 bootstrap, 1000 resamples (Epoch-style, in-process)",
             "median s": np.median(boot),
+            "runs": args.repeats,
+        }
+    )
+    boot_process = [run([sys.executable, "-c", BOOTSTRAP, str(csv)])[0] for _ in range(args.repeats)]
+    rows.append(
+        {
+            "what": "Approach-3 bootstrap, 1000 resamples, whole process (start-up, imports, CSV, bootstrap)",
+            "median s": np.median(boot_process),
             "runs": args.repeats,
         }
     )
@@ -211,7 +228,9 @@ def main(argv=None):
         f"- Diagnostics (median over runs): max R-hat {ph['max_rhat']:.3f}, min bulk ESS {ph['min_ess_bulk']:.0f}, "
         f"ESS per second of whole process {ph['min_ess_bulk'] / warm_s:.0f}.",
         f"- Peak memory of a fit process (max RSS): {peak:.0f} MB.",
-        f"- Bootstrap / warm whole-process fit: {np.median(boot) / warm_s:.1f}x (target >= 2x, goal 5x).",
+        f"- Bootstrap / warm whole-process fit (target >= 2x, goal 5x): {np.median(boot_process) / warm_s:.2f}x "
+        f"with both timed as whole processes; {np.median(boot) / warm_s:.2f}x against the bootstrap alone "
+        "(no Python start-up or imports).",
         f"- Warm whole process {warm_s:.1f} s (target <= 10 s): {'met' if warm_s <= 10 else 'NOT met'}.",
         "",
     ]
