@@ -27,3 +27,9 @@ DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0
 FORMAT_VERSION = 1
 #: Value of the root attribute ``format`` that marks a bayes_scaling file.
 FILE_MARKER = "bayes_scaling.fit"
+
+#: Cyclic garbage collector thresholds for the processes this package starts or owns (the
+#: ``bayes-scaling`` command, backtest workers). Fits keep millions of long-lived PyTensor and
+#: numba objects; at Python's default (700, 10, 10) the collector rescanned them about 1,000
+#: times per 240-run fit (0.55 s); at these, 14 times (0.13 s), with the same peak memory.
+GC_THRESHOLDS = (50_000, 20, 10)

@@ -472,6 +472,14 @@ class _WorkerShareOfCores:
         return self.function(task)
 
 
+def _worker_start() -> None:
+    """Each local worker process runs fit after fit: the same garbage collector thresholds as
+    the ``bayes-scaling`` command (``GC_THRESHOLDS``)."""
+    import gc
+
+    gc.set_threshold(*K.GC_THRESHOLDS)
+
+
 def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_workers: int | None = None) -> list:
     """Map ``function`` over ``tasks`` in order: here (``None``), on local processes
     (``"process"``) or on a Dask cluster (``"dask"``: the client this session is connected to,
@@ -486,7 +494,9 @@ def run_tasks(function, tasks: Sequence, *, executor: str | None = None, max_wor
 
         with (
             _single_threaded_workers(),
-            cf.ProcessPoolExecutor(max_workers or os.cpu_count(), mp_context=mp.get_context("spawn")) as pool,
+            cf.ProcessPoolExecutor(
+                max_workers or os.cpu_count(), mp_context=mp.get_context("spawn"), initializer=_worker_start
+            ) as pool,
         ):
             return list(pool.map(function, tasks))
     if executor == "dask":
