@@ -61,7 +61,9 @@ approach3_bootstrap(bs.Runs.from_csv(sys.argv[1]), n_resamples=1000, random_seed
 """
 
 PHASES = r"""
-import json, sys, time, warnings
+import gc, json, sys, time, warnings
+from bayes_scaling import _constants
+gc.set_threshold(*_constants.GC_THRESHOLDS)  # as in the bayes-scaling command
 t0 = time.perf_counter()
 import bayes_scaling as bs, pymc, arviz  # noqa
 t_import = time.perf_counter() - t0
