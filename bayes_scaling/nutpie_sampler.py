@@ -13,12 +13,18 @@ Here:
 - each callback is generated as source whose only model-specific parts are the number of
   unconstrained values and the layout of the data arrays; the data reach it through nutpie's
   user-data pointer (a ``uint64`` array of each array's address and shape). It is registered
-  with PyTensor's numba cache locator under a key hashed from its source and the wrapped
-  function's own key, so a later process loads it from disk (0.3 s);
-- before compiling, :func:`~bayes_scaling.graph_cache.lift_constants` turns the graph's data-like constants into shared
-  variables with the same values, which travel with the data. A model of the same structure
-  (law, noise model, replicate seeds or not) fitted to other data, of any size, then reuses
-  all the compiled code.
+  with PyTensor's numba cache locator under a key hashed from its source and the model's key
+  (:func:`_model_key`: the lifted log density and stored-value graphs, the layout, settings,
+  versions and this package's compiling code);
+- before compiling, :func:`~bayes_scaling.graph_cache.lift_constants` turns the graph's
+  data-like constants into shared variables with the same values, which travel with the
+  data. A model of the same structure (law, noise model, replicate seeds or not) fitted to
+  other data, of any size, then has the same key and reuses all the compiled code;
+- a later process finds both callbacks in numba's cache under that key and loads them (0.2 s)
+  without building, rewriting or linking the PyTensor functions they call (numba linked those
+  into the callbacks' code); which shared values each callback takes, in order, is kept in a
+  small record beside :mod:`~bayes_scaling.graph_cache`'s entries. On a miss the functions
+  are compiled through :mod:`~bayes_scaling.graph_cache` (rewritten graphs cached too).
 
 The rest follows nutpie: the same flat layout of the unconstrained values, rewrites, initial
 points, ``CompiledPyMCModel`` and ``nutpie.sample``, and PyMC's ``patch_nutpie_idata`` for the
