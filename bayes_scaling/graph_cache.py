@@ -18,9 +18,11 @@ under a key hashed from
 model fitted to other data has the same key. A compile with the same key takes the rewritten
 graph from the cache and skips the rewrites;
 the linker (and numba's own cache) then runs as usual. The cache sits beside PyTensor's, under
-``<base_compiledir>/bayes_scaling_graphs``. A graph that cannot be keyed (an op that does not
-pickle, or a free variable), an entry that does not unpickle or does not fit the graph, is
-compiled the ordinary way, and the entry rewritten.
+``<base_compiledir>/bayes_scaling_graphs`` (entries are pickles, loaded as PyTensor loads its
+compiled modules: keep the folder yours); the shared inputs are stored as placeholders, so no
+data is written. Only numba-linked functions are cached. A graph that cannot be keyed (an op
+that does not pickle, a custom gradient, a free variable), an entry that does not unpickle or
+does not fit the graph, is compiled the ordinary way, and the entry rewritten.
 """
 
 from __future__ import annotations
@@ -108,10 +110,14 @@ def _op_token(op) -> bytes:
 
     name = f"{type(op).__module__}.{type(op).__qualname__}".encode()
     if isinstance(op, OpFromGraph):
-        # its gradient overrides can be closures (they do not pickle) and act only on graphs
-        # built before the rewrites; what it computes is its inner graph
+        # What it computes is its inner graph. A gradient override (a callable or another op)
+        # changes what pt.grad builds from it, and a key may be taken before pt.grad runs
+        # (nutpie_sampler's model key): such ops are not keyed. PyTensor's own (LogAddExp,
+        # LogSumExp, ...) define their gradients in their class, named in the token.
+        if op.pullback_overrides is not None or op.pushforward_overrides is not None:
+            raise Uncacheable(f"{type(op).__name__} has a custom gradient")
         inner = _structure_digest(op.inner_inputs, op.inner_outputs)
-        extra = repr((op.is_inline, sorted(op.destroy_map.items()), op.name, sorted(op.kwargs)))
+        extra = repr((op.is_inline, sorted(op.destroy_map.items()), op.name, sorted(op.kwargs), op._connection_pattern))
         return name + b"|" + inner + extra.encode()
     if isinstance(op, Composite):
         return name + b"|" + _structure_digest(op.fgraph.inputs, op.fgraph.outputs)
@@ -232,11 +238,26 @@ def _load(key: str):
 
 
 def _store(key: str, fgraph) -> None:
+    """Keep the rewritten graph, its inputs as placeholders of their types: the shared values
+    (the data) are not written, and are the current graph's own when it is taken back."""
+    from pytensor.graph.basic import clone_get_equiv
+
     try:
-        payload = pickle.dumps((fgraph.inputs, fgraph.outputs), protocol=5)
+        placeholders = [var.type() for var in fgraph.inputs]
+        equiv = clone_get_equiv(
+            fgraph.inputs,
+            fgraph.outputs,
+            copy_inputs=False,
+            copy_orphans=False,
+            memo=dict(zip(fgraph.inputs, placeholders, strict=True)),
+        )
+        payload = pickle.dumps((placeholders, [equiv[var] for var in fgraph.outputs]), protocol=5)
     except Exception:  # noqa: BLE001 (a rewritten op that does not pickle: nothing to keep)
         return
-    write_entry(f"{key}.pkl", payload)
+    try:
+        write_entry(f"{key}.pkl", payload)
+    except OSError:  # a read-only or full disk: the function works, uncached
+        return
 
 
 def _transplant(fgraph, cached) -> bool:
@@ -245,16 +266,19 @@ def _transplant(fgraph, cached) -> bool:
     from pytensor.graph.basic import clone_get_equiv
     from pytensor.graph.destroyhandler import DestroyHandler
 
-    inputs, outputs = cached
-    if len(inputs) != len(fgraph.inputs) or len(outputs) != len(fgraph.outputs):
-        return False
-    if any(mine.type != theirs.type for mine, theirs in zip(fgraph.inputs, inputs, strict=True)):
-        return False
-    equiv = clone_get_equiv(
-        inputs, outputs, copy_inputs=False, copy_orphans=False, memo=dict(zip(inputs, fgraph.inputs, strict=True))
-    )
-    new_outputs = [equiv[var] for var in outputs]
-    if any(not old.type.is_super(new.type) for old, new in zip(fgraph.outputs, new_outputs, strict=True)):
+    try:
+        inputs, outputs = cached
+        if len(inputs) != len(fgraph.inputs) or len(outputs) != len(fgraph.outputs):
+            return False
+        if any(mine.type != theirs.type for mine, theirs in zip(fgraph.inputs, inputs, strict=True)):
+            return False
+        equiv = clone_get_equiv(
+            inputs, outputs, copy_inputs=False, copy_orphans=False, memo=dict(zip(inputs, fgraph.inputs, strict=True))
+        )
+        new_outputs = [equiv[var] for var in outputs]
+        if any(not old.type.is_super(new.type) for old, new in zip(fgraph.outputs, new_outputs, strict=True)):
+            return False
+    except Exception:  # noqa: BLE001 (an entry of another shape): rewrite afresh
         return False
     if not hasattr(fgraph, "destroyers"):
         # the rewritten graph has inplace ops: orders their readers first, as the rewriter did
@@ -311,10 +335,14 @@ def function(inputs, outputs, *, mode="NUMBA", check_bounds: bool = True, **kwar
 
     if collect_default_updates(inputs=list(inputs), outputs=_as_list(outputs)):
         raise ValueError("the graph draws random numbers: compile it with pymc.pytensorf.compile")
+    from pytensor.link.numba.linker import NumbaLinker
+
     base = get_mode(mode)
     check = "local_check_parameter_to_ninf_switch" if check_bounds else "local_remove_check_parameter"
     query = base.provided_optimizer.including("random_make_inplace", check)
-    return pytensor.function(inputs, outputs, mode=_RewriteCachingMode(linker=base.linker, optimizer=query), **kwargs)
+    # other linkers' rewrites read more settings (the C compiler, BLAS): not cached
+    mode_class = _RewriteCachingMode if isinstance(base.linker, NumbaLinker) else Mode
+    return pytensor.function(inputs, outputs, mode=mode_class(linker=base.linker, optimizer=query), **kwargs)
 
 
 def _as_list(outputs) -> list:

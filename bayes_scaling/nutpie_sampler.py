@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -280,14 +281,16 @@ def _model_key(model, layout: _Layout, logp, stored) -> str | None:
     from . import graph_cache
 
     # constants are keyed by value inside the digest; the other roots by position, type and name
+    for graph in (logp, stored):  # the record names each function's shared values
+        names = [var.name for var in graph_inputs([graph]) if not isinstance(var, Constant)]
+        if None in names or len(set(names)) < len(names):
+            return None
     inputs = [var for var in graph_inputs([logp, stored]) if not isinstance(var, Constant)]
-    if any(var.name is None for var in inputs):
-        return None
     try:
         structure = graph_cache._structure_digest(inputs, [logp, stored])
     except graph_cache.Uncacheable:
         return None
-    names = [(type(var).__name__, var.name) for var in inputs]
+    names = [(type(var).__name__, var.name) for var in inputs]  # their kinds and names, by position
     layout_text = repr(
         (
             layout.shape_info[0],
@@ -317,7 +320,8 @@ def _pytensor_functions(model, layout: _Layout, joined, free, logp, stored):
     rewrites = ["canonicalize", "stabilize"]
     if not model.check_bounds:
         rewrites.append("local_remove_check_parameter")
-    logp = rewrite_graph(logp, include=rewrites)
+    # on a copy: in place (as nutpie does) it rewrote the model's own graph, shared with `stored`
+    logp = rewrite_graph(logp, include=rewrites, clone=True)
     grad = pt.concatenate(
         [pt.as_tensor(g, allow_xtensor_conversion=True).ravel() for g in pt.grad(logp, layout.value_vars)]
     )
@@ -371,23 +375,29 @@ def _from_cache(model_key: str, layout: _Layout, logp, stored):
     entry = graph_cache.read_entry(f"nutpie-{model_key}.json")
     if entry is None:
         return None
+    variables, inner_keys = {}, {}
     try:
-        order = json.loads(entry)
-    except ValueError:
+        record = json.loads(entry)
+        for kind, graph in (("logp", logp), ("expand", stored)):
+            named = {var.name: var for var in graph_inputs([graph]) if isinstance(var, SharedVariable)}
+            variables[kind] = [named[name] for name in record[kind]["shared"]]
+            inner_keys[kind] = str(record[kind]["inner"])
+    except (ValueError, KeyError, TypeError):  # unreadable, or not this graph's: compile
         return None
-    variables = {}
-    for kind, graph in (("logp", logp), ("expand", stored)):
-        named = {var.name: var for var in graph_inputs([graph]) if isinstance(var, SharedVariable)}
-        if not isinstance(order, dict) or not set(order.get(kind, [None])) <= set(named):
-            return None
-        variables[kind] = [named[name] for name in order[kind]]
     shared, user_data, at = _shared_arrays(variables)
     callbacks = {}
     for kind, src in _callback_sources(layout, variables, shared, at, len(user_data)).items():
-        callbacks[kind] = _load_callback(kind, src, _callback_key(src, model_key), [shared[v] for v in variables[kind]])
+        key = _callback_key(src, _compiled_key(model_key, variables[kind], inner_keys[kind]))
+        callbacks[kind] = _load_callback(kind, src, key, [shared[v] for v in variables[kind]])
         if callbacks[kind] is None:
             return None
     return callbacks, shared, user_data, (None, None)
+
+
+def _compiled_key(model_key: str | None, variables: list, inner_key: str) -> str:
+    """What a callback calls: the model, the order of the shared values it passes (by name) and
+    PyTensor's key of the function."""
+    return f"{model_key}\n{[var.name for var in variables]}\n{inner_key}"
 
 
 def _compiled(model_key: str | None, model, layout: _Layout, joined, free, logp, stored):
@@ -412,12 +422,24 @@ def _compiled(model_key: str | None, model, layout: _Layout, joined, free, logp,
     shared, user_data, at = _shared_arrays(variables)
     callbacks = {}
     for kind, src in _callback_sources(layout, variables, shared, at, len(user_data)).items():
-        key = _callback_key(src, model_key or inner_keys[kind])
+        key = _callback_key(src, _compiled_key(model_key, variables[kind], inner_keys[kind]))
         arrays = [shared[var] for var in variables[kind]]
-        callbacks[kind] = _compile_callback(kind, src, key, arrays, functions[kind].vm.jit_fn)
-    order = {kind: [var.name for var in vs] for kind, vs in variables.items()}
-    if model_key is not None and all(None not in names and len(set(names)) == len(names) for names in order.values()):
-        graph_cache.write_entry(f"nutpie-{model_key}.json", json.dumps(order).encode())
+        try:
+            callbacks[kind] = _compile_callback(kind, src, key, arrays, functions[kind].vm.jit_fn)
+        except Exception as exc:  # noqa: BLE001 (e.g. an unreadable entry in numba's cache)
+            warnings.warn(
+                f"numba could not compile or load nutpie's {kind} callback ({type(exc).__name__}: {exc}); "
+                "using nutpie's own compile (slower to start; clear PyTensor's numba cache if this persists)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+    record = {kind: {"shared": [var.name for var in variables[kind]], "inner": inner_keys[kind]} for kind in functions}
+    if model_key is not None:  # _model_key made sure the shared values' names are unique
+        try:
+            graph_cache.write_entry(f"nutpie-{model_key}.json", json.dumps(record).encode())
+        except OSError:  # a read-only or full disk: later processes compile again
+            pass
     return callbacks, shared, user_data, (logp_fn, expand_fn)
 
 

@@ -134,6 +134,27 @@ def test_graph_that_cannot_be_keyed_compiles_the_ordinary_way(cache):
     assert len(calls) == 1 and not list(folder.glob("*.pkl"))
 
 
+def test_entries_hold_no_data(cache):
+    folder, _ = cache
+    x, outputs, data = _graph(scale=1.2345678901)
+    graph_cache.function([x], outputs)
+    (entry,) = folder.glob("*.pkl")
+    assert data.get_value().tobytes() not in entry.read_bytes()
+
+
+def test_op_with_a_custom_gradient_is_not_keyed(cache):
+    """Its gradient override shapes graphs built from it (the model key is taken before pt.grad)."""
+    from pytensor.compile.builders import OpFromGraph
+
+    folder, calls = cache
+    a = pt.scalar("a")
+    double = OpFromGraph([a], [2 * a], pullback=lambda inputs, outputs, grads: [3 * grads[0]])
+    x = pt.scalar("x")
+    f = graph_cache.function([x], double(x) + 1)
+    assert f(1.5) == pytest.approx(4.0)
+    assert graph_cache.graph_key is not None and not list(folder.glob("*.pkl"))
+
+
 def test_graph_with_random_draws_is_refused():
     rng = pytensor.shared(np.random.default_rng(0))
     with pytest.raises(ValueError, match="random numbers"):

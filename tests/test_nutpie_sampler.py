@@ -146,16 +146,64 @@ def test_callbacks_are_reused_across_data_sets_of_any_size(small_runs, tmp_path,
 
 def test_unreadable_record_means_an_ordinary_compile(small_runs, tmp_path, monkeypatch):
     monkeypatch.setattr(graph_cache, "cache_dir", lambda: tmp_path)
-    model = _model(small_runs)
     with pytensor.config.change_flags(numba__fastmath=False):
-        nutpie_sampler.compile_model(model)
+        nutpie_sampler.compile_model(_model(small_runs))
         (record,) = tmp_path.glob("nutpie-*.json")
         record.write_text('{"logp": ["no_such_variable"], "expand": []}')
+        # a model built afresh: compiling one rewrites its LogAddExp ops' inner graphs in place
+        model = _model(small_runs)
         compiled = nutpie_sampler.compile_model(model)
         theirs = _nutpies_own(model)
     assert compiled.logp_func is not None
     _same_log_density(compiled, theirs)
     assert "no_such_variable" not in record.read_text()  # rewritten
+
+
+def _key_of(model):
+    layout = nutpie_sampler._layout(model)
+    _, _, logp, stored = nutpie_sampler._lifted_graphs(model, layout)
+    return nutpie_sampler._model_key(model, layout, logp, stored)
+
+
+def test_model_key_follows_the_structure_not_the_data(small_runs):
+    other = bs.synthetic.chinchilla_runs(n_configs=45, random_seed=9)
+    key = _key_of(_model(small_runs))
+    assert key is not None and _key_of(_model(other)) == key
+    for spec in (ScalingModel(heteroscedastic=False), ScalingModel(likelihood="normal"), ScalingModel(law="kaplan")):
+        assert _key_of(spec.build(small_runs, data_scale(small_runs))) != key, spec
+
+
+def test_shared_values_with_one_name_are_not_keyed():
+    with pm.Model() as model:
+        first, second = pytensor.shared(np.array([1.0, 2.0]), name="dup"), pytensor.shared(np.array([3.0]), name="dup")
+        x = pm.Normal("x")
+        pm.Potential("p", -((x - first) ** 2).sum() - ((x - second) ** 2).sum())
+    assert _key_of(model) is None
+    with pytensor.config.change_flags(numba__fastmath=False):
+        compiled = nutpie_sampler.compile_model(model)
+    logp, grad, code = _call_logp(compiled, np.array([0.5]))
+    assert code == 0 and logp == pytest.approx(-(0.5**2) / 2 - 0.5 * np.log(2 * np.pi) - 0.25 - 2.25 - 6.25)
+
+
+def test_record_in_another_order_is_not_trusted(small_runs, tmp_path, monkeypatch):
+    """The order of the shared values is part of the callbacks' key: a record listing them in
+    another order finds no callback and the model is compiled (and gets its own log density)."""
+    import json
+
+    monkeypatch.setattr(graph_cache, "cache_dir", lambda: tmp_path)
+    with pytensor.config.change_flags(numba__fastmath=False):
+        nutpie_sampler.compile_model(_model(small_runs))
+        (record_file,) = tmp_path.glob("nutpie-*.json")
+        record = json.loads(record_file.read_text())
+        assert len(record["logp"]["shared"]) > 2
+        record["logp"]["shared"] = record["logp"]["shared"][::-1]
+        record_file.write_text(json.dumps(record))
+        model = _model(small_runs)
+        assert _key_of(model) == record_file.stem.removeprefix("nutpie-")  # the record is consulted
+        compiled = nutpie_sampler.compile_model(model)
+        theirs = _nutpies_own(model)
+    assert compiled.logp_func is not None
+    _same_log_density(compiled, theirs)
 
 
 def test_non_finite_log_density_is_reported_to_nutpie(small_runs):
