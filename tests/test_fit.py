@@ -264,7 +264,8 @@ def test_pointwise_log_likelihood_matches_pymc(small_runs, small_fit):
 @pytest.mark.slow
 def test_same_seed_same_draws_across_processes(tmp_path):
     """The first process compiles into empty compile caches (a fresh JIT), the second loads
-    from them: both must draw the same samples (they did not while numba's fastmath was on)."""
+    the callbacks from them without building the PyTensor functions: both must draw the same
+    samples (they did not while numba's fastmath was on)."""
     import os
     import subprocess
     import sys
@@ -290,6 +291,8 @@ def test_same_seed_same_draws_across_processes(tmp_path):
     assert any(
         (tmp_path / "pytensor" / "numba").glob("*callback-bayes_scaling_*.nbi")
     )  # cached by the first for the second
+    # and the record that lets the second load them without building the PyTensor functions
+    assert any((tmp_path / "pytensor" / "bayes_scaling_graphs").glob("nutpie-*.json"))
 
 
 def test_predict_summary_matches_predict_and_is_chunk_invariant_for_the_mean(fake_fit):
