@@ -39,10 +39,20 @@ import pytensor
 from pytensor.compile.maker import FunctionMaker
 from pytensor.compile.mode import Mode, get_mode
 
-__all__ = ["cache_dir", "function", "graph_key", "lift_constants", "read_entry", "write_entry"]
+__all__ = [
+    "REWRITE_SETTINGS",
+    "Uncacheable",
+    "cache_dir",
+    "function",
+    "graph_key",
+    "lift_constants",
+    "read_entry",
+    "structure_digest",
+    "write_entry",
+]
 
-# PyTensor settings the rewrites read (reading every setting costs 0.4 s: some probe BLAS).
-_REWRITE_SETTINGS = (
+#: PyTensor settings the rewrites read (reading every setting costs 0.4 s: some probe BLAS).
+REWRITE_SETTINGS = (
     "floatX",
     "cast_policy",
     "optimizer",
@@ -116,11 +126,11 @@ def _op_token(op) -> bytes:
         # LogSumExp, ...) define their gradients in their class, named in the token.
         if op.pullback_overrides is not None or op.pushforward_overrides is not None:
             raise Uncacheable(f"{type(op).__name__} has a custom gradient")
-        inner = _structure_digest(op.inner_inputs, op.inner_outputs)
+        inner = structure_digest(op.inner_inputs, op.inner_outputs)
         extra = repr((op.is_inline, sorted(op.destroy_map.items()), op.name, sorted(op.kwargs), op._connection_pattern))
         return name + b"|" + inner + extra.encode()
     if isinstance(op, Composite):
-        return name + b"|" + _structure_digest(op.fgraph.inputs, op.fgraph.outputs)
+        return name + b"|" + structure_digest(op.fgraph.inputs, op.fgraph.outputs)
     try:
         return name + b"|" + pickle.dumps(op, protocol=5)
     except Exception as exc:  # noqa: BLE001 (pickling raises many types)
@@ -145,7 +155,7 @@ def _constant_token(var) -> bytes:
         raise Uncacheable(f"constant {var} does not pickle: {exc}") from None
 
 
-def _structure_digest(inputs, outputs) -> bytes:
+def structure_digest(inputs, outputs) -> bytes:
     """Digest of the graph from ``inputs`` to ``outputs``: ops, types, constants and wiring,
     with variables named by their position (never by name or id)."""
     from pytensor.graph.basic import Constant
@@ -188,7 +198,7 @@ def graph_key(input_specs, output_specs, fgraph, mode) -> str | None:
     import pymc
 
     try:
-        structure = _structure_digest(fgraph.inputs, fgraph.outputs)
+        structure = structure_digest(fgraph.inputs, fgraph.outputs)
         wrapping = repr(
             (
                 [(spec.mutable, spec.borrow, spec.implicit, spec.update is not None) for spec in input_specs],
@@ -199,7 +209,7 @@ def graph_key(input_specs, output_specs, fgraph, mode) -> str | None:
         rewrites = _query_token(mode.provided_optimizer)
     except Uncacheable:
         return None
-    settings = repr([(name, str(getattr(pytensor.config, name))) for name in _REWRITE_SETTINGS])
+    settings = repr([(name, str(getattr(pytensor.config, name))) for name in REWRITE_SETTINGS])
     versions = f"pytensor {pytensor.__version__}, pymc {pymc.__version__}, numpy {np.__version__}, python {sys.version}"
     digest = hashlib.sha256(structure)
     for part in (wrapping, rewrites, type(mode.linker).__qualname__, settings, versions):

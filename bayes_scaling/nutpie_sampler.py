@@ -287,7 +287,7 @@ def _model_key(model, layout: _Layout, logp, stored) -> str | None:
             return None
     inputs = [var for var in graph_inputs([logp, stored]) if not isinstance(var, Constant)]
     try:
-        structure = graph_cache._structure_digest(inputs, [logp, stored])
+        structure = graph_cache.structure_digest(inputs, [logp, stored])
     except graph_cache.Uncacheable:
         return None
     names = [(type(var).__name__, var.name) for var in inputs]  # their kinds and names, by position
@@ -299,7 +299,7 @@ def _model_key(model, layout: _Layout, logp, stored) -> str | None:
         )
     )
     settings = [
-        (name, str(getattr(pytensor.config, name))) for name in (*graph_cache._REWRITE_SETTINGS, "numba__fastmath")
+        (name, str(getattr(pytensor.config, name))) for name in (*graph_cache.REWRITE_SETTINGS, "numba__fastmath")
     ]
     code = b"".join(Path(module).read_bytes() for module in (__file__, graph_cache.__file__))
     digest = sha256(structure)
