@@ -16,8 +16,8 @@ under a key hashed from
 
 :func:`lift_constants` takes the data out of a graph first (as shared variables), so that a
 model fitted to other data has the same key. A compile with the same key takes the rewritten
-graph from the cache and skips the rewrites;
-the linker (and numba's own cache) then runs as usual. The cache sits beside PyTensor's, under
+graph from the cache and skips the rewrites; the linker (and numba's own cache) then runs as
+usual. The cache sits beside PyTensor's, under
 ``<base_compiledir>/bayes_scaling_graphs`` (entries are pickles, loaded as PyTensor loads its
 compiled modules: keep the folder yours); the shared inputs are stored as placeholders, so no
 data is written. Only numba-linked functions are cached. A graph that cannot be keyed (an op
@@ -342,10 +342,10 @@ def function(inputs, outputs, *, mode="NUMBA", check_bounds: bool = True, **kwar
     True
     """
     from pymc.pytensorf import collect_default_updates
+    from pytensor.link.numba.linker import NumbaLinker
 
     if collect_default_updates(inputs=list(inputs), outputs=_as_list(outputs)):
         raise ValueError("the graph draws random numbers: compile it with pymc.pytensorf.compile")
-    from pytensor.link.numba.linker import NumbaLinker
 
     base = get_mode(mode)
     check = "local_check_parameter_to_ninf_switch" if check_bounds else "local_remove_check_parameter"
