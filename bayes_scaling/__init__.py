@@ -7,7 +7,8 @@ scale and for the compute-optimal allocation N*(C), D*(C), each as a distributio
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import synthetic
+from .data import synthetic
+from .data.runs import Runs
 from .errors import (
     FileExistsNoOverwriteError,
     FitFileNotFoundError,
@@ -20,12 +21,9 @@ from .errors import (
     SamplingWarning,
     SpecError,
 )
-from .fit import Forecast, ScalingFit, fit, sample_prior
-from .forms import Law, available_laws, define_law, get_law, register_law
-from .io import load
-from .runs import Runs
-from .stacking import StackedFit, stack
-from .validate import Backtest, ComputeCutoff, LargestSizes, backtest, compare, sbc
+from .evaluation import Backtest, ComputeCutoff, LargestSizes, StackedFit, backtest, compare, sbc, stack
+from .forecast import Forecast, ScalingFit, fit, load, sample_prior
+from .laws import Law, available_laws, define_law, get_law, register_law
 
 try:
     __version__ = version("bayes_scaling")
@@ -36,9 +34,13 @@ except PackageNotFoundError:  # running from a source tree without install
 def __getattr__(name):
     # ScalingModel pulls in pymc_extras (and PyMC); import it only when asked for.
     if name == "ScalingModel":
-        from .model import ScalingModel
+        from .inference.model import ScalingModel
 
         return ScalingModel
+    if name == "write_report":  # the report pulls in matplotlib: import it when asked for
+        from .viz.report import write_report
+
+        return write_report
     raise AttributeError(f"module 'bayes_scaling' has no attribute {name!r}")
 
 
@@ -75,4 +77,5 @@ __all__ = [
     "stack",
     "StackedFit",
     "synthetic",
+    "write_report",
 ]

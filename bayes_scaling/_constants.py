@@ -33,3 +33,14 @@ FILE_MARKER = "bayes_scaling.fit"
 #: numba objects; at Python's default (700, 10, 10) the collector rescanned them about 1,000
 #: times per 240-run fit (0.55 s); at these, 14 times (0.13 s), with the same peak memory.
 GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def installed_version(package: str = "bayes_scaling") -> str:
+    """The installed version of ``package`` ("unknown" when it is not installed, e.g. this
+    package run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"

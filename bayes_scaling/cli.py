@@ -47,14 +47,14 @@ def _target(text: str):
 
 
 def _print_table(table) -> None:
-    from .tables import to_text
+    from .viz.tables import to_text
 
     print(to_text(table))
     print()
 
 
 def _print_fit(fit, out: Path | None = None) -> None:
-    from .tables import summary_table
+    from .viz.tables import summary_table
 
     diag = fit.diagnostics()
     print(f"Law: {fit.law.formula}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
@@ -74,8 +74,8 @@ def _print_fit(fit, out: Path | None = None) -> None:
 
 
 def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
+    from .atomic import check_save_path
     from .errors import FileExistsNoOverwriteError
-    from .io import check_save_path
 
     try:
         return check_save_path(path, overwrite=overwrite, suffix=suffix)
@@ -84,8 +84,8 @@ def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
 
 
 def _cmd_fit(args) -> int:
-    from .fit import fit
-    from .runs import Runs
+    from .data.runs import Runs
+    from .forecast.fitting import fit
 
     columns = {
         k: v for k, v in {"params": args.params_col, "tokens": args.tokens_col, "loss": args.loss_col}.items() if v
@@ -138,8 +138,8 @@ def _law_options(pairs) -> dict:
 def _cmd_predict(args) -> int:
     import numpy as np
 
-    from .io import load
-    from .tables import forecast_table
+    from .forecast.result import load
+    from .viz.tables import forecast_table
 
     fit = load(args.model)
     params, tokens = np.broadcast_arrays(np.asarray(args.params), np.asarray(args.tokens))
@@ -149,8 +149,8 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_optimal(args) -> int:
-    from .io import load
-    from .tables import optimal_table
+    from .forecast.result import load
+    from .viz.tables import optimal_table
 
     fit = load(args.model)
     _print_table(optimal_table(fit.compute_optimal(args.flops, prob=args.prob)))
@@ -161,7 +161,7 @@ def _cmd_plan(args) -> int:
     import numpy as np
 
     from . import planning
-    from .io import load
+    from .forecast.result import load
     from .units import format_count, format_flops
 
     if args.target_loss is None and args.flops is None:
@@ -203,7 +203,7 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from .io import load
+    from .forecast.result import load
 
     _print_fit(load(args.model))
     return 0
@@ -212,8 +212,8 @@ def _cmd_summary(args) -> int:
 def _cmd_report(args) -> int:
     import pandas as pd
 
-    from .io import load
-    from .report import write_report
+    from .forecast.result import load
+    from .viz.report import write_report
 
     out = _checked_out(args.out, args.overwrite, suffix=".html")  # refuse before any work
     fit = load(args.model)
@@ -229,10 +229,10 @@ def _cmd_demo(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from . import synthetic
-    from .fit import fit
-    from .tables import forecast_table, optimal_table
+    from .data import synthetic
+    from .forecast.fitting import fit
     from .units import format_count
+    from .viz.tables import forecast_table, optimal_table
 
     out = _checked_out(args.out, args.overwrite) if args.out else None
     runs = synthetic.chinchilla_runs(random_seed=args.seed)

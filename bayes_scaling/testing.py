@@ -12,9 +12,8 @@ import numpy as np
 import xarray as xr
 
 from . import _constants as K
-from .forms import DataScale
-from .laws import reference_from_amplitudes
-from .synthetic import CHINCHILLA_PARAMS
+from .data.synthetic import CHINCHILLA_PARAMS
+from .laws import DataScale, reference_from_amplitudes
 
 
 def fabricated_fit(
@@ -33,9 +32,9 @@ def fabricated_fit(
     ``params`` are in the usual units (E, A, B, alpha, beta); ``noise`` holds sigma_ref, gamma,
     tau (and nu for the Student-t likelihood). Draws are independent across parameters.
     """
-    from .fit import ScalingFit, _runs_dataset
-    from .model import ScalingModel
-    from .synthetic import chinchilla_runs
+    from .data.synthetic import chinchilla_runs
+    from .forecast.result import ScalingFit
+    from .inference.model import ScalingModel
 
     p = {**CHINCHILLA_PARAMS, **(params or {})}
     z = {"sigma_ref": 0.01, "gamma": 0.2, "tau": 0.004, "nu": 10.0, **(noise or {})}
@@ -93,7 +92,7 @@ def fabricated_fit(
             "sample_stats": stats,
             "constant_data": constant,
             "observed_data": observed,
-            "runs": _runs_dataset(runs),
+            "runs": runs.to_dataset(),
         }
     )
     tree.attrs.update(

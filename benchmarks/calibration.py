@@ -28,16 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import DATA, cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
+from bayes_scaling.evaluation.backtesting import score_fold  # noqa: E402
+from bayes_scaling.evaluation.holdout import ComputeCutoff, split  # noqa: E402
+from bayes_scaling.evaluation.optimum import score_optimum  # noqa: E402
+from bayes_scaling.evaluation.scores import PROBS, MethodForecast, summarize  # noqa: E402
 from bayes_scaling.noise import DEFAULT_EXTRAPOLATION_SD  # noqa: E402
-from bayes_scaling.validate import (
-    PROBS,
-    ComputeCutoff,
-    MethodForecast,
-    score_fold,
-    score_optimum,
-    split,
-    summarize,
-)  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["bayes_scaling", "approach3", "approach3_bootstrap", "vpnls"]

@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import DATA  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.downstream import fit_downstream  # noqa: E402
-from bayes_scaling.validate import crps_from_draws, fit_quietly  # noqa: E402
+from bayes_scaling.evaluation.holdout import fit_quietly  # noqa: E402
+from bayes_scaling.evaluation.scores import crps_from_draws
+from bayes_scaling.forecast.downstream import fit_downstream  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = {"17 tasks": "downstream:top1_err_avg17subset", "46 tasks": "downstream:top1_err_avg46"}

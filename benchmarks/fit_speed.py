@@ -56,7 +56,7 @@ def run(cmd, env=None) -> tuple[float, float]:
 BOOTSTRAP = r"""
 import sys
 import bayes_scaling as bs
-from bayes_scaling.baselines import approach3_bootstrap
+from bayes_scaling.evaluation.baselines import approach3_bootstrap
 approach3_bootstrap(bs.Runs.from_csv(sys.argv[1]), n_resamples=1000, random_seed=0)
 """
 
@@ -68,12 +68,12 @@ t0 = time.perf_counter()
 import bayes_scaling as bs, pymc, arviz  # noqa
 t_import = time.perf_counter() - t0
 import pandas as pd
-from bayes_scaling.model import ScalingModel, data_scale
+from bayes_scaling.inference.model import ScalingModel, data_scale
 t0 = time.perf_counter()
 runs = bs.Runs.from_csv(sys.argv[1])
 scale = data_scale(runs); ScalingModel().build(runs, scale)
 t_build = time.perf_counter() - t0
-fit_module = sys.modules["bayes_scaling.fit"]
+fit_module = sys.modules["bayes_scaling.forecast.fitting"]
 run_nuts, nuts_time = fit_module.run_nuts, []
 def timed_nuts(**kw):
     t = time.perf_counter(); out = run_nuts(**kw); nuts_time.append(time.perf_counter() - t); return out
@@ -98,7 +98,7 @@ def main(argv=None):
     if not DATA.is_file():
         sys.exit(f"error: {DATA} not found (the benchmark needs ../shared/data beside the repository)")
     import bayes_scaling as bs
-    from bayes_scaling.baselines import approach3_bootstrap
+    from bayes_scaling.evaluation.baselines import approach3_bootstrap
 
     tmp = Path(tempfile.mkdtemp(prefix="bs-fit-speed-"))
     df = pd.read_csv(DATA)

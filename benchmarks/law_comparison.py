@@ -27,14 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling.validate import (  # noqa: E402
-    ComputeCutoff,
-    MethodForecast,
-    fit_quietly,
-    score_fold,
-    split,
-    summarize,
-)
+from bayes_scaling.evaluation.backtesting import score_fold  # noqa: E402
+from bayes_scaling.evaluation.holdout import ComputeCutoff, fit_quietly, split  # noqa: E402
+from bayes_scaling.evaluation.scores import MethodForecast, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

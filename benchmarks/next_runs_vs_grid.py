@@ -21,7 +21,7 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling import laws, planning
-from bayes_scaling.synthetic import CHINCHILLA_PARAMS, DEMO_NOISE, chinchilla_optimum
+from bayes_scaling.data.synthetic import CHINCHILLA_PARAMS, DEMO_NOISE, chinchilla_optimum
 
 TARGET = 1e24
 BUDGETS = (3e18, 1e19, 3e19)

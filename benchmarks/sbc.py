@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling import plots  # noqa: E402
+from bayes_scaling.viz import plots  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bayes_scaling import laws, synthetic
-from bayes_scaling.runs import Runs
+from bayes_scaling.data.runs import Runs
 
 CH = synthetic.CHINCHILLA_PARAMS
 

@@ -60,7 +60,7 @@ def test_errors_are_one_line_and_exit_nonzero(argv, message, capsys):
 def test_fit_refuses_a_bad_target_accept_before_sampling(tmp_path, monkeypatch, capsys):
     runs = tmp_path / "runs.csv"
     bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
-    monkeypatch.setattr(sys.modules["bayes_scaling.fit"], "run_nuts", _no_sampling)
+    monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "run_nuts", _no_sampling)
     assert main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--target-accept", "1.5"]) == 1
     assert "target_accept must lie strictly between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
@@ -81,7 +81,7 @@ def test_bad_runs_csv_lists_every_problem(tmp_path, capsys):
 
 def test_fit_refuses_existing_output_before_sampling(saved, tmp_path, capsys):
     runs = tmp_path / "runs.csv"
-    from bayes_scaling.synthetic import chinchilla_runs
+    from bayes_scaling.data.synthetic import chinchilla_runs
 
     chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
     before = saved.read_bytes()
@@ -129,9 +129,9 @@ def test_demo_end_to_end_as_a_user_runs_it(tmp_path):
 def test_ctrl_c_during_sampling_writes_nothing(tmp_path, monkeypatch, capsys):
     import sys
 
-    from bayes_scaling.synthetic import chinchilla_runs
+    from bayes_scaling.data.synthetic import chinchilla_runs
 
-    fit_module = sys.modules["bayes_scaling.fit"]  # the attribute bayes_scaling.fit is the function
+    fit_module = sys.modules["bayes_scaling.forecast.fitting"]  # the attribute bayes_scaling.fit is the function
     runs = tmp_path / "runs.csv"
     chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
 
@@ -168,11 +168,11 @@ def test_plan_without_a_question_is_an_error(saved, capsys):
 def test_fit_refuses_a_bad_output_name_before_sampling(tmp_path, monkeypatch, capsys):
     import sys
 
-    from bayes_scaling.synthetic import chinchilla_runs
+    from bayes_scaling.data.synthetic import chinchilla_runs
 
     runs = tmp_path / "runs.csv"
     chinchilla_runs(n_configs=40).to_frame().to_csv(runs, index=False)
     called = []
-    monkeypatch.setattr(sys.modules["bayes_scaling.fit"], "fit", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "fit", lambda *a, **k: called.append(1))
     assert main(["fit", str(runs), "--out", str(tmp_path / "model.netcdf")]) == 1
     assert "'.nc'" in capsys.readouterr().err and not called

@@ -38,7 +38,7 @@ def test_log_prior_is_pymcs_for_every_variable_and_draw(small_fit, small_runs):
     """The vectorised log prior equals pm.stats.compute_log_prior, a call per draw."""
     import pymc as pm
 
-    from bayes_scaling.model import data_scale
+    from bayes_scaling.inference.model import data_scale
 
     model = small_fit.spec.build(small_runs, data_scale(small_runs))
     with model:
@@ -327,8 +327,8 @@ def test_diagnostics_are_computed_once_and_handed_out_as_copies(small_fit, monke
     table one gets does not change what the next caller sees."""
     first = small_fit.diagnostics()
     expected = (first["ok"].copy(), list(first.attrs["problems"]))
-    fit_module = sys.modules["bayes_scaling.fit"]
-    monkeypatch.setattr(fit_module, "_diagnostics_table", lambda *a, **k: pytest.fail("recomputed"))
+    fit_module = sys.modules["bayes_scaling.forecast.result"]
+    monkeypatch.setattr(fit_module, "diagnostics_table", lambda *a, **k: pytest.fail("recomputed"))
     first.attrs["problems"].append("edited by a caller")
     first.loc[:, "ok"] = ~first["ok"]
     again = small_fit.diagnostics()
@@ -340,7 +340,7 @@ def test_diagnostics_are_computed_once_and_handed_out_as_copies(small_fit, monke
 def test_sampling_cores_default_env_and_bad_values(monkeypatch):
     """Every CPU this process may use (PyMC's default took half), at most one per chain;
     $BAYES_SCALING_CORES (backtest workers set 1) or an explicit value win; nonsense is refused."""
-    from bayes_scaling.fit import sampling_cores
+    from bayes_scaling.inference.sampling import sampling_cores
 
     monkeypatch.delenv("BAYES_SCALING_CORES", raising=False)
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -362,8 +362,8 @@ def test_run_nuts_names_the_cores_and_the_sampler(monkeypatch, small_runs):
     import nutpie
     import pymc as pm
 
-    from bayes_scaling.fit import run_nuts, sampling_cores
-    from bayes_scaling.model import ScalingModel, data_scale
+    from bayes_scaling.inference.model import ScalingModel, data_scale
+    from bayes_scaling.inference.sampling import run_nuts, sampling_cores
 
     seen = {}
 

@@ -20,7 +20,7 @@ from pymc_extras.prior import Prior
 import bayes_scaling as bs
 from bayes_scaling import laws, synthetic
 from bayes_scaling.errors import RunsValidationError, SpecError
-from bayes_scaling.stacking import StackedFit
+from bayes_scaling.evaluation.stacking import StackedFit
 from bayes_scaling.testing import fabricated_fit
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -197,7 +197,7 @@ def test_stacked_fit_mixes_draws_by_weight_and_answers_like_a_fit():
 
 
 def test_mean_abs_difference_matches_brute_force():
-    from bayes_scaling.stacking import mean_abs_difference
+    from bayes_scaling.evaluation.stacking import mean_abs_difference
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(200, 3)), rng.standard_t(3, size=(150, 3)) + 0.5
@@ -206,8 +206,8 @@ def test_mean_abs_difference_matches_brute_force():
 
 
 def test_crps_stacking_weights_minimise_the_mixture_crps():
-    from bayes_scaling.stacking import crps_stacking_weights
-    from bayes_scaling.validate import crps_from_draws
+    from bayes_scaling.evaluation.scores import crps_from_draws
+    from bayes_scaling.evaluation.stacking import crps_stacking_weights
 
     rng = np.random.default_rng(1)
     y = rng.normal(size=40)
@@ -435,7 +435,7 @@ def test_data_constrained_beats_chinchilla_on_datablations_by_loo():
 
 # --------------------------------------------------------------------------- downstream link
 def test_downstream_link_refuses_bad_pairs_by_name():
-    from bayes_scaling.downstream import fit_downstream
+    from bayes_scaling.forecast.downstream import fit_downstream
 
     with pytest.raises(RunsValidationError, match="pair up one to one"):
         fit_downstream([3.0, 2.9], [0.5])
@@ -449,7 +449,7 @@ def test_downstream_link_recovers_gadre_form_calibrated_over_datasets():
     # log k 2.1 standard errors from the truth (the posterior agreed: k = 2.3 at the top of its
     # 95% interval). So the link is checked as a coverage rate over 20 synthetic datasets
     # (measured: 4 of 60 true values outside their 90% intervals, 1 outside 95%).
-    from bayes_scaling.downstream import fit_downstream
+    from bayes_scaling.forecast.downstream import fit_downstream
 
     eps, k, gamma = 0.85, 2.3, 0.75  # near what it gives on mlfoundations' 17-task mean
     outside_90 = outside_95 = 0
@@ -474,7 +474,7 @@ def test_downstream_link_recovers_gadre_form_calibrated_over_datasets():
 
 @pytest.mark.slow
 def test_downstream_link_turns_a_loss_forecast_into_an_error_forecast():
-    from bayes_scaling.downstream import fit_downstream
+    from bayes_scaling.forecast.downstream import fit_downstream
 
     rng = np.random.default_rng(5)
     loss = rng.uniform(2.4, 5.0, 60)

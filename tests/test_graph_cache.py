@@ -13,7 +13,7 @@ from pytensor.compile.maker import FunctionMaker
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from bayes_scaling import graph_cache
+from bayes_scaling.inference._compile import graph_cache
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ KEY_SCRIPT = textwrap.dedent(
     """
     import numpy as np, pytensor, pytensor.tensor as pt
     from unittest import mock
-    from bayes_scaling import graph_cache
+    from bayes_scaling.inference._compile import graph_cache
     x = pt.vector("x")
     data = pytensor.shared(np.array([0.5, -1.0, 2.0]), name="data")
     logp = -pt.log1p((x[np.array([0, 2, 1])] - data) ** 2).sum() + pt.logaddexp(x[0], x[1])

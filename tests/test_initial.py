@@ -12,7 +12,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.errors import SamplingWarning, SpecError
-from bayes_scaling.initial import find_mode
+from bayes_scaling.inference.initial import find_mode
 
 
 def test_mode_of_a_conjugate_normal_model():
@@ -50,7 +50,7 @@ def test_fit_refuses_an_unknown_init_before_sampling():
 def test_fit_warns_when_another_mode_is_nearly_as_high(monkeypatch):
     import sys
 
-    fit_module = sys.modules["bayes_scaling.fit"]
+    fit_module = sys.modules["bayes_scaling.forecast.fitting"]
     real = fit_module.find_mode
 
     def two_modes(model, **kwargs):

@@ -1,4 +1,4 @@
-"""Exact checks of the scaling-law maths (bayes_scaling.laws) and the law registry (bayes_scaling.forms).
+"""Exact checks of the scaling-law maths (bayes_scaling.laws) and the law registry (bayes_scaling.laws.registry).
 
 No sampling here: every check is a formula compared against an independent evaluation.
 """
@@ -17,15 +17,15 @@ from scipy import optimize, stats
 
 from bayes_scaling import laws
 from bayes_scaling.errors import SpecError
-from bayes_scaling.forms import (
+from bayes_scaling.laws import (
     CHINCHILLA,
-    EXPONENT_PRIOR,
     DataScale,
     Law,
     available_laws,
     get_law,
     register_law,
 )
+from bayes_scaling.laws.chinchilla import EXPONENT_PRIOR
 
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
 REFERENCE_SIZES = [(1e6, 1e7), (1e8, 2e9), (7e9, 1.4e11), (1e12, 1e13)]
@@ -371,7 +371,7 @@ def test_unknown_law_lists_known_names():
 
 @pytest.fixture
 def scratch_law_name():
-    from bayes_scaling import forms
+    from bayes_scaling.laws import registry as forms
 
     name = "test_laws_scratch_law"
     assert name not in forms._REGISTRY
@@ -501,7 +501,7 @@ def test_chinchilla_log_mean_and_reported_values_agree_with_laws():
 
 def test_a_law_registered_in_this_session_is_not_builtin(scratch_law_name):
     """Backtest workers are fresh processes: they have the built-in laws only."""
-    from bayes_scaling.forms import is_builtin
+    from bayes_scaling.laws import is_builtin
 
     assert is_builtin("chinchilla") and is_builtin(get_law("power_law").with_options(x="N"))
     assert not is_builtin(register_law(_scratch_law(scratch_law_name)))

@@ -8,8 +8,8 @@ import pytensor
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling import graph_cache, nutpie_sampler
-from bayes_scaling.model import ScalingModel, data_scale
+from bayes_scaling.inference._compile import graph_cache, nutpie_sampler
+from bayes_scaling.inference.model import ScalingModel, data_scale
 
 pytest.importorskip("nutpie")
 

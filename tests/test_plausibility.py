@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.runs import Runs
+from bayes_scaling.data.runs import Runs
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ import pytest  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
-from bayes_scaling import plots  # noqa: E402
 from bayes_scaling.testing import fabricated_fit  # noqa: E402
+from bayes_scaling.viz import plots  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
 
@@ -302,7 +302,7 @@ def test_calibration_rejects_a_table_without_the_contract_columns():
 # --------------------------------------------------------------------------- import cost
 def test_import_plots_stays_light():
     code = (
-        "import sys, bayes_scaling.plots; print(sorted(m for m in ('pymc', 'arviz', 'pytensor') if m in sys.modules))"
+        "import sys, bayes_scaling.viz.plots; print(sorted(m for m in ('pymc', 'arviz', 'pytensor') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

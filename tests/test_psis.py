@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_scaling import psis
+from bayes_scaling.inference import psis
 
 
 def _arviz_loo(log_lik, r_eff):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.synthetic import CHINCHILLA_PARAMS, chinchilla_optimum
+from bayes_scaling.data.synthetic import CHINCHILLA_PARAMS, chinchilla_optimum
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.cli import main
 from bayes_scaling.errors import FileExistsNoOverwriteError
-from bayes_scaling.report import build_report, identifiability_warnings, parse_targets, write_report
+from bayes_scaling.viz.report import build_report, identifiability_warnings, parse_targets, write_report
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
 SECTIONS = ("summary", "data", "model", "diagnostics", "parameters", "forecasts", "compute-optimal", "identifiability")
@@ -125,7 +125,7 @@ def test_demo_report_reads_like_a_forecast_memo(demo_report):
 
 
 def test_fake_fit_report_says_check_before_use(fake_fit, tmp_path):
-    path = fake_fit.report(tmp_path / "fake.html")
+    path = bs.write_report(fake_fit, tmp_path / "fake.html")
     assert path == tmp_path / "fake.html"
     page = Page(path.read_text(encoding="utf-8"))
     body = page.body_text
@@ -149,7 +149,7 @@ def test_report_refuses_to_overwrite_and_writes_atomically(fake_fit, tmp_path, m
     with pytest.raises(ValueError, match="'.html'"):
         write_report(fake_fit, tmp_path / "r.txt")
 
-    import bayes_scaling.report as report_module
+    import bayes_scaling.viz.report as report_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -1,4 +1,4 @@
-"""Validation and views of the runs table (bayes_scaling.runs) and the error types (bayes_scaling.errors)."""
+"""Validation and views of the runs table (bayes_scaling.data.runs) and the error types (bayes_scaling.errors)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bayes_scaling import errors
+from bayes_scaling.data.runs import Runs
 from bayes_scaling.errors import BayesScalingError, RunsValidationError
-from bayes_scaling.runs import Runs
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -10,8 +10,11 @@ import pytest
 from scipy import stats
 
 import bayes_scaling as bs
-from bayes_scaling import baselines, validate
-from bayes_scaling.synthetic import CHINCHILLA_PARAMS
+from bayes_scaling.data.synthetic import CHINCHILLA_PARAMS
+from bayes_scaling.evaluation import backtesting as backtest_module
+from bayes_scaling.evaluation import baselines, holdout, methods, optimum, scores
+from bayes_scaling.evaluation import simulation as sbc_module
+from bayes_scaling.laws import point_fit
 
 
 # --------------------------------------------------------------------------- scores
@@ -20,18 +23,18 @@ def test_crps_matches_its_definition_and_the_normal_closed_form():
     x = rng.normal(size=(50, 3))
     y = np.array([-0.3, 0.0, 2.0])
     brute = np.abs(x - y).mean(axis=0) - 0.5 * np.abs(x[:, None, :] - x[None, :, :]).mean(axis=(0, 1))
-    np.testing.assert_allclose(validate.crps_from_draws(x, y), brute, rtol=1e-12)
+    np.testing.assert_allclose(scores.crps_from_draws(x, y), brute, rtol=1e-12)
     # Large sample from N(0, 1): CRPS(y) = y(2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi).
     big = rng.normal(size=(200_000, 3))
     exact = y * (2 * stats.norm.cdf(y) - 1) + 2 * stats.norm.pdf(y) - 1 / np.sqrt(np.pi)
-    np.testing.assert_allclose(validate.crps_from_draws(big, y), exact, atol=3e-3)
+    np.testing.assert_allclose(scores.crps_from_draws(big, y), exact, atol=3e-3)
 
 
 def test_interval_score():
     lo, hi = np.array([1.0, 1.0, 1.0]), np.array([2.0, 2.0, 2.0])
     y = np.array([1.5, 0.5, 3.0])
     # width 1; below by 0.5 -> + 2/0.1 * 0.5 = 10; above by 1 -> + 20.
-    np.testing.assert_allclose(validate.interval_score(lo, hi, y, 0.9), [1.0, 11.0, 21.0])
+    np.testing.assert_allclose(scores.interval_score(lo, hi, y, 0.9), [1.0, 11.0, 21.0])
 
 
 def test_a_calibrated_forecast_scores_as_calibrated():
@@ -41,11 +44,11 @@ def test_a_calibrated_forecast_scores_as_calibrated():
     mu = rng.uniform(2.0, 3.0, n)
     y = np.exp(np.log(mu) + 0.01 * rng.standard_normal(n))
     draws = np.exp(np.log(mu) + 0.01 * rng.standard_normal((1000, n)))
-    table = validate.score(validate.MethodForecast(median=mu, draws=draws), y).assign(
+    table = scores.score(scores.MethodForecast(median=mu, draws=draws), y).assign(
         loss=y, extrapolation=1.0, method="m"
     )
-    summary = validate.summarize(table).loc["m"]
-    for p in validate.PROBS:
+    summary = scores.summarize(table).loc["m"]
+    for p in scores.PROBS:
         assert abs(summary[f"coverage_{p * 100:.0f}"] - p) < 0.03, p
     assert stats.kstest(table["pit"], "uniform").pvalue > 0.01
     assert summary["median_ape"] < 1.0
@@ -53,7 +56,7 @@ def test_a_calibrated_forecast_scores_as_calibrated():
 
 def test_point_forecasts_have_no_intervals_and_crps_is_the_log_error():
     y = np.array([2.0, 3.0])
-    table = validate.score(validate.MethodForecast(median=np.array([2.2, 2.7])), y)
+    table = scores.score(scores.MethodForecast(median=np.array([2.2, 2.7])), y)
     assert table[["lo_90", "hi_90", "pit"]].isna().all().all()
     np.testing.assert_allclose(table["crps_log"], np.abs(np.log([2.2 / 2.0, 2.7 / 3.0])))
     np.testing.assert_allclose(table["ape"], [10.0, 10.0])
@@ -79,13 +82,13 @@ def test_approach3_grid_scores_equal_a_log_sum_exp_per_point():
     rng = np.random.default_rng(4)
     log_n, log_d = rng.uniform(17, 24, 50), rng.uniform(20, 27, 50)
     y = np.log(1.7 + 400 * np.exp(-0.34 * log_n) + 410 * np.exp(-0.28 * log_d)) + rng.normal(0, 0.01, 50)
-    grid = baselines._approach3_grid()
+    grid = point_fit._approach3_grid()
     lse = special.logsumexp(
         np.stack([grid[:, [0]] - grid[:, [3]] * log_n, grid[:, [1]] - grid[:, [4]] * log_d, grid[:, [2]] + 0 * log_n]),
         axis=0,
     )
-    want = baselines._huber(y - lse, 1e-3).sum(axis=1)
-    np.testing.assert_allclose(baselines._approach3_grid_values(log_n, log_d, y, 1e-3), want, rtol=1e-12)
+    want = point_fit._huber(y - lse, 1e-3).sum(axis=1)
+    np.testing.assert_allclose(point_fit._approach3_grid_values(log_n, log_d, y, 1e-3), want, rtol=1e-12)
 
 
 def test_approach2_recovers_the_allocation_exponent(noiseless_runs):
@@ -146,10 +149,10 @@ def test_backtest_records_a_failing_method_instead_of_dropping_it(small_runs, mo
         raise FloatingPointError("overflow")
 
     def flagged(train, params, tokens, **_):
-        return validate.MethodForecast(median=np.full(len(params), 2.0), problems=("R-hat > 1.01 for ['E']",))
+        return scores.MethodForecast(median=np.full(len(params), 2.0), problems=("R-hat > 1.01 for ['E']",))
 
-    monkeypatch.setitem(validate.METHODS, "vpnls", broken)
-    monkeypatch.setitem(validate.METHODS, "approach3_bootstrap", flagged)
+    monkeypatch.setitem(methods.METHODS, "vpnls", broken)
+    monkeypatch.setitem(methods.METHODS, "approach3_bootstrap", flagged)
     bt = bs.backtest(small_runs, holdout=1e20, methods=["approach3", "vpnls", "approach3_bootstrap"])
     assert set(bt.table["method"]) == {"approach3", "approach3_bootstrap"}
     assert bt.failures == ["vpnls on runs (C <= 1e+20): FloatingPointError: overflow"]
@@ -188,12 +191,12 @@ def test_sbc_uniformity_test_tells_uniform_from_overconfident(tmp_path):
     rank plot renders."""
     import matplotlib.pyplot as plt
 
-    from bayes_scaling import plots
+    from bayes_scaling.viz import plots
 
     rng = np.random.default_rng(0)
     uniform = rng.integers(0, 101, 400)
     u_shaped = np.concatenate([rng.integers(0, 10, 200), rng.integers(91, 101, 200)])
-    result = validate.SBCResult(
+    result = sbc_module.SBCResult(
         ranks=pd.DataFrame({"alpha": uniform, "beta": u_shaped}), n_ranks=101, diagnostics=pd.DataFrame()
     )
     p = result.uniformity()["p_value"]
@@ -209,7 +212,7 @@ def test_sbc_of_the_default_model_is_uniform(tmp_path):
     """Talts et al. (2018): 200 data sets simulated from the default model's prior on a fixed
     40-configuration design, each refitted; the ranks of the true E, A, B, alpha, beta and of
     the noise parameters among the posterior draws are uniform (chi-square p > 0.01)."""
-    result = validate.sbc(n_sims=200, random_seed=0)
+    result = sbc_module.sbc(n_sims=200, random_seed=0)
     tests = result.uniformity()
     assert set(tests.index) >= {"E", "A", "B", "alpha", "beta", "sigma_ref", "gamma", "tau", "nu"}
     assert (tests["p_value"] > 0.01).all(), tests
@@ -245,7 +248,7 @@ def test_backtest_on_a_local_dask_cluster_matches_serial(small_runs):
 
 
 def _cores_a_fit_would_use(task):
-    from bayes_scaling.fit import sampling_cores
+    from bayes_scaling.inference.sampling import sampling_cores
 
     return sampling_cores(chains=64)
 
@@ -255,8 +258,8 @@ def test_fits_on_an_existing_dask_cluster_share_each_workers_cores(monkeypatch, 
     """A cluster this session did not start gives no $BAYES_SCALING_CORES to its workers: each fit
     takes the worker's CPUs divided by the tasks it runs at once (here 1 and 2 threads)."""
     distributed = pytest.importorskip("distributed")
-    from bayes_scaling.fit import available_cpus
-    from bayes_scaling.validate import run_tasks
+    from bayes_scaling.evaluation.executors import run_tasks
+    from bayes_scaling.inference.sampling import available_cpus
 
     monkeypatch.delenv("BAYES_SCALING_CORES", raising=False)  # workers inherit this environment
     for threads in (1, 2):
@@ -275,8 +278,8 @@ def test_fits_on_an_existing_dask_cluster_share_each_workers_cores(monkeypatch, 
 def test_score_optimum_finds_held_out_isoflop_minima(noiseless_runs, fake_fit):
     """Held-out IsoFLOP budgets of the true law: the empirical N* (parabola vertex) is matched by
     Approach 2 and 3 fitted below the cutoff; a posterior's interval is scored when given."""
-    train, test = validate.split(noiseless_runs, validate.ComputeCutoff(1.1e20))
-    table = validate.score_optimum(train, test, fake_fit)
+    train, test = holdout.split(noiseless_runs, holdout.ComputeCutoff(1.1e20))
+    table = optimum.score_optimum(train, test, fake_fit)
     assert set(table["method"]) == {"approach2", "approach3", "bayes_scaling"}
     assert table["flops"].nunique() >= 2 and (table["extrapolation"] > 1).all()
     for method in ("approach2", "approach3"):
@@ -292,9 +295,9 @@ def test_backtest_runs_many_datasets_cutoffs_and_laws_in_one_call(small_runs, mo
 
     def quick_bayes(train, params, tokens, *, law="chinchilla", random_seed=0, **_):
         fitted.append(law)
-        return validate.MethodForecast(median=np.full(len(params), 2.0))
+        return scores.MethodForecast(median=np.full(len(params), 2.0))
 
-    monkeypatch.setitem(validate.METHODS, "bayes_scaling", quick_bayes)
+    monkeypatch.setitem(methods.METHODS, "bayes_scaling", quick_bayes)
     other = bs.synthetic.chinchilla_runs(n_configs=40, flops_range=(1e18, 1e21), random_seed=9)
     bt = bs.backtest(
         {"a": small_runs, "b": other},
@@ -317,23 +320,23 @@ def test_backtest_runs_many_datasets_cutoffs_and_laws_in_one_call(small_runs, mo
 
 
 def test_auto_executor_uses_processes_for_several_nuts_fits_of_builtin_laws(monkeypatch, scratch_law):
-    monkeypatch.setattr(validate.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(backtest_module.os, "cpu_count", lambda: 2)
     nuts, point = ("bayes_scaling",), ("approach3",)
-    assert validate._choose_executor("auto", [nuts, nuts], ["chinchilla"]) == "process"
-    assert validate._choose_executor("auto", [nuts, point, point], ["chinchilla"]) is None
+    assert backtest_module._choose_executor("auto", [nuts, nuts], ["chinchilla"]) == "process"
+    assert backtest_module._choose_executor("auto", [nuts, point, point], ["chinchilla"]) is None
     # A law defined in this session: fresh worker processes would not know it.
-    assert validate._choose_executor("auto", [nuts, nuts], [scratch_law]) is None
+    assert backtest_module._choose_executor("auto", [nuts, nuts], [scratch_law]) is None
     with pytest.raises(bs.SpecError, match=r"defined in this session only.*use executor=None"):
-        validate._choose_executor("process", [nuts, nuts], [scratch_law])
-    monkeypatch.setattr(validate.os, "cpu_count", lambda: 1)
-    assert validate._choose_executor("auto", [nuts, nuts], ["chinchilla"]) is None
+        backtest_module._choose_executor("process", [nuts, nuts], [scratch_law])
+    monkeypatch.setattr(backtest_module.os, "cpu_count", lambda: 1)
+    assert backtest_module._choose_executor("auto", [nuts, nuts], ["chinchilla"]) is None
 
 
 @pytest.fixture
 def scratch_law():
     from pymc_extras.prior import Prior
 
-    from bayes_scaling import forms
+    from bayes_scaling.laws import registry as forms
 
     name = "test_validate_scratch_law"
     yield bs.define_law(name, lambda N, D, E: E + 0 * N, {"E": Prior("LogNormal", mu=0.0, sigma=1.0)})
@@ -345,11 +348,11 @@ def test_approach3_scoring_its_grid_on_a_subset_finds_the_same_fit(monkeypatch):
     the starts it picks refine, on all rows, to the same optimum."""
     runs = bs.synthetic.chinchilla_runs(n_configs=3000, random_seed=3)
     args = (np.log(runs.params), np.log(runs.tokens), np.log(runs.loss))
-    full = baselines.approach3_arrays(*args, n_starts=4)
+    full = point_fit.approach3_arrays(*args, n_starts=4)
     scored = []
-    huber = baselines._huber
-    monkeypatch.setattr(baselines, "_huber", lambda r, delta: scored.append(r.shape) or huber(r, delta))
-    sub = baselines.approach3_arrays(*args, n_starts=4, grid_rows=300)
+    huber = point_fit._huber
+    monkeypatch.setattr(point_fit, "_huber", lambda r, delta: scored.append(r.shape) or huber(r, delta))
+    sub = point_fit.approach3_arrays(*args, n_starts=4, grid_rows=300)
     grid_shapes = [shape for shape in scored if len(shape) == 5]  # (b, e, alpha, beta, rows) per amplitude a
     assert grid_shapes and all(shape[-1] == 300 for shape in grid_shapes)  # the grid saw the subset only
     for name in ("E", "A", "B", "alpha", "beta", "objective"):

@@ -26,8 +26,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .errors import SpecError
-from .fit import Predictive, ScalingFit
+from ..errors import SpecError
+from ..forecast.predictive import Predictive
+from ..forecast.result import ScalingFit
+from .holdout import as_rules, fit_quietly, split, unique_tokens_of
+from .loo import check_same_runs, loo_table
+from .scores import crps_from_draws
 
 
 class StackedFit(Predictive):
@@ -127,10 +131,8 @@ def stack(
     >>> mix.n_draws, (mix.component_of_draws() == "a").sum()
     (100, np.int64(75))
     """
-    from .validate import compare
-
     if holdout is None:
-        table = compare(fits, method="stacking")
+        table = loo_table(fits, method="stacking")
     else:
         table = lfo_crps_weights(fits, holdout, fit_options=fit_options, random_seed=random_seed)
     weights = table["weight"].clip(lower=0.0)
@@ -195,12 +197,10 @@ def lfo_crps_weights(
     Returns a table over the fits: ``lfo_crps`` (each fit alone) and ``weight``; ``attrs`` has
     ``mixture_crps``, ``n_held_out`` and ``warnings`` (the refits' failed diagnostics, one line each).
     """
-    from .validate import _as_rules, check_same_runs, crps_from_draws, fit_quietly, split, unique_tokens_of
-
     if len(fits) < 2:
         raise SpecError(f"stacking needs at least two fits, got {len(fits)}")
     check_same_runs(fits)
-    rules = _as_rules(holdout)
+    rules = as_rules(holdout)
     if len(rules) != 1:
         raise SpecError(f"leave-future-out stacking takes one holdout (a cutoff or LargestSizes), got {holdout!r}")
     runs = next(iter(fits.values())).runs

@@ -28,16 +28,16 @@ does not fit the graph, is compiled the ordinary way, and the entry rewritten.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytensor
 from pytensor.compile.maker import FunctionMaker
 from pytensor.compile.mode import Mode, get_mode
+
+from ...atomic import atomic_write
 
 __all__ = [
     "REWRITE_SETTINGS",
@@ -229,14 +229,7 @@ def write_entry(name: str, payload: bytes) -> None:
     """Write cache entry ``name`` atomically: readers see the old entry or the new, whole."""
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, folder / name)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(folder / name, lambda tmp: Path(tmp).write_bytes(payload), user_mode=False)
 
 
 def _load(key: str):

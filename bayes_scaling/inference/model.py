@@ -16,12 +16,12 @@ from types import MappingProxyType
 
 import numpy as np
 
-from . import _constants as K
-from .baselines import approach3_arrays
-from .errors import SpecError
-from .forms import DataScale, Law, get_law
-from .noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, add_likelihood, default_noise_priors
-from .runs import Runs
+from .. import _constants as K
+from ..data.runs import Runs
+from ..errors import SpecError
+from ..laws import DataScale, Law, get_law
+from ..laws.point_fit import approach3_arrays
+from ..noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, add_likelihood, default_noise_priors
 
 #: data_scale's Approach-3 point fit picks its starts on at most this many configurations.
 GRID_ROWS = 2000

@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from . import _constants as K
-from .errors import (
-    FileExistsNoOverwriteError,
+from .. import _constants as K
+from ..atomic import atomic_write, check_save_path
+from ..errors import (
     FitFileNotFoundError,
     ForeignFileError,
     FormatVersionError,
     IdentityError,
     IncompatibleFileError,
 )
-from .forms import DataScale
+from ..laws import DataScale
 
 REQUIRED_ATTRS = (
     "format",
@@ -42,13 +39,6 @@ REQUIRED_ATTRS = (
 )
 REQUIRED_GROUPS = ("posterior", "constant_data")
 _DEPENDENCIES = ("pymc", "pytensor", "arviz", "numpy", "xarray", "pandas")
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def content_hash(tree) -> str:
@@ -80,20 +70,6 @@ def content_hash(tree) -> str:
     return digest.hexdigest()
 
 
-def check_save_path(path, *, overwrite: bool = False, suffix: str = ".nc") -> Path:
-    """Raise now, before any sampling, if ``save`` would refuse ``path``.
-
-    ``suffix`` is the extension the file must have (``".html"`` for reports).
-    """
-    path = Path(path)
-    if path.suffix != suffix:
-        kind = " (netCDF)" if suffix == ".nc" else ""
-        raise ValueError(f"save to a '{suffix}' file{kind}, got '{path.name}'")
-    if path.exists() and not overwrite:
-        raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
-    return path
-
-
 def save(fit, path, *, overwrite: bool = False) -> Path:
     """Write ``fit`` to ``path`` (netCDF) atomically: a temporary file, then a rename.
 
@@ -109,34 +85,20 @@ def save(fit, path, *, overwrite: bool = False) -> Path:
         raise IncompatibleFileError(
             f"cannot save this fit: it lacks {missing} (only posterior fits from fit() are saved)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
     tree = fit.idata.copy()
     tree.attrs.update(
         {
             "format": K.FILE_MARKER,
             "format_version": K.FORMAT_VERSION,
-            "package_version": _version("bayes_scaling"),
-            "dependency_versions": json.dumps({p: _version(p) for p in _DEPENDENCIES}, sort_keys=True),
+            "package_version": K.installed_version("bayes_scaling"),
+            "dependency_versions": json.dumps({p: K.installed_version(p) for p in _DEPENDENCIES}, sort_keys=True),
             "content_hash": content_hash(tree),
         }
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        tree.to_netcdf(tmp, engine="h5netcdf")
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsNoOverwriteError(f"'{path}' appeared while saving; pass overwrite=True to replace it")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it the user's usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: tree.to_netcdf(tmp, engine="h5netcdf"), overwrite=overwrite)
 
 
-def load(path):
+def read(path):
     """Load a saved fit. No PyMC compilation or sampling happens.
 
     Raises
@@ -149,8 +111,7 @@ def load(path):
     """
     import xarray as xr
 
-    from .fit import ScalingFit
-    from .model import spec_id
+    from ..inference.model import spec_id
 
     path = Path(path)
     if not path.is_file():
@@ -172,7 +133,7 @@ def load(path):
         version_ok = False
     if not version_ok:
         raise FormatVersionError(
-            f"'{path}' has format version {version_found}; this bayes_scaling ({_version('bayes_scaling')}) reads version "
+            f"'{path}' has format version {version_found}; this bayes_scaling ({K.installed_version('bayes_scaling')}) reads version "
             f"{K.FORMAT_VERSION}: load it with the package version that wrote it ({attrs.get('package_version')})"
         )
     missing = [a for a in REQUIRED_ATTRS if a not in attrs] + [g for g in REQUIRED_GROUPS if g not in tree]
@@ -193,4 +154,4 @@ def load(path):
             f"'{path}': the posterior draws or data do not match the file's content hash: the file is corrupted; "
             "restore it from a copy or refit"
         )
-    return ScalingFit(tree, spec_dict=spec, scale=scale, flops_per_param_token=float(attrs["flops_per_param_token"]))
+    return tree, spec, scale, float(attrs["flops_per_param_token"])

@@ -52,8 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import laws
-from .errors import SpecError
+from ..errors import SpecError
+from ..laws import maths as laws
 
 #: "normal": Gaussian configuration means; "student_t": heavy-tailed, robust to outlying runs
 #: (digitisation errors, under-tuned runs), the Bayesian counterpart of Approach 3's Huber loss;
@@ -153,7 +153,7 @@ def default_noise_priors(options: NoiseOptions) -> dict:
 
 
 def _sqrt(x):
-    if laws._is_symbolic(x):
+    if laws.is_symbolic(x):
         import pytensor.tensor as pt
 
         return pt.sqrt(x)

@@ -1,6 +1,6 @@
 r"""Decisions from a posterior: probabilities, budgets, allocations and which runs to train next.
 
-Every function takes a :class:`~bayes_scaling.fit.ScalingFit` (fitted or loaded) and works on its
+Every function takes a :class:`~bayes_scaling.forecast.result.ScalingFit` (fitted or loaded) and works on its
 stored draws with numpy: no PyMC, no sampling, so a planning script answers in about a second.
 
 Notation: for posterior draw :math:`s`, :math:`\mu_s(N, D)` is the law's expected loss and a new
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
-from . import _constants as K
-from .fit import ScalingFit
-from .noise import extrapolation_z, new_run_sd
-from .units import as_counts
+from .. import _constants as K
+from ..forecast.result import ScalingFit
+from ..noise import extrapolation_z, new_run_sd
+from ..units import as_counts
 
 
 # --------------------------------------------------------------------------- per-draw pieces

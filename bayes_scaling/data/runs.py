@@ -14,19 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _constants as K
-from .errors import RunsValidationError
-from .units import parse_count
+from .. import _constants as K
+from ..errors import RunsValidationError
+from ..units import parse_count
+from .plausibility import plausibility_problems, rows_text
 
 _POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS)
-_MAX_ROWS_LISTED = 10
-
-
-def _rows(positions) -> str:
-    positions = list(positions)
-    shown = ", ".join(str(p) for p in positions[:_MAX_ROWS_LISTED])
-    more = len(positions) - _MAX_ROWS_LISTED
-    return f"row{'s' if len(positions) > 1 else ''} {shown}" + (f" (and {more} more)" if more > 0 else "")
 
 
 def _is_blank(raw) -> bool:
@@ -61,7 +54,7 @@ def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> tuple[np.n
     if bad:
         examples = ", ".join(repr(column.iloc[p]) for p in bad[:3])
         problems.append(
-            f"column '{name}' has text that is not a number at {_rows(bad)} (e.g. {examples}): "
+            f"column '{name}' has text that is not a number at {rows_text(bad)} (e.g. {examples}): "
             "write plain numbers such as 7e10, or 70B / 1.4T / 500M"
         )
     reported = np.zeros(len(column), dtype=bool)
@@ -174,15 +167,19 @@ class Runs:
             name = names[canonical]
             missing = np.flatnonzero(np.isnan(values) & ~reported[canonical])
             if canonical in required and missing.size:
-                problems.append(f"column '{name}' is empty or NaN at {_rows(missing)}: fill it in or drop those rows")
+                problems.append(
+                    f"column '{name}' is empty or NaN at {rows_text(missing)}: fill it in or drop those rows"
+                )
             infinite = np.flatnonzero(np.isinf(values))
             if infinite.size:
-                problems.append(f"column '{name}' is infinite at {_rows(infinite)}: drop those rows (diverged runs?)")
+                problems.append(
+                    f"column '{name}' is infinite at {rows_text(infinite)}: drop those rows (diverged runs?)"
+                )
             if canonical in _POSITIVE_NUMERIC:
                 nonpositive = np.flatnonzero(values <= 0)
                 if nonpositive.size:
                     problems.append(
-                        f"column '{name}' must be > 0 but is zero or negative at {_rows(nonpositive)}"
+                        f"column '{name}' must be > 0 but is zero or negative at {rows_text(nonpositive)}"
                         + (": give loss in nats/token (a positive cross-entropy)" if canonical == K.LOSS else "")
                     )
         if problems:
@@ -196,7 +193,7 @@ class Runs:
         overflow = np.flatnonzero(~np.isfinite(out[K.FLOPS].to_numpy()))
         if overflow.size:
             raise RunsValidationError(
-                [f"compute k*N*D overflows at {_rows(overflow)}: check the units of '{params}' and '{tokens}'"]
+                [f"compute k*N*D overflows at {rows_text(overflow)}: check the units of '{params}' and '{tokens}'"]
             )
         if K.FAMILY in out:
             out[K.FAMILY] = out[K.FAMILY].astype("string").fillna("")
@@ -234,7 +231,7 @@ class Runs:
             rows = np.flatnonzero(np.isin(self.config_index, dup.index.to_numpy()))
             raise RunsValidationError(
                 [
-                    f"{_rows(rows)} repeat the same (N, D) with exactly the same loss: duplicated rows? "
+                    f"{rows_text(rows)} repeat the same (N, D) with exactly the same loss: duplicated rows? "
                     "Drop the copies (replicate seeds should differ in loss)"
                 ]
             )
@@ -307,6 +304,17 @@ class Runs:
         """A copy of the canonical table."""
         return self.frame.copy()
 
+    def to_dataset(self):
+        """The canonical table as an xarray Dataset (dim ``run``), strings kept as text: the
+        ``runs`` group of a saved fit."""
+        import xarray as xr
+
+        frame = self.to_frame()
+        for column in (K.SEED, K.RUN_ID, K.FAMILY):
+            if column in frame:
+                frame[column] = frame[column].astype("string").fillna("").astype(str)
+        return xr.Dataset({c: (K.RUN, frame[c].to_numpy()) for c in frame.columns})
+
     def subset(self, mask) -> Runs:
         """The runs where ``mask`` (boolean array over rows) is true, re-validated."""
         mask = np.asarray(mask, dtype=bool)
@@ -352,7 +360,7 @@ class Runs:
         if len(ties):
             rows = np.flatnonzero(np.isin(self.config_index, ties.index.to_numpy()))
             problems.append(
-                f"replicate seeds at {_rows(rows)} have exactly equal losses, which leaves the seed noise at zero: "
+                f"replicate seeds at {rows_text(rows)} have exactly equal losses, which leaves the seed noise at zero: "
                 "give the losses with more digits, or keep one row per configuration"
             )
         if "C" in axes and np.unique(self.flops).size < 3:
@@ -377,115 +385,3 @@ class Runs:
             )
         if problems:
             raise RunsValidationError(problems)
-
-
-#: A per-token cross-entropy in nats above this is not a loss (ln of a 1M-token vocabulary is 13.8).
-MAX_PLAUSIBLE_LOSS = 20.0
-#: Median D/N below this: the params and tokens columns are probably swapped (the lowest median
-#: among the public scaling data sets in ../shared/data is 2.6, datablations).
-MIN_PLAUSIBLE_TOKENS_PER_PARAM = 0.1
-
-
-def plausibility_problems(frame: pd.DataFrame, names: dict) -> list[str]:
-    """What is valid but almost surely a mistake in a canonical runs table (one message each).
-
-    - loss above 20: perplexity or percent, not nats/token (all rows, or some rows mixed in);
-    - a minority of rows sitting ln 2 = 1.443x above a robust (Approach-3) fit of the others:
-      loss in bits mixed with nats;
-    - median tokens per parameter below 0.1: params and tokens swapped;
-    - loss increasing with compute (Spearman rho > 0.3): an accuracy, or the wrong column;
-    - one ``run_id`` on rows with different N, D or loss at the same step (or with no step);
-    - (checked after grouping) replicate seeds of one configuration with exactly equal losses.
-    """
-    problems = []
-    loss = frame[K.LOSS].to_numpy(dtype=float)
-    params, tokens = frame[K.PARAMS].to_numpy(dtype=float), frame[K.TOKENS].to_numpy(dtype=float)
-    name_loss = names.get(K.LOSS, K.LOSS)
-    big = loss > MAX_PLAUSIBLE_LOSS
-    if big.all() or np.median(loss) > MAX_PLAUSIBLE_LOSS / 2:
-        problems.append(
-            f"column '{name_loss}' holds values {loss.min():.4g}-{loss.max():.4g}, far above any per-token "
-            "cross-entropy in nats: perplexity or percent? give loss = ln(perplexity), in nats/token"
-        )
-    elif big.any():
-        problems.append(
-            f"column '{name_loss}' is above {MAX_PLAUSIBLE_LOSS:g} at {_rows(np.flatnonzero(big))} while its median is "
-            f"{np.median(loss):.3g}: percent or perplexity mixed with nats? convert those rows"
-        )
-    with np.errstate(over="ignore"):  # absurd sizes (e.g. 5e-324 params) make inf, still a number
-        ratio = tokens / params
-    if np.median(ratio) < MIN_PLAUSIBLE_TOKENS_PER_PARAM:
-        problems.append(
-            f"tokens are fewer than params by 10x or more in most rows (median D/N = {np.median(ratio):.2g}): "
-            f"are the '{names.get(K.PARAMS)}' and '{names.get(K.TOKENS)}' columns swapped?"
-        )
-    flops = frame[K.FLOPS].to_numpy(dtype=float)
-    if np.unique(flops).size >= 3 and len(loss) >= 5 and not big.any():
-        from scipy.stats import spearmanr
-
-        rho = float(spearmanr(np.log(flops), loss).statistic)
-        if rho > 0.3:
-            problems.append(
-                f"loss increases with compute (Spearman rho = {rho:+.2f}): is '{name_loss}' an accuracy or "
-                "another metric where higher is better? give a loss (lower is better)"
-            )
-    # The bits/nats check fits loss as a function of N and D alone: runs on repeated data
-    # (unique tokens below D) legitimately sit above that law, so only single-epoch runs are used.
-    single_epoch = np.ones(len(loss), dtype=bool)
-    if K.UNIQUE_TOKENS in frame:
-        unique = frame[K.UNIQUE_TOKENS].to_numpy(dtype=float)
-        single_epoch = ~(unique < tokens * (1 - 1e-9))
-    if not problems and single_epoch.sum() >= 10:
-        keep = np.flatnonzero(single_epoch)
-        problems += _bits_among_nats(params[keep], tokens[keep], loss[keep], name_loss, row_numbers=keep)
-    if K.RUN_ID in frame:
-        problems += _run_id_conflicts(frame, names.get(K.RUN_ID, K.RUN_ID))
-    return problems
-
-
-def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000, row_numbers=None) -> list[str]:
-    """Rows whose loss is ~ln 2 above (or below) a robust fit of the rest: bits mixed with nats.
-    ``row_numbers``: the table's row number of each entry (default: its position)."""
-    row_numbers = np.arange(len(loss)) if row_numbers is None else np.asarray(row_numbers)
-    from .baselines import approach3_arrays
-
-    rng = np.random.default_rng(0)
-    rows = np.arange(len(loss)) if len(loss) <= max_rows else np.sort(rng.choice(len(loss), max_rows, replace=False))
-    try:
-        point = approach3_arrays(np.log(params[rows]), np.log(tokens[rows]), np.log(loss[rows]), n_starts=2)
-    except (ValueError, FloatingPointError):
-        return []
-    if not (np.isfinite([point.E, point.A, point.B]).all() and point.alpha > 0 and point.beta > 0):
-        return []
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        log_ratio = np.log(loss) - np.log(point.loss(params, tokens))
-    off = np.abs(np.abs(log_ratio) - np.log(1 / np.log(2))) < 0.05
-    rest = ~off
-    if 0 < off.sum() <= 0.4 * len(loss) and rest.sum() >= 5 and np.median(np.abs(log_ratio[rest])) < 0.02:
-        return [
-            f"column '{name_loss}' at {_rows(row_numbers[np.flatnonzero(off)])} is ~1.44x (= 1/ln 2) off the law that fits the other "
-            "rows: bits mixed with nats? convert bits to nats (x ln 2), or pass loss_unit='bits' if all are bits"
-        ]
-    return []
-
-
-def _run_id_conflicts(frame: pd.DataFrame, name: str) -> list[str]:
-    ids = frame[K.RUN_ID].astype("string").fillna("")
-    keyed = frame.assign(_id=ids)[ids != ""]
-    if keyed.empty:
-        return []
-    by = ["_id", K.STEP] if K.STEP in keyed and keyed[K.STEP].notna().any() else ["_id"]
-    values = keyed[[K.PARAMS, K.TOKENS, K.LOSS]].round(12)
-    distinct = values.groupby([keyed[c] for c in by], dropna=False).nunique().max(axis=1)
-    bad_keys = distinct[distinct > 1].index
-    if len(bad_keys) == 0:
-        return []
-    bad_ids = sorted({k[0] if isinstance(k, tuple) else k for k in bad_keys})
-    rows = np.flatnonzero(ids.isin(bad_ids).to_numpy())
-    where = " at the same step" if len(by) == 2 else ""
-    return [
-        f"column '{name}' reuses {len(bad_ids)} id(s) (e.g. {bad_ids[:3]}) for rows with different params, tokens or "
-        f"loss{where}, at {_rows(rows)}: give each run its own id"
-        + ("" if len(by) == 2 else ", or add a 'step' column if these are checkpoints of one run")
-        + "; several metrics per run (a loss_kind column)? keep one"
-    ]

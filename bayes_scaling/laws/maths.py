@@ -22,14 +22,41 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = [
+    "is_symbolic",
+    "logaddexp",
+    "chinchilla_log_loss",
+    "chinchilla_loss",
+    "amplitudes_from_reference",
+    "reference_from_amplitudes",
+    "chinchilla_optimal_params",
+    "seed_noise_sd",
+    "softplus",
+    "kaplan_log_loss",
+    "kaplan_constants",
+    "kaplan_loss",
+    "kaplan_optimal_params",
+    "power_law_log_loss",
+    "bnsl_log_reducible",
+    "bnsl_loss",
+    "effective_repeats",
+    "data_constrained_sizes",
+    "overtrain_log_loss",
+    "overtrain_optimal_params",
+    "downstream_error",
+    "isoflop_argmin",
+    "exp",
+    "log",
+]
 
-def _is_symbolic(*values) -> bool:
+
+def is_symbolic(*values) -> bool:
     return any(type(v).__module__.startswith("pytensor") for v in values)
 
 
 def logaddexp(x, y):
     """``log(exp(x) + exp(y))`` for numpy arrays or pytensor tensors."""
-    if _is_symbolic(x, y):
+    if is_symbolic(x, y):
         import pytensor.tensor as pt
 
         return pt.logaddexp(x, y)
@@ -44,7 +71,7 @@ def chinchilla_log_loss(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta
     """
     term_n = log_AN_ref - alpha * (log_n - log_n_ref)
     term_d = log_BD_ref - beta * (log_d - log_d_ref)
-    if _is_symbolic(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta):
+    if is_symbolic(log_n, log_d, log_E, log_AN_ref, log_BD_ref, alpha, beta):
         return logaddexp(log_E, logaddexp(term_n, term_d))
     # numpy: three exponentials and one log are ~3x faster than two logaddexp; the terms are
     # losses (far below e^709), and any overflow or underflow falls back to the stable form.
@@ -74,7 +101,7 @@ def reference_from_amplitudes(A, B, alpha, beta, log_n_ref, log_d_ref):
 
 def _exp_of(*values):
     """``pt.exp`` if any value is a pytensor tensor, else ``np.exp``."""
-    if _is_symbolic(*values):
+    if is_symbolic(*values):
         import pytensor.tensor as pt
 
         return pt.exp
@@ -104,7 +131,7 @@ def seed_noise_sd(log_n, sigma_ref, gamma, log_n_ref):
 # --------------------------------------------------------------------------- helpers
 def _ops(*values):
     """The array module for these values: ``pytensor.tensor`` if any is symbolic, else numpy."""
-    if _is_symbolic(*values):
+    if is_symbolic(*values):
         import pytensor.tensor as pt
 
         return pt
@@ -113,7 +140,7 @@ def _ops(*values):
 
 def softplus(x):
     r""":math:`\log(1 + e^x)`, stable for large ``|x|`` (numpy or pytensor)."""
-    if _is_symbolic(x):
+    if is_symbolic(x):
         import pytensor.tensor as pt
 
         return pt.softplus(x)

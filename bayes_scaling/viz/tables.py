@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .units import format_count, format_flops
+from ..units import format_count, format_flops
 
 
 def _band(median, lo, hi, fmt) -> str:

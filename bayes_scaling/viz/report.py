@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import tempfile
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -25,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import _constants as K
-from .units import as_counts, format_count, format_flops
+from .. import _constants as K
+from ..atomic import atomic_write, check_save_path
+from ..units import as_counts, format_count, format_flops
 
 #: Correlation above which a pair of parameters is reported as identified only jointly.
 CORRELATION_WARN = 0.9
@@ -297,7 +296,7 @@ def _data_section(fit, observed) -> str:
 
 
 def _law_html(fit) -> str:
-    from .forms import CHINCHILLA
+    from ..laws import CHINCHILLA
 
     if fit.law.formula == CHINCHILLA.formula:  # typeset; other laws show their LaTeX source
         return "L(N, D) = E + A N<sup>−α</sup> + B D<sup>−β</sup>"
@@ -624,8 +623,8 @@ def _settings_text(fit, sampler_json: str) -> str:
 # --------------------------------------------------------------------------- the report
 def build_report(fit, *, targets=None, backtest=None, title: str | None = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
-    from . import __version__, plots
-    from .synthetic import chinchilla_optimum
+    from ..data.synthetic import chinchilla_optimum
+    from . import plots
     from .tables import optimal_table
 
     observed = plots._observed(fit)
@@ -662,7 +661,7 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None) 
     sampler = fit.idata.attrs.get("sampler_settings", "")
     sections = [
         f"<header><h1>{_e(title)}</h1><p class='meta'>Written {_e(datetime.now(UTC).isoformat(timespec='seconds'))} "
-        f"by bayes_scaling {_e(__version__)} &middot; fit created {_e(created)} &middot; "
+        f"by bayes_scaling {_e(K.installed_version())} &middot; fit created {_e(created)} &middot; "
         f"{fit.n_draws} posterior draws &middot; spec id {_e(fit.idata.attrs.get('spec_id', 'n/a'))}</p></header>",
         "<section id='summary'><h2>Bottom line</h2>",
         f"<p>Diagnostics: <span class='verdict {cls}'>{_e(verdict)}</span>"
@@ -801,26 +800,9 @@ def write_report(fit, path, *, targets=None, backtest=None, title: str | None = 
         The file written. It is written atomically (a temporary file, then a rename): an
         interrupted write leaves any previous file untouched.
     """
-    from .errors import FileExistsNoOverwriteError
-    from .io import check_save_path
-
     path = check_save_path(path, overwrite=overwrite, suffix=".html")
     text = build_report(fit, targets=targets, backtest=backtest, title=title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsNoOverwriteError(f"'{path}' appeared while writing; pass overwrite=True to replace it")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=overwrite)
 
 
 __all__ = ["build_report", "forecast_frame", "identifiability_warnings", "parse_targets", "write_report"]

@@ -85,7 +85,7 @@ def find_mode(model, *, starts: int = DEFAULT_STARTS, random_seed=None) -> ModeS
     from pymc.util import get_default_varnames
     from scipy import optimize
 
-    from .errors import SamplingError
+    from ..errors import SamplingError
 
     start_fn = make_initial_point_fn(model=model, default_strategy="prior", return_transformed=True)
     logp = model.compile_logp(jacobian=True)

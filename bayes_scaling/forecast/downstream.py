@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import laws
-from .errors import RunsValidationError
+from ..errors import RunsValidationError
+from ..laws import maths as laws
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +71,8 @@ def fit_downstream(
     its downstream error rate in [0, 1], e.g. mean top-1 error over a task suite)."""
     import pymc as pm
 
-    from .fit import _diagnostics_table, _nuts_options, default_sampler, run_nuts
+    from ..inference.diagnostics import diagnostics_table
+    from ..inference.sampling import default_sampler, nuts_options, run_nuts
 
     loss, error = np.asarray(loss, dtype=float).ravel(), np.asarray(error, dtype=float).ravel()
     problems = []
@@ -102,11 +103,11 @@ def fit_downstream(
             tune=tune,
             chains=chains,
             sampler=sampler,
-            nuts=_nuts_options(sampler, 0.9),
+            nuts=nuts_options(sampler, 0.9),
             random_seed=random_seed,
             progressbar=progressbar,
         )
     post = idata["posterior"].to_dataset()
     flat = {name: post[name].values.reshape(-1) for name in ("eps", "k", "gamma", "sigma")}
-    table = _diagnostics_table(idata, ["eps", "gamma", "log_drop_ref", "sigma"])
+    table = diagnostics_table(idata, ["eps", "gamma", "log_drop_ref", "sigma"])
     return DownstreamFit(**flat, diagnostics=table)

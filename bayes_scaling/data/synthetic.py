@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import laws
+from ..laws import maths as laws
 from .runs import Runs
 
 #: Hoffmann et al. (2022) Approach-3 estimates, the demo's ground truth.
@@ -139,7 +139,7 @@ def runs_from_law(
 
 def data_constrained_loss(n, d, u, E, A, B, alpha, beta, R_D_star, R_N_star):
     """Expected loss of Muennighoff et al.'s law evaluated directly (numpy)."""
-    from .forms import DataScale
+    from ..laws import DataScale
 
     scale = DataScale(0.0, 0.0, 1.0, 1.0, 0.0)
     log_an, log_bd = laws.reference_from_amplitudes(A, B, alpha, beta, 0.0, 0.0)

@@ -24,11 +24,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from . import _constants as K
-from .noise import new_run_noise, new_run_sd
-from .runs import Runs
-from .synthetic import CHINCHILLA_PARAMS, chinchilla_optimum
-from .units import as_counts, format_count, format_flops
+from .. import _constants as K
+from ..data.runs import Runs
+from ..data.synthetic import CHINCHILLA_PARAMS, chinchilla_optimum
+from ..noise import new_run_noise, new_run_sd
+from ..units import as_counts, format_count, format_flops
 
 #: Interval probabilities of the shaded bands, widest first; the 50% band is drawn darker.
 LEVELS = (0.9, 0.5)
@@ -827,7 +827,7 @@ def residuals(fit, *, bins: int = 8, random_seed: int = 0):
 
 def _config_mean_sd(fit, theta, log_n, n_seeds):
     """Scale of a configuration mean of ``n_seeds`` runs: sqrt(tau^2 + sigma(N)^2 / n)."""
-    from .noise import config_mean_variance, config_sd, reported_noise
+    from ..noise import config_mean_variance, config_sd, reported_noise
 
     full = {**theta, **reported_noise(theta, fit.noise)}
     sigma = config_sd(full, log_n, fit.scale.log_n_noise_ref, fit.noise)

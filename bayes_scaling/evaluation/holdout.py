@@ -1,0 +1,93 @@
+"""Holdout rules (what an analyst would have had: runs below a compute cutoff, or all but the
+largest sizes), the split they make, and a fit that returns its failed diagnostics instead of
+warning them, for loops of fits."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _constants as K
+from ..data.runs import Runs
+from ..errors import RunsValidationError, SamplingWarning, SpecError
+from ..forecast.fitting import fit
+
+
+@dataclass(frozen=True)
+class ComputeCutoff:
+    """Fit on runs with compute ``<= max_flops``; forecast the runs above it."""
+
+    max_flops: float
+
+    def held_out(self, runs: Runs) -> np.ndarray:
+        return runs.flops > self.max_flops
+
+    def __str__(self) -> str:
+        return f"C <= {self.max_flops:.3g}"
+
+
+@dataclass(frozen=True)
+class LargestSizes:
+    """Fit on all but the ``n`` largest model sizes; forecast those."""
+
+    n: int
+
+    def held_out(self, runs: Runs) -> np.ndarray:
+        sizes = np.unique(runs.params)
+        if self.n >= len(sizes):
+            raise SpecError(f"cannot hold out the {self.n} largest sizes: the runs have only {len(sizes)} sizes")
+        return runs.params >= sizes[-self.n]
+
+    def __str__(self) -> str:
+        return f"all but the {self.n} largest N"
+
+
+def as_rules(holdout) -> list:
+    if isinstance(holdout, (ComputeCutoff, LargestSizes)):
+        return [holdout]
+    if isinstance(holdout, (int, float, np.floating)) and not isinstance(holdout, bool):
+        return [ComputeCutoff(float(holdout))]
+    if isinstance(holdout, Iterable) and not isinstance(holdout, (str, bytes)):
+        rules = [r for h in holdout for r in as_rules(h)]
+        if rules:
+            return rules
+    raise SpecError(
+        "holdout must be a compute cutoff (a number, or ComputeCutoff(1e20)), LargestSizes(k), "
+        f"or a list of them for a rolling origin; got {holdout!r}"
+    )
+
+
+def split(runs: Runs, rule) -> tuple[Runs, Runs]:
+    """(fitted, held-out) runs of one holdout rule, or a clear error if either side is empty."""
+    test_mask = rule.held_out(runs)
+    if test_mask.all() or not test_mask.any():
+        raise RunsValidationError(
+            [
+                f"holdout {rule} leaves {'no runs to fit' if test_mask.all() else 'no runs to forecast'}: "
+                f"choose a cutoff inside the data (C from {runs.flops.min():.3g} to {runs.flops.max():.3g})"
+            ]
+        )
+    return runs.subset(~test_mask), runs.subset(test_mask)
+
+
+def unique_tokens_of(runs: Runs) -> np.ndarray | None:
+    """The unique tokens of ``runs`` for a forecast (rows without them: every token unique), or
+    None when the table has no such column."""
+    if K.UNIQUE_TOKENS not in runs.frame:
+        return None
+    return runs.frame[K.UNIQUE_TOKENS].fillna(runs.frame[K.TOKENS]).to_numpy()
+
+
+def fit_quietly(train: Runs, law="chinchilla", random_seed=0, fit_options=None):
+    """``(fit, problems)``: :func:`bayes_scaling.fit` with its failed diagnostics returned (one
+    line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks)."""
+    options = {"progressbar": False, **dict(fit_options or {})}
+    with warnings.catch_warnings():
+        # A backtest records the fit's diagnostics instead of stopping at them.
+        warnings.simplefilter("ignore", SamplingWarning)
+        result = fit(train, law, random_seed=random_seed, **options)
+    return result, tuple(json.loads(result.idata.attrs["diagnostics"])["problems"])

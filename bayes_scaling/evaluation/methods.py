@@ -1,0 +1,61 @@
+"""The forecasting methods a backtest compares, each ``(train, params, tokens, **options) ->
+MethodForecast``: bayes_scaling (one law or a LOO-stacked mixture) and the point-fit baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..data.runs import Runs
+from .baselines import approach3, approach3_bootstrap, vpnls
+from .holdout import fit_quietly
+from .scores import MethodForecast
+from .stacking import stack
+
+
+def _bayes_scaling(
+    train: Runs, params, tokens, *, law="chinchilla", random_seed=0, unique_tokens=None, **fit_options
+) -> MethodForecast:
+    result, problems = fit_quietly(train, law, random_seed, fit_options)
+    forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=problems)
+
+
+def _bayes_scaling_stack(
+    train: Runs, params, tokens, *, laws=("chinchilla",), random_seed=0, unique_tokens=None, **fit_options
+) -> MethodForecast:
+    """Each law in ``laws`` fitted to the past, stacked by PSIS-LOO on the past, then forecast."""
+    fits, problems = {}, []
+    for law in laws:
+        name = law if isinstance(law, str) else law.name
+        fits[name], found = fit_quietly(train, law, random_seed, fit_options)
+        problems += [f"{name}: {p}" for p in found]
+    mixture = stack(fits, random_seed=random_seed)
+    forecast = mixture.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    weights = ", ".join(f"{k} {v:.2f}" for k, v in mixture.weights.items())
+    return MethodForecast(median=forecast.median, draws=forecast.draws, problems=(*problems, f"weights: {weights}"))
+
+
+def _approach3(train: Runs, params, tokens, **_) -> MethodForecast:
+    return MethodForecast(median=approach3(train).loss(params, tokens))
+
+
+def _approach3_bootstrap(train: Runs, params, tokens, *, random_seed=0, n_resamples=1000, **_) -> MethodForecast:
+    boot = approach3_bootstrap(train, n_resamples=n_resamples, random_seed=random_seed)
+    draws = boot.loss(params, tokens)
+    draws = draws[np.all(np.isfinite(draws), axis=1)]
+    return MethodForecast(median=boot.point.loss(params, tokens), draws=draws)
+
+
+def _vpnls(train: Runs, params, tokens, **_) -> MethodForecast:
+    return MethodForecast(median=vpnls(train).loss(params, tokens))
+
+
+METHODS: dict[str, Callable[..., MethodForecast]] = {
+    "bayes_scaling": _bayes_scaling,
+    "bayes_scaling_stack": _bayes_scaling_stack,
+    "approach3": _approach3,
+    "approach3_bootstrap": _approach3_bootstrap,
+    "vpnls": _vpnls,
+}

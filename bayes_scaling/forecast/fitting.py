@@ -1,0 +1,236 @@
+"""``fit(runs, law=...) -> ScalingFit``: spec -> PyMC model -> NUTS draws -> the fitted result;
+and ``sample_prior`` for prior-predictive checks."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from ..data.runs import Runs
+from ..errors import SamplingError, SamplingWarning, SpecError
+from ..inference.initial import MULTIMODAL_GAP, find_mode
+from ..inference.sampling import (
+    default_sampler,
+    log_prior_draws,
+    nuts_options,
+    quiet_pymc_logs,
+    run_nuts,
+    sampling_cores,
+)
+from ..laws import Law, get_law, is_registered, register_law
+from ..noise import DEFAULT_EXTRAPOLATION_SD
+from .result import ScalingFit
+
+
+def fit(
+    runs: Runs,
+    law: str | Law = "chinchilla",
+    *,
+    law_options: Mapping | None = None,
+    priors: Mapping | None = None,
+    heteroscedastic: bool = True,
+    discrepancy: bool = True,
+    likelihood: str = "student_t",
+    extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
+    model=None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    sampler: str | None = None,
+    target_accept: float = 0.9,
+    init: str = "auto",
+    random_seed: int | None = None,
+    progressbar: bool = True,
+    strict: bool = False,
+) -> ScalingFit:
+    """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit`.
+
+    Parameters
+    ----------
+    runs : a validated :class:`~bayes_scaling.runs.Runs` table (a DataFrame is validated first).
+    law : registered law name, or a :class:`~bayes_scaling.forms.Law` (registered under its name
+        if it is not yet; see :func:`bayes_scaling.define_law`). Ignored when ``model`` is given.
+    law_options : the law's settings, e.g. ``{"x": "D", "breaks": 2}`` for ``bnsl``.
+    priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
+    heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
+    extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
+        the square root of the distance (forecasts only; the default was estimated from public
+        scaling studies; 0 switches it off).
+    model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
+    draws, tune, chains : NUTS settings (per chain).
+    cores : chains sampled at once (default: every CPU this process may use, at most
+        ``chains``; ``$BAYES_SCALING_CORES`` if set, as in backtest worker processes). The
+        draws do not depend on it.
+    sampler : "nutpie" (default when installed; compiled with callbacks cached across processes,
+        see :mod:`bayes_scaling.nutpie_sampler`), "pymc" or "numpyro" (named to ``pm.sample``).
+    init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
+        "multistart": the best of a multi-start search for the posterior mode
+        (:func:`bayes_scaling.initial.find_mode`, jittered), for laws whose posteriors have
+        several local modes; "auto" (default): "multistart" for laws marked ``multimodal``
+        (``bnsl``), else "jitter". The search's result is kept in ``fit.idata.attrs["init"]``.
+    random_seed : same seed, same draws.
+    strict : raise :class:`~bayes_scaling.errors.SamplingError` instead of warning when the
+        diagnostics fail (divergences, R-hat > 1.01, low ESS).
+
+    Examples
+    --------
+    >>> import bayes_scaling as bs
+    >>> runs = bs.synthetic.chinchilla_runs(n_configs=60, random_seed=1)
+    >>> fit = bs.fit(runs, draws=200, tune=300, random_seed=0, progressbar=False)
+    >>> bool(fit.compute_optimal(1e24)["params_median"].iloc[0] > 1e10)
+    True
+    """
+    import pymc as pm
+
+    from ..inference.model import ScalingModel, data_scale
+
+    if isinstance(runs, pd.DataFrame):
+        runs = Runs.from_frame(runs)
+    if not isinstance(runs, Runs):
+        raise TypeError(f"runs must be a bayes_scaling.Runs or a DataFrame, got {type(runs).__name__}")
+    if isinstance(law, Law):
+        if law.factory is not None:  # e.g. get_law("power_law").with_options(x="N"): keep its options
+            law_options = {**law.options, **dict(law_options or {})}
+        law = _registered_name(law)
+    spec = (
+        model
+        if model is not None
+        else ScalingModel(
+            law=law,
+            law_options=dict(law_options or {}),
+            priors=dict(priors or {}),
+            heteroscedastic=heteroscedastic,
+            discrepancy=discrepancy,
+            likelihood=likelihood,
+            extrapolation_sd=extrapolation_sd,
+        )
+    )
+    sampler = sampler or default_sampler()
+    nuts = nuts_options(sampler, target_accept)
+    if not 0.0 < target_accept < 1.0:
+        raise SpecError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.95), got {target_accept!r}")
+    n_cores = sampling_cores(chains, cores)  # checked before any work
+    if init not in ("auto", "jitter", "multistart"):
+        raise SpecError(f"init must be 'auto', 'jitter' or 'multistart', got {init!r}")
+    if init == "auto":
+        init = "multistart" if get_law(spec.law).multimodal else "jitter"
+    scale = data_scale(runs)
+    pm_model = spec.build(runs, scale)
+    mode = find_mode(pm_model, random_seed=random_seed) if init == "multistart" else None
+    with pm_model:
+        idata = run_nuts(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=n_cores,
+            sampler=sampler,
+            nuts=nuts,
+            random_seed=random_seed,
+            progressbar=progressbar,
+            initvals=None if mode is None else mode.initvals,
+        )
+        with quiet_pymc_logs():
+            prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
+    log_prior = log_prior_draws(pm_model, idata["posterior"].to_dataset())
+    for extra in [
+        g for g in idata.children if g not in ("posterior", "sample_stats", "observed_data", "constant_data")
+    ]:
+        del idata[extra]
+    idata["sample_stats"] = _text_as_str(idata["sample_stats"].to_dataset())
+    idata["prior"] = prior["prior"].to_dataset()
+    idata["log_prior"] = log_prior
+    idata["runs"] = runs.to_dataset()
+    settings = {
+        "sampler": sampler,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "cores": n_cores,
+        "random_seed": random_seed,
+        "init": init,
+        **{f"nuts_{k}": v for k, v in nuts.items()},
+    }
+    idata.attrs.update(
+        {
+            "law": spec.law,
+            "spec": spec.to_json(),
+            "spec_id": spec.spec_id,
+            "scale": json.dumps(scale.to_dict(), sort_keys=True),
+            "flops_per_param_token": runs.flops_per_param_token,
+            "sampler_settings": json.dumps(settings, sort_keys=True),
+            "data_hash": runs.data_hash(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "init": json.dumps(mode.to_dict() if mode is not None else {"method": init}),
+        }
+    )
+    result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
+    table = result.diagnostics()
+    idata.attrs["diagnostics"] = json.dumps(
+        {
+            "n_divergences": table.attrs["n_divergences"],
+            "problems": table.attrs["problems"],
+            "ok": bool(table["ok"].all()),
+        }
+    )
+    if mode is not None and mode.runner_up_gap < MULTIMODAL_GAP:
+        warnings.warn(
+            f"the posterior has at least two modes: the mode search found one {mode.runner_up_gap:.1f} log-density "
+            f"units below the best ({mode.n_at_best} of {mode.n_starts} starts reached the best). The chains "
+            "started at the best mode and may under-represent the other; compare the fit with init='jitter', or "
+            "narrow the priors on where the law bends",
+            SamplingWarning,
+            stacklevel=2,
+        )
+    if table.attrs["problems"]:
+        message = "sampling diagnostics failed:\n" + "\n".join(f"  - {p}" for p in table.attrs["problems"])
+        if strict:
+            raise SamplingError(message)
+        warnings.warn(message, SamplingWarning, stacklevel=2)
+    return result
+
+
+def _registered_name(law: Law) -> str:
+    """The name under which ``law`` is registered (registering it if the name is free)."""
+    if not is_registered(law.name):
+        register_law(law)
+    elif get_law(law.name) is not law and get_law(law.name).factory is None:
+        raise SpecError(
+            f"another law is registered as '{law.name}'; give yours another name or register it with replace=True"
+        )
+    return law.name
+
+
+def _text_as_str(ds):
+    """Object-dtype variables (e.g. nutpie's divergence messages, None when absent) as plain
+    strings, so that what is saved loads back identically."""
+    for name, var in ds.data_vars.items():
+        if var.dtype == object:
+            ds[name] = var.copy(data=np.vectorize(lambda v: "" if v is None else str(v), otypes=[str])(var.values))
+    return ds
+
+
+def sample_prior(
+    runs: Runs, law: str = "chinchilla", *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options
+) -> ScalingFit:
+    """Draws from the prior (no data used beyond the data-aware defaults), as a ScalingFit.
+
+    ``sample_prior(runs).predict(...)`` gives prior-predictive loss curves: the check that the
+    priors allow only curves of plausible shape.
+    """
+    import pymc as pm
+
+    from ..inference.model import ScalingModel, data_scale
+
+    spec = model if model is not None else ScalingModel(law=law, **spec_options)
+    scale = data_scale(runs)
+    with spec.build(runs, scale):
+        idata = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)
+    return ScalingFit(
+        idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token, group="prior"
+    )
