@@ -110,10 +110,21 @@ def _bits_among_nats(params, tokens, loss, name_loss, max_rows: int = 5000, row_
 
 
 def _run_id_conflicts(frame: pd.DataFrame, name: str) -> list[str]:
+    """One run id on rows that cannot be one run: another model size or family across its
+    checkpoints, or different values at the same step (or with no step)."""
     ids = frame[K.RUN_ID].astype("string").fillna("")
     keyed = frame.assign(_id=ids)[ids != ""]
     if keyed.empty:
         return []
+    fixed = [c for c in (K.PARAMS, K.FAMILY) if c in keyed]
+    resized = keyed.groupby("_id")[fixed].nunique().max(axis=1)
+    resized_ids = sorted(resized.index[resized > 1])
+    if resized_ids:
+        rows = np.flatnonzero(ids.isin(resized_ids).to_numpy())
+        return [
+            f"column '{name}' gives {len(resized_ids)} run(s) (e.g. {resized_ids[:3]}) checkpoints of different model "
+            f"sizes or families, at {rows_text(rows)}: a run keeps its size; give each run its own id"
+        ]
     by = ["_id", K.STEP] if K.STEP in keyed and keyed[K.STEP].notna().any() else ["_id"]
     values = keyed[[K.PARAMS, K.TOKENS, K.LOSS]].round(12)
     distinct = values.groupby([keyed[c] for c in by], dropna=False).nunique().max(axis=1)

@@ -1,7 +1,18 @@
-"""The validated runs table: one row per training run (or seed) with N, D and final loss.
+"""The validated runs table: *observations* that belong to *runs* that belong to *configurations*.
 
-Rows with identical ``(family, N, D)`` are replicate seeds of one *configuration*; the model
-pools them through per-configuration sufficient statistics (see :mod:`bayes_scaling.noise`).
+- An **observation** is one row: a loss measured at N parameters after D tokens (a checkpoint,
+  or the end of a run).
+- A **run** is one training job: the rows that share a ``run_id`` (its checkpoints, ordered by
+  ``step`` or D). Without a ``run_id`` every row is its own run, so a final-checkpoint table
+  (one row per run) works unchanged.
+- A **configuration** is a recipe at one point: observations with identical
+  ``(family, N, D[, unique tokens])``, i.e. replicate seeds of the same run at the same D. The
+  model pools them through per-configuration sufficient statistics (see
+  :mod:`bayes_scaling.noise`), and PSIS-LOO leaves one configuration out at a time.
+
+Laws of the final loss read :meth:`Runs.configs`; :meth:`Runs.final` keeps the last observation
+of each run; holdout rules act on whole runs (:meth:`Runs.run_index`), so no checkpoint of a
+held-out run is fitted.
 """
 
 from __future__ import annotations
@@ -238,12 +249,85 @@ class Runs:
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
+        """Number of observations (rows)."""
         return len(self.frame)
+
+    @property
+    def run_index(self) -> np.ndarray:
+        """For each observation, the position of its run in :attr:`run_table` (runs are the rows
+        sharing a ``run_id``; a row without one is a run of its own)."""
+        return self._runs()[0]
+
+    @property
+    def run_table(self) -> pd.DataFrame:
+        """One row per run: its ``run_id`` (may be empty), family, N, final D, final loss, final
+        compute and number of observations, in order of first appearance."""
+        return self._runs()[1]
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.run_table)
+
+    @property
+    def has_checkpoints(self) -> bool:
+        """Whether some run has more than one observation."""
+        return bool((self.run_table["n_observations"] > 1).any())
+
+    def _runs(self):
+        cached = self.__dict__.get("_runs_cache")
+        if cached is not None:
+            return cached
+        n = len(self.frame)
+        if K.RUN_ID in self.frame:
+            ids = self.frame[K.RUN_ID].astype("string").fillna("").to_numpy(dtype=object)
+        else:
+            ids = np.full(n, "", dtype=object)
+        # rows without an id are runs of their own: give them a key no real id can take
+        keys = np.where(ids == "", np.array([f"\x00row{i}" for i in range(n)], dtype=object), ids)
+        codes, first = pd.factorize(pd.Series(keys), sort=False)
+        order = self._checkpoint_order()
+        last = np.empty(len(first), dtype=int)
+        last[codes[order]] = order  # the last observation of each run in checkpoint order
+        table = pd.DataFrame(
+            {
+                K.RUN_ID: [k if not str(k).startswith("\x00row") else "" for k in first],
+                K.PARAMS: self.params[last],
+                K.TOKENS: self.tokens[last],
+                K.LOSS: self.loss[last],
+                K.FLOPS: self.flops[last],
+                "n_observations": np.bincount(codes, minlength=len(first)),
+                "final_row": last,
+            }
+        )
+        if K.FAMILY in self.frame:
+            table.insert(1, K.FAMILY, self.frame[K.FAMILY].to_numpy()[last])
+        table.index.name = K.RUN
+        object.__setattr__(self, "_runs_cache", (codes, table))
+        return codes, table
+
+    def _checkpoint_order(self) -> np.ndarray:
+        """Row positions ordered by step (where given), then tokens: a run's last is its final."""
+        step = self.frame[K.STEP].to_numpy(dtype=float) if K.STEP in self.frame else np.zeros(len(self))
+        step = np.where(np.isnan(step), -np.inf, step)
+        return np.lexsort((self.tokens, step))
+
+    def final(self) -> Runs:
+        """The last observation of each run (by step, then D): a final-checkpoint table."""
+        if not self.has_checkpoints:
+            return self
+        keep = np.zeros(len(self), dtype=bool)
+        keep[self.run_table["final_row"].to_numpy()] = True
+        return self.subset(keep)
+
+    def runs_held_out(self, run_mask) -> np.ndarray:
+        """Observation mask of the runs selected by ``run_mask`` (boolean over :attr:`run_table`)."""
+        return np.asarray(run_mask, dtype=bool)[self.run_index]
 
     def __repr__(self) -> str:
         c = self.configs
+        what = f"{len(self)} observations of {self.n_runs} runs" if self.has_checkpoints else f"{len(self)} runs"
         return (
-            f"Runs({len(self)} runs in {len(c)} configurations; N {self.params.min():.3g}-{self.params.max():.3g}, "
+            f"Runs({what} in {len(c)} configurations; N {self.params.min():.3g}-{self.params.max():.3g}, "
             f"D {self.tokens.min():.3g}-{self.tokens.max():.3g}, loss {self.loss.min():.4g}-{self.loss.max():.4g})"
         )
 
@@ -271,12 +355,14 @@ class Runs:
 
     @property
     def config_index(self) -> np.ndarray:
-        """For each run, the position of its configuration in :attr:`configs`."""
+        """For each observation, the position of its configuration in :attr:`configs`."""
         return self._grouping()[0]
 
     @property
     def configs(self) -> pd.DataFrame:
-        """One row per configuration: N, D, number of seeds, mean and within-SS of log loss."""
+        """One row per configuration (replicate seeds at one point): family, N, D (and unique
+        tokens), the number of observations ``n_seeds``, and the mean and within sum of squares
+        of their log loss."""
         return self._grouping()[1]
 
     def _grouping(self):

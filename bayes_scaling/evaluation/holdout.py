@@ -19,12 +19,13 @@ from ..forecast.fitting import fit
 
 @dataclass(frozen=True)
 class ComputeCutoff:
-    """Fit on runs with compute ``<= max_flops``; forecast the runs above it."""
+    """Fit on runs whose final compute is ``<= max_flops``; forecast the runs above it. A run is
+    held out whole, every checkpoint of it: an analyst at the cutoff has none of its curve."""
 
     max_flops: float
 
     def held_out(self, runs: Runs) -> np.ndarray:
-        return runs.flops > self.max_flops
+        return runs.runs_held_out(runs.run_table[K.FLOPS].to_numpy() > self.max_flops)
 
     def __str__(self) -> str:
         return f"C <= {self.max_flops:.3g}"
