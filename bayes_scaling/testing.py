@@ -14,6 +14,7 @@ import xarray as xr
 from . import _constants as K
 from .data.synthetic import CHINCHILLA_PARAMS
 from .laws import DataScale, reference_from_amplitudes
+from .noise import DEFAULT_LIKELIHOOD
 
 
 def fabricated_fit(
@@ -24,20 +25,30 @@ def fabricated_fit(
     chains: int = 2,
     draws: int = 500,
     scale: DataScale | None = None,
-    likelihood: str = "student_t",
+    likelihood: str = DEFAULT_LIKELIHOOD,
     random_seed: int = 0,
 ):
     """A ScalingFit of the Chinchilla law with draws ~ value * (1 + spread * N(0, 1)).
 
     ``params`` are in the usual units (E, A, B, alpha, beta); ``noise`` holds sigma_ref, gamma,
-    tau (and nu for the Student-t likelihood). Draws are independent across parameters.
+    tau and the likelihood's own parameters (nu for Student-t, defaults for the built-in ones
+    below; a likelihood registered elsewhere needs its values here). Draws are independent
+    across parameters.
     """
     from .data.synthetic import chinchilla_runs
     from .forecast.result import ScalingFit
     from .inference.model import ScalingModel
 
     p = {**CHINCHILLA_PARAMS, **(params or {})}
-    z = {"sigma_ref": 0.01, "gamma": 0.2, "tau": 0.004, "nu": 10.0, **(noise or {})}
+    z = {
+        "sigma_ref": 0.01,
+        "gamma": 0.2,
+        "tau": 0.004,
+        "nu": 10.0,
+        "outlier_prob": 0.05,
+        "outlier_excess": 0.05,
+        **(noise or {}),
+    }
     scale = scale or DataScale(
         log_n_ref=float(np.log(3e8)),
         log_d_ref=float(np.log(6e9)),
@@ -64,6 +75,12 @@ def fabricated_fit(
     spec = ScalingModel(likelihood=likelihood)
     for name in ("sigma_ref", "tau", "nu", "gamma"):
         values[name] = np.abs(jitter(z[name])) if name != "gamma" else jitter(z[name])
+    extra = [name for name in spec.noise.likelihood_component.parameters if name not in values]
+    missing = [name for name in extra if name not in z]
+    if missing:
+        raise ValueError(f"fabricated_fit: give values of {missing} (likelihood '{likelihood}') in noise=")
+    for name in extra:  # after the others: the draws above stay the same for every likelihood
+        values[name] = np.abs(jitter(z[name]))
     values["noise_sd"] = np.sqrt(values["sigma_ref"] ** 2 + values["tau"] ** 2)
     values["tau_share"] = values["tau"] ** 2 / values["noise_sd"] ** 2
     coords = {K.CHAIN: np.arange(chains), K.DRAW: np.arange(draws)}

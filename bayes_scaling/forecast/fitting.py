@@ -23,7 +23,7 @@ from ..inference.sampling import (
     sampling_cores,
 )
 from ..laws import Law, get_law, is_registered, register_law
-from ..noise import DEFAULT_EXTRAPOLATION_SD
+from ..noise import DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
 from .result import ScalingFit
 
 
@@ -35,7 +35,7 @@ def fit(
     priors: Mapping | None = None,
     heteroscedastic: bool = True,
     discrepancy: bool = True,
-    likelihood: str = "student_t",
+    likelihood: str = DEFAULT_LIKELIHOOD,
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
     model=None,
     draws: int = 1000,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import SamplingWarning
+from ..errors import SamplingWarning, SpecError
 from ..units import as_counts
 
 
@@ -87,7 +87,7 @@ class Predictive:
     ``_forecast_log_loss`` and ``optimal_draws``.
     """
 
-    def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0, unique_tokens=None) -> Forecast:
+    def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0, **inputs) -> Forecast:
         r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
 
         kind="mean": :math:`L(N, D)` under parameter uncertainty (expected-loss band).
@@ -96,14 +96,15 @@ class Predictive:
         discrepancy (sd :math:`\tau`) plus seed noise (sd :math:`\sigma(N)`), with Student-t
         tails under the default likelihood. Its noise is drawn with ``random_seed``.
         Both kinds include the extrapolation drift beyond the fitted range (see
-        :meth:`ScalingFit.log_mean_draws`). ``unique_tokens``: the distinct tokens behind D, for
-        laws that read them (default: every token unique).
+        :meth:`ScalingFit.log_mean_draws`). ``inputs``: the law's other inputs by name, e.g.
+        ``unique_tokens=`` (the distinct tokens behind D; default: every token unique).
         """
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-        n, d, u = points(params, tokens, unique_tokens)
+        n, d, extra = points(params, tokens, inputs)
         rng = np.random.default_rng(random_seed)
-        log_loss = self._forecast_log_loss(n[None, :], d[None, :], None if u is None else u[None, :], kind, rng)
+        extra = {name: v[None, :] for name, v in extra.items()}
+        log_loss = self._forecast_log_loss(n[None, :], d[None, :], extra, kind, rng)
         return Forecast(params=n, tokens=d, draws=np.exp(log_loss), kind=kind)
 
     def predict_summary(
@@ -116,7 +117,7 @@ class Predictive:
         chunk_size: int | None = None,
         random_seed: int = 0,
         workers: int | None = None,
-        unique_tokens=None,
+        **inputs,
     ) -> pd.DataFrame:
         """Median and central ``probs`` intervals of :meth:`predict`, without keeping the draws.
 
@@ -133,7 +134,7 @@ class Predictive:
 
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-        n, d, u = points(params, tokens, unique_tokens)
+        n, d, extra = points(params, tokens, inputs)
         q = [0.5]
         for p in probs:
             q += list(interval_quantiles(p))
@@ -143,9 +144,9 @@ class Predictive:
         def work(start: int) -> None:
             sl = slice(start, start + chunk)
             rng = np.random.default_rng([random_seed, start])
-            unique = None if u is None else u[None, sl]
+            part = {name: v[None, sl] for name, v in extra.items()}
             log_loss = self._forecast_log_loss(
-                n[None, sl], d[None, sl], unique, kind, rng, dtype=np.float32, marginal_only=True
+                n[None, sl], d[None, sl], part, kind, rng, dtype=np.float32, marginal_only=True
             )
             out[:, sl] = column_quantiles(log_loss, q)
 
@@ -191,10 +192,16 @@ class Predictive:
         return frame
 
 
-def points(params, tokens, unique_tokens=None):
-    """Flat float arrays of N, D (and U, or None) broadcast together; "70B" accepted."""
-    arrays = [as_counts(params, "params"), as_counts(tokens, "tokens")]
-    if unique_tokens is not None:
-        arrays.append(as_counts(unique_tokens, "unique_tokens"))
+def points(params, tokens, inputs=None):
+    """Flat float arrays of N and D, and a dict of the law's other inputs (``unique_tokens``...),
+    broadcast together; "70B" accepted. An input no law reads is a SpecError."""
+    inputs = {name: v for name, v in dict(inputs or {}).items() if v is not None}
+    unknown = sorted(set(inputs) - set(K.LAW_INPUT_DEFAULTS))
+    if unknown:
+        raise SpecError(
+            f"unknown forecast input(s) {unknown}: a law reads params, tokens and {sorted(K.LAW_INPUT_DEFAULTS)}"
+        )
+    names = list(inputs)
+    arrays = [as_counts(params, "params"), as_counts(tokens, "tokens"), *(as_counts(inputs[k], k) for k in names)]
     flat = [a.ravel().astype(float) for a in np.broadcast_arrays(*arrays)]
-    return flat[0], flat[1], (flat[2] if unique_tokens is not None else None)
+    return flat[0], flat[1], dict(zip(names, flat[2:], strict=True))

@@ -124,13 +124,10 @@ class ScalingFit(Predictive):
         return self._reported_cache
 
     def _derived(self) -> dict[str, np.ndarray]:
-        """Exponents of the compute-optimal allocation, where the law has them."""
-        rep = self.reported_draws()
-        # (not for a law with one exponent, e.g. chinchilla_tied: there a = b = 1/2 in every draw)
-        if "alpha" in self._law.reported and "beta" in self._law.reported:
-            s = rep["alpha"] + rep["beta"]
-            return {"a": rep["beta"] / s, "b": rep["alpha"] / s}
-        return {}
+        """The law's derived quantities (Chinchilla's allocation exponents ``a``, ``b``), if any."""
+        if self._law.derived is None:
+            return {}
+        return {name: np.asarray(v, dtype=float) for name, v in self._law.derived(self.reported_draws()).items()}
 
     # ------------------------------------------------------------------ answers
     def extrapolation_distance(self, params, tokens) -> np.ndarray:
@@ -156,7 +153,7 @@ class ScalingFit(Predictive):
         )
 
     def log_mean_draws(
-        self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64, unique_tokens=None
+        self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64, inputs: Mapping | None = None
     ) -> np.ndarray:
         r"""Per-draw log expected loss at points, shape ``(n_draws, n_points)``, extrapolation
         drift included:
@@ -168,11 +165,12 @@ class ScalingFit(Predictive):
         ``drift_z`` replaces the drift's :math:`z_s` (one per selected draw), e.g. to give two
         fits compared draw by draw the same drift. ``dtype=np.float32`` halves time and memory
         for per-point summaries (7 significant digits, far below the Monte Carlo error).
-        ``unique_tokens``: distinct tokens behind D, for laws that read them (default: D)."""
+        ``inputs``: the law's other inputs by name, in their units (``{"unique_tokens": U}``;
+        default: every token unique)."""
         n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
         theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
-        log_u = None if unique_tokens is None else np.log(np.asarray(unique_tokens, dtype=float)).astype(dtype)
-        log_mu = self._law.log_loss(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale, log_u)
+        logs = {name: np.log(np.asarray(v, dtype=float)).astype(dtype) for name, v in dict(inputs or {}).items()}
+        log_mu = self._law.log_loss(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale, logs)
         kappa = self._noise.extrapolation_sd
         if kappa <= 0:
             return log_mu
@@ -180,10 +178,10 @@ class ScalingFit(Predictive):
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
         return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
 
-    def _forecast_log_loss(self, n, d, unique, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
-        """Log-loss draws at points (``n``, ``d``, ``unique``: (1, m) arrays), rows ``rows`` of the
-        draws: the law with its drift, plus a new run's noise when ``kind == "new_run"``."""
-        log_loss = self.log_mean_draws(n, d, rows=rows, dtype=dtype, unique_tokens=unique)
+    def _forecast_log_loss(self, n, d, inputs, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
+        """Log-loss draws at points (``n``, ``d`` and the ``inputs`` values: (1, m) arrays), rows
+        ``rows`` of the draws: the law with its drift, plus a new run's noise when ``kind == "new_run"``."""
+        log_loss = self.log_mean_draws(n, d, rows=rows, dtype=dtype, inputs=inputs)
         if kind == "new_run":
             theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
             log_n = np.log(n).astype(dtype)
@@ -384,9 +382,9 @@ class ScalingFit(Predictive):
     def _fitted_log_mean(self, theta) -> np.ndarray:
         """log mu per draw at the fitted configurations (no drift: they are inside the data)."""
         const = self.idata["constant_data"].to_dataset()
-        log_u = const["log_unique"].values[None, :] if "log_unique" in const else None
+        inputs = {name: const[K.LAW_INPUT_DATA[name]].values[None, :] for name in self._law.extra_inputs}
         return self._law.log_loss(
-            theta, const["log_n"].values[None, :], const["log_d"].values[None, :], self.scale, log_u
+            theta, const["log_n"].values[None, :], const["log_d"].values[None, :], self.scale, inputs
         )
 
     def _likelihood_data(self) -> dict:
@@ -400,9 +398,10 @@ class ScalingFit(Predictive):
 
     def outlier_probabilities(self) -> pd.DataFrame:
         """Per run: the posterior probability that its configuration is an outlier (above the
-        frontier, e.g. under-tuned), under ``likelihood="outlier_mixture"``. Replicate seeds
-        share their configuration's probability. Columns: the run's params, tokens, loss and
-        ``outlier_prob``; sorted as the runs table."""
+        frontier, e.g. under-tuned), for a fit whose likelihood has an outlier component (the
+        outlier mixture; its ``outlier_probability`` is not None, else a SpecError). Replicate
+        seeds share their configuration's probability. Columns: the run's params, tokens, loss
+        and ``outlier_prob``; sorted as the runs table."""
         from ..noise import outlier_probability
 
         data = self._likelihood_data()

@@ -21,7 +21,13 @@ from ..data.runs import Runs
 from ..errors import SpecError
 from ..laws import DataScale, Law, get_law
 from ..laws.point_fit import approach3_arrays
-from ..noise import DEFAULT_EXTRAPOLATION_SD, NoiseOptions, add_likelihood, default_noise_priors
+from ..noise import (
+    DEFAULT_EXTRAPOLATION_SD,
+    DEFAULT_LIKELIHOOD,
+    NoiseOptions,
+    add_likelihood,
+    default_noise_priors,
+)
 
 #: data_scale's Approach-3 point fit picks its starts on at most this many configurations.
 GRID_ROWS = 2000
@@ -55,9 +61,11 @@ class ScalingModel:
     priors : ``{parameter: Prior}`` overrides; other parameters keep their data-aware defaults.
     heteroscedastic : seed-noise sd :math:`\\sigma(N) = \\sigma_r (N/N_r)^{-\\gamma}` (else constant).
     discrepancy : per-configuration discrepancy :math:`\\tau` shared by replicate seeds.
-    likelihood : "student_t" (default; robust to outlying runs), "normal", or "outlier_mixture"
-        (each configuration is, with a small probability, shifted upwards: the under-tuned run;
-        see :meth:`~bayes_scaling.fit.ScalingFit.outlier_probabilities`).
+    likelihood : name of a registered likelihood of the configuration means (see
+        :func:`bayes_scaling.noise.available_likelihoods`): "student_t" (default; robust to
+        outlying runs), "normal", or "outlier_mixture" (each configuration is, with a small
+        probability, shifted upwards: the under-tuned run; see
+        :meth:`~bayes_scaling.fit.ScalingFit.outlier_probabilities`).
     extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
         C, growing as the square root of the distance (forecasts only; see
         :mod:`bayes_scaling.noise`). 0 switches it off.
@@ -68,7 +76,7 @@ class ScalingModel:
     law_options: Mapping = field(default_factory=dict)
     heteroscedastic: bool = True
     discrepancy: bool = True
-    likelihood: str = "student_t"
+    likelihood: str = DEFAULT_LIKELIHOOD
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
 
     def __post_init__(self):
@@ -134,7 +142,7 @@ class ScalingModel:
             priors=dict(data.get("priors", {})),
             heteroscedastic=data.get("heteroscedastic", True),
             discrepancy=data.get("discrepancy", True),
-            likelihood=data.get("likelihood", "student_t"),
+            likelihood=data.get("likelihood", DEFAULT_LIKELIHOOD),
             # Specs written before the extrapolation term existed were fitted without it.
             extrapolation_sd=data.get("extrapolation_sd", 0.0),
         )
@@ -224,13 +232,6 @@ def _laplace_covariance(point, log_n, log_d, weights, x0, z0):
     return np.linalg.inv(fisher)
 
 
-def log_unique_tokens(configs) -> np.ndarray:
-    """log U per configuration; where U is not given every token counts as unique (U = D)."""
-    tokens = configs[K.TOKENS].to_numpy(dtype=float)
-    unique = configs[K.UNIQUE_TOKENS].to_numpy(dtype=float) if K.UNIQUE_TOKENS in configs else tokens
-    return np.log(np.where(np.isnan(unique), tokens, unique))
-
-
 def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_observations: bool = False):
     r"""Build the PyMC model: priors, the law's mean in log space, and the marginal likelihood.
 
@@ -243,7 +244,7 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
     import pymc as pm
 
     law = spec.law_component
-    runs.check_fittable(len(law.parameters), law.name, law.axes, "unique_tokens" in law.inputs)
+    runs.check_fittable(len(law.parameters), law.name, law.axes, law.extra_inputs)
     configs = runs.configs
     replicated = np.flatnonzero(configs["n_seeds"].to_numpy() > 1)
     coords = {K.CONFIG: np.arange(len(configs)), "replicated_config": replicated}
@@ -255,8 +256,10 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
             "n_seeds": pm.Data("n_seeds", configs["n_seeds"].to_numpy().astype(float), dims=K.CONFIG),
             "mean_log_loss": configs["mean_log_loss"].to_numpy(),
         }
-        if "unique_tokens" in law.inputs:
-            data["log_unique"] = pm.Data("log_unique", log_unique_tokens(configs), dims=K.CONFIG)
+        inputs = {
+            name: pm.Data(K.LAW_INPUT_DATA[name], values, dims=K.CONFIG)
+            for name, values in runs.law_inputs(law.extra_inputs, per="config").items()
+        }
         if replicated.size:
             data["within_ss"] = configs["within_ss"].to_numpy()[replicated]
             data["rep_index"] = pm.Data("rep_index", replicated, dims="replicated_config")
@@ -268,6 +271,6 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
         for name, value in law.reported_values(theta, scale).items():
             if name not in theta and name in law.reported:
                 pm.Deterministic(name, value)
-        log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, data.get("log_unique"))
+        log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, inputs)
         add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)
     return model

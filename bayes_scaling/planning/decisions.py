@@ -4,8 +4,9 @@ Every function takes a :class:`~bayes_scaling.forecast.result.ScalingFit` (fitte
 stored draws with numpy: no PyMC, no sampling, so a planning script answers in about a second.
 
 Notation: for posterior draw :math:`s`, :math:`\mu_s(N, D)` is the law's expected loss and a new
-run's log loss is :math:`\log\mu_s + \epsilon`, with :math:`\epsilon` Student-t (or Gaussian)
-with scale :math:`\sqrt{\tau_s^2 + \sigma_s(N)^2}` (see :mod:`bayes_scaling.noise`).
+run's log loss is :math:`\log\mu_s + \epsilon`, with :math:`\epsilon` drawn from the fit's
+likelihood for a new run (e.g. Student-t with the draw's :math:`\nu`, or Gaussian) with scale
+:math:`\sqrt{\tau_s^2 + \sigma_s(N)^2}` (see :mod:`bayes_scaling.noise`).
 Probabilities over new runs use that distribution's CDF per draw (exact, no simulation noise),
 averaged over draws. Compute-optimal runs use :math:`N^*_s(C)` per draw unless a plan is given.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize
 
 from .. import _constants as K
 from ..forecast.result import ScalingFit
@@ -56,11 +57,16 @@ def _solve_log_c(log_loss_at, log_target, lo, hi, steps: int = 60) -> np.ndarray
     return np.where(reachable, hi, np.inf)
 
 
+def _likelihood_draws(fit: ScalingFit, idx=slice(None), shape=(-1, 1)) -> dict:
+    """The likelihood's own parameters (e.g. nu), draws ``idx`` reshaped to ``shape``."""
+    draws = fit.sampled_draws()
+    return {k: draws[k][idx].reshape(shape) for k in fit.noise.likelihood_component.parameters}
+
+
 def _new_run_cdf(fit: ScalingFit, z) -> np.ndarray:
-    """P(standardised new-run noise <= z) per draw (Student-t with the draw's nu, or normal)."""
-    if fit.noise.likelihood == "student_t":
-        return stats.t.cdf(z, df=fit.sampled_draws()["nu"][:, None])
-    return special.ndtr(z)
+    """P(standardised new-run noise <= z) per draw: the likelihood's new-run CDF (e.g. Student-t
+    with the draw's nu; the frontier's Gaussian for the outlier mixture)."""
+    return fit.noise.likelihood_component.new_run_cdf(z, _likelihood_draws(fit))
 
 
 def _prob_new_run_below(fit: ScalingFit, target_loss: float, params, tokens) -> np.ndarray:
@@ -412,10 +418,7 @@ def _run_log_lik(fit, idx, n, d, y):
     log_mu = fit.law.log_loss(theta, np.log(n)[None, :], np.log(d)[None, :], fit.scale)  # (S, m)
     sd = _new_run_scale(fit, np.log(n)[None, :], idx)
     z = (y.T[:, :, None] - log_mu.T[:, None, :]) / sd.T[:, None, :]  # (m, n_sims, S)
-    if fit.noise.likelihood == "student_t":
-        ll = stats.t.logpdf(z, df=fit.sampled_draws()["nu"][idx][None, None, :])
-    else:
-        ll = stats.norm.logpdf(z)
+    ll = fit.noise.likelihood_component.new_run_log_density(z, _likelihood_draws(fit, idx, (1, 1, -1)))
     return ll - np.log(sd.T)[:, None, :]
 
 

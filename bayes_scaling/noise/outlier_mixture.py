@@ -1,0 +1,102 @@
+r"""Gaussian configuration means, except for outliers above the frontier.
+
+With probability :math:`\pi` a configuration sits *above* the law by a half-normal excess of
+scale :math:`w` (an under-tuned run cannot beat the frontier). Gaussian noise plus a half-normal
+shift is exactly skew-normal:
+
+.. math::  \bar y_j \sim (1-\pi)\,\mathcal N(\log\mu_j, s_j^2) + \pi\,
+           \operatorname{SkewNormal}\bigl(\log\mu_j, \sqrt{s_j^2 + w^2}, w/s_j\bigr),
+           \qquad \pi \sim \operatorname{Beta}(1, 19),
+
+and each configuration's posterior probability of being an outlier can be read off
+(:func:`outlier_probability`). Forecasts are of a run on the frontier: a new run deviates from the
+law by the Gaussian component, :math:`\mathcal N(0, \tau^2 + \sigma(N)^2)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .normal import gaussian_new_run_cdf, gaussian_new_run_log_density, gaussian_new_run_noise
+from .registry import Likelihood, register_likelihood
+
+
+def _default_priors() -> dict:
+    """outlier_prob: Beta(1, 19), 5% of configurations a priori; outlier_excess: scale of an
+    outlier's excess log loss, 95% in ~[0.7%, 35%]."""
+    from pymc_extras.prior import Prior
+
+    return {
+        "outlier_prob": Prior("Beta", alpha=1.0, beta=19.0),
+        "outlier_excess": Prior("LogNormal", mu=float(np.log(0.05)), sigma=1.0),
+    }
+
+
+def _observe(name: str, theta: Mapping, loc, var, observed, dims) -> None:
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    pi, w = theta["outlier_prob"], theta["outlier_excess"]
+    pm.Mixture(
+        name,
+        w=pt.stack([1.0 - pi, pi]),
+        comp_dists=[
+            pm.Normal.dist(mu=loc, sigma=pt.sqrt(var)),
+            pm.SkewNormal.dist(mu=loc, sigma=pt.sqrt(var + w**2), alpha=w / pt.sqrt(var)),
+        ],
+        observed=observed,
+        dims=dims,
+    )
+
+
+def _components(y, theta: Mapping, loc, scale):
+    """log((1 - pi) f_frontier(y)) and log(pi f_outlier(y)) per draw and configuration."""
+    from scipy import stats
+
+    pi, w = theta["outlier_prob"], theta["outlier_excess"]
+    log_in = np.log1p(-pi) + stats.norm.logpdf(y, loc=loc, scale=scale)
+    log_out = np.log(pi) + stats.skewnorm.logpdf(y, w / scale, loc=loc, scale=np.sqrt(scale**2 + w**2))
+    return log_in, log_out
+
+
+def _log_density(y, theta: Mapping, loc, scale):
+    log_in, log_out = _components(y, theta, loc, scale)
+    return np.logaddexp(log_in, log_out)
+
+
+def outlier_probability(y, theta: Mapping, loc, scale):
+    r"""Probability that :math:`\bar y_j` comes from the outlier component:
+    :math:`\pi f_\text{out}(\bar y_j) / \bigl((1-\pi) f_\text{in}(\bar y_j) + \pi f_\text{out}(\bar y_j)\bigr)`."""
+    log_in, log_out = _components(y, theta, loc, scale)
+    return np.exp(log_out - np.logaddexp(log_in, log_out))
+
+
+OUTLIER_MIXTURE = register_likelihood(
+    Likelihood(
+        name="outlier_mixture",
+        label="Gaussian + outliers",
+        description=(
+            "Gaussian tails plus a share of outlying configurations above the frontier (e.g. under-tuned); "
+            "forecasts are of a run on the frontier"
+        ),
+        formula=(
+            r"\bar y_j \sim (1-\pi)\,\mathcal N(\log\mu_j, s_j^2) + \pi\,"
+            r"\operatorname{SkewNormal}\bigl(\log\mu_j, \sqrt{s_j^2 + w^2}, w/s_j\bigr)"
+        ),
+        parameters=("outlier_prob", "outlier_excess"),
+        default_priors=_default_priors,
+        observe=_observe,
+        log_density=_log_density,
+        new_run_noise=gaussian_new_run_noise,
+        new_run_cdf=gaussian_new_run_cdf,
+        new_run_log_density=gaussian_new_run_log_density,
+        outlier_probability=outlier_probability,
+        symbols={"outlier_prob": r"\pi", "outlier_excess": "w"},
+        meanings={
+            "outlier_prob": "share of outlying configurations",
+            "outlier_excess": "typical excess log loss of an outlying configuration",
+        },
+    )
+)
