@@ -57,7 +57,9 @@ def _print_fit(fit, out: Path | None = None) -> None:
     from .viz.tables import summary_table
 
     diag = fit.diagnostics()
-    print(f"Law: {fit.law.formula}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
+    print(f"Law: {fit.law.name}, {fit.law.formula}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
+    print(f"Noise: {fit.noise.describe()}")
+    print(f"Compute-optimal allocation: {fit.law.allocation_rule}")
     _print_table(summary_table(fit.summary()))
     problems = diag.attrs["problems"]
     if problems:
@@ -153,6 +155,8 @@ def _cmd_optimal(args) -> int:
     from .viz.tables import optimal_table
 
     fit = load(args.model)
+    if fit.law.allocates:
+        print(f"Compute-optimal allocation of the {fit.law.name} law: {fit.law.allocation_rule}")
     _print_table(optimal_table(fit.compute_optimal(args.flops, prob=args.prob)))
     return 0
 
@@ -271,6 +275,8 @@ def _cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .noise import available_likelihoods
+
     parser = argparse.ArgumentParser(prog="bayes-scaling", description="Calibrated Bayesian scaling-law forecasts.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -292,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a setting of the law, e.g. x=D or breaks=2 (bnsl), E=1.69 (chinchilla_fixed_e); repeatable",
     )
-    p.add_argument("--likelihood", default="student_t", choices=["student_t", "normal", "outlier_mixture"])
+    p.add_argument(
+        "--likelihood",
+        default="student_t",
+        choices=available_likelihoods(),
+        help="distribution of the configuration means around the law (default student_t)",
+    )
     p.add_argument("--family", help="fit only the runs of this family")
     p.add_argument("--params-col", help="column holding N (default 'params')")
     p.add_argument("--tokens-col", help="column holding D (default 'tokens')")

@@ -35,12 +35,28 @@ def test_optimal_prints_budgets(saved, capsys):
     assert main(["optimal", str(saved), "--flops", "1e24", "1e25", "--prob", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "1e24" in out and "1e25" in out and "80% interval" in out and "tokens/param" in out
+    assert f"Compute-optimal allocation of the chinchilla law: {bs.get_law('chinchilla').allocation}" in out
 
 
 def test_summary_prints_parameters_and_verdict(saved, capsys):
     assert main(["summary", str(saved)]) == 0
     out = capsys.readouterr().out
     assert "alpha" in out and "Diagnostics:" in out
+    law, noise = bs.get_law("chinchilla"), bs.load(saved).noise
+    assert f"Law: chinchilla, {law.formula}" in out and f"Noise: {noise.describe()}" in out
+    assert f"Compute-optimal allocation: {law.allocation}" in out
+
+
+def test_likelihood_choices_come_from_the_registry(capsys):
+    from bayes_scaling.cli import build_parser
+    from bayes_scaling.noise import available_likelihoods
+
+    fit_parser = build_parser()._subparsers._group_actions[0].choices["fit"]
+    likelihood = next(a for a in fit_parser._actions if a.dest == "likelihood")
+    assert likelihood.choices == available_likelihoods() and likelihood.default in likelihood.choices
+    with pytest.raises(SystemExit):
+        main(["fit", "runs.csv", "--out", "x.nc", "--likelihood", "cauchy"])
+    assert "invalid choice: 'cauchy'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

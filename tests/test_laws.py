@@ -5,6 +5,7 @@ No sampling here: every check is a formula compared against an independent evalu
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import math
 
@@ -506,6 +507,142 @@ def test_a_law_registered_in_this_session_is_not_builtin(scratch_law_name):
     assert is_builtin("chinchilla") and is_builtin(get_law("power_law").with_options(x="N"))
     assert not is_builtin(register_law(_scratch_law(scratch_law_name)))
     assert not is_builtin(scratch_law_name)
+
+
+# ------------------------------------------------------------------ what a law tells a reader
+def _every_law() -> list[Law]:
+    """Every registered law, and the optioned variants that change its parameters."""
+    out = []
+    for name in available_laws():
+        law = get_law(name)
+        out.append(law.with_options(E=1.69) if law.missing_options else law)
+    bnsl = get_law("bnsl")
+    out += [bnsl.with_options(breaks=3, x="N"), get_law("power_law").with_options(x="D")]
+    return out
+
+
+@pytest.mark.parametrize("law", _every_law(), ids=lambda law: f"{law.name}-{dict(law.options)}")
+def test_every_law_says_what_its_parameters_are_and_how_it_allocates(law):
+    for name in (*law.parameters, *law.reported):
+        assert law.meaning(name), f"{law.name}: no meaning for {name}"
+        assert name in law.symbols, f"{law.name}: no symbol for {name}"
+    assert law.exponents and set(law.exponents) <= set(law.reported)
+    # The allocation rule follows the law: a closed form exactly when optimal_params gives one.
+    if not law.allocates:
+        assert law.allocation_kind == "not_applicable" and law.optimal_params is None and not law.allocation
+        assert law.allocation_rule.startswith("not applicable") and law.axes[0] in law.allocation_rule
+    elif law.optimal_params is not None:
+        assert law.allocation_kind == "closed_form" and law.allocation_rule == law.allocation
+        assert law.allocation.startswith("N^*(C) =")
+    else:
+        assert law.allocation_kind == "numerical" and "numerically" in law.allocation_rule
+    # Registration's probe: the reported values are exactly the reported names.
+    laws.registry.check_law(law)
+
+
+def test_symbol_defaults_to_the_name():
+    law = get_law("chinchilla")
+    assert law.symbol("alpha") == r"\alpha" and law.symbol("log_AN_ref") == r"\ell_N"
+    assert law.symbol("gamma") == r"\gamma"  # a Greek name not in the law's table
+    assert law.symbol("k") == "k" and law.symbol("my_param") == r"\mathrm{my\_param}"
+    assert law.meaning("not_a_parameter") == ""
+
+
+def test_tied_and_fixed_e_report_exactly_their_names_and_keep_their_optimum():
+    rng = np.random.default_rng(3)
+    p = _draws(rng, 6)
+    log_an, log_bd = laws.reference_from_amplitudes(
+        p["A"], p["B"], p["alpha"], p["alpha"], SCALE.log_n_ref, SCALE.log_d_ref
+    )
+    tied = get_law("chinchilla_tied")
+    theta = {"E": p["E"], "log_AN_ref": log_an, "log_BD_ref": log_bd, "alpha": p["alpha"]}
+    rep = tied.reported_values(theta, SCALE)
+    assert set(rep) == set(tied.reported) == {"E", "A", "B", "alpha"}
+    flops = np.array([[1e21, 1e24]])
+    expected = laws.chinchilla_optimal_params(flops.T, p["A"], p["B"], p["alpha"], p["alpha"]).T
+    got = tied.optimal_params({k: v for k, v in rep.items()}, flops.T, 6.0).T
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    fixed = get_law("chinchilla_fixed_e").with_options(E=1.69)
+    theta = {"log_AN_ref": log_an, "log_BD_ref": log_bd, "alpha": p["alpha"], "beta": p["beta"]}
+    assert set(fixed.reported_values(theta, SCALE)) == set(fixed.reported) == {"A", "B", "alpha", "beta"}
+
+
+def test_register_law_checks_its_reported_values(scratch_law_name):
+    bad = Law(
+        name=scratch_law_name,
+        parameters=("E", "alpha"),
+        reported=("E", "alpha", "A"),
+        formula="L = E",
+        log_mean=lambda theta, log_n, log_d, scale: np.log(theta["E"]) + 0 * log_n,
+        reported_values=lambda theta, scale: {"E": theta["E"], "alpha": theta["alpha"], "B": 2 * theta["E"]},
+        default_priors=lambda scale: {},
+    )
+    with pytest.raises(
+        SpecError, match=rf"law '{scratch_law_name}': its reported values .*missing \['A'\], not among them \['B'\]"
+    ):
+        register_law(bad)
+    assert scratch_law_name not in available_laws()
+
+    def broken(theta, scale):
+        raise KeyError("log_A_ref")
+
+    with pytest.raises(SpecError, match=rf"law '{scratch_law_name}': reported_values failed .*KeyError"):
+        register_law(dataclasses.replace(_scratch_law(scratch_law_name), reported_values=broken))
+    with pytest.raises(SpecError, match=r"its exponents \['beta'\] are not among its reported names"):
+        register_law(dataclasses.replace(_scratch_law(scratch_law_name), exponents=("beta",)))
+    with pytest.raises(SpecError, match="function of one variable: it cannot have a compute-optimal allocation"):
+        register_law(dataclasses.replace(_scratch_law(scratch_law_name), allocates=False, allocation="N^* = C"))
+
+
+def test_default_priors_are_checked_against_the_parameters_when_built(scratch_law_name):
+    calls = []
+
+    def priors(scale):
+        calls.append(scale)
+        return {"E": Prior("LogNormal", mu=0.0, sigma=1.0), "alpha": Prior("Normal")}
+
+    law = register_law(dataclasses.replace(_scratch_law(scratch_law_name), default_priors=priors))
+    assert not calls  # registering builds no Prior (that would import PyMC at import time)
+    with pytest.raises(SpecError, match=rf"law '{scratch_law_name}': its default priors .*not among them \['alpha'\]"):
+        law.default_priors(SCALE)
+    # dataclasses.replace re-checks against the new parameters
+    wider = dataclasses.replace(law, parameters=("E", "alpha"), reported=("E",))
+    assert set(wider.default_priors(SCALE)) == {"E", "alpha"}
+
+
+def test_importing_the_laws_builds_no_prior_and_imports_no_pymc():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bayes_scaling as bs; bs.get_law('chinchilla'); "
+        "print(sorted(m for m in ('pymc', 'pytensor', 'pymc_extras') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_define_law_checks_the_loss_takes_the_priors_names():
+    priors = {"E": Prior("LogNormal", mu=0.5, sigma=0.3), "alpha": Prior("LogNormal", mu=-1.2, sigma=0.4)}
+    with pytest.raises(
+        SpecError,
+        match=r"law 'test_laws_mismatch': the parameters of loss .*missing \['alpha'\], not among them \['beta'\]",
+    ):
+        laws.define_law("test_laws_mismatch", lambda N, D, E, beta: E + N**-beta, priors)
+    assert "test_laws_mismatch" not in available_laws()
+    law = laws.define_law(
+        "test_laws_user",
+        lambda N, D, **p: p["E"] + N ** -p["alpha"],  # **params: not checked
+        priors,
+        meanings={"E": "floor"},
+        exponents=("alpha",),
+        replace=True,
+    )
+    try:
+        assert law.symbol("alpha") == r"\alpha" and law.meaning("E") == "floor" and law.exponents == ("alpha",)
+        assert law.allocation_kind == "numerical" and law.formula == r"L(N, D) = \mathrm{test\_laws\_user}(N, D)"
+    finally:
+        laws.registry._REGISTRY.pop("test_laws_user", None)
 
 
 def test_log_densities_match_scipy():

@@ -301,9 +301,7 @@ def test_calibration_rejects_a_table_without_the_contract_columns():
 
 # --------------------------------------------------------------------------- import cost
 def test_import_plots_stays_light():
-    code = (
-        "import sys, bayes_scaling.viz.plots; print(sorted(m for m in ('pymc', 'arviz', 'pytensor') if m in sys.modules))"
-    )
+    code = "import sys, bayes_scaling.viz.plots; print(sorted(m for m in ('pymc', 'arviz', 'pytensor') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -312,3 +310,58 @@ def test_plots_work_on_a_normal_likelihood_fit(tmp_path):
     fit = fabricated_fit(likelihood="normal", random_seed=3)
     saved_png(plots.residuals(fit), tmp_path / "residuals_normal.png")
     assert "Gaussian" in " ".join(legend_texts(plots.frontier(fit)))
+
+
+# --------------------------------------------------------------------------- any law
+def _kaplan_fit(fake_fit):
+    """``fake_fit``'s data and noise draws with draws of the Kaplan law (no sampling)."""
+    from bayes_scaling.inference.model import ScalingModel
+
+    post = fake_fit.idata["posterior"].to_dataset()
+    rng = np.random.default_rng(0)
+    drawn = post[[n for n in post.data_vars if n not in (*fake_fit.law.parameters, *fake_fit.law.reported)]]
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    for name, value in {"log_loss_ref": np.log(2.9), "alpha_D": 0.1, "ratio": 0.8, "delta": 0.2}.items():
+        drawn[name] = (("chain", "draw"), value * (1 + 0.02 * rng.standard_normal(shape)))
+    tree = fake_fit.idata.copy()
+    tree["posterior"] = drawn
+    spec = ScalingModel(law="kaplan").to_dict()
+    return bs.ScalingFit(tree, spec_dict=spec, scale=fake_fit.scale, flops_per_param_token=6.0)
+
+
+def test_pairs_and_allocation_of_another_law_use_its_symbols_and_rule(fake_fit, tmp_path):
+    fit = _kaplan_fit(fake_fit)
+    fig = plots.pairs(fit)
+    saved_png(fig, tmp_path / "pairs_kaplan.png", min_bytes=30_000)
+    labels = {ax.get_xlabel() for ax in fig.axes} | {ax.get_ylabel() for ax in fig.axes}
+    assert {r"$N_c$", r"$D_c$", r"$\alpha_N$", r"$\alpha_D$"} <= labels and "α" not in labels
+    assert sum(ax.axison for ax in fig.axes) == 10  # 4 histograms + 6 pairs
+    fig = plots.compute_optimal(fit)
+    # Kaplan's optimum is N* = (r N_c^r C / k D_c)^(1/(r+1)): a = 1/(1 + alpha_N/alpha_D) in every draw.
+    rep = fit.reported_draws()
+    a = plots.allocation_exponent(fit, [1e21, 1e24])
+    np.testing.assert_allclose(a, rep["alpha_D"] / (rep["alpha_N"] + rep["alpha_D"]), rtol=1e-9)
+    assert "kaplan law" in fig.get_suptitle() and f"a = {np.median(a):.3f}" in fig.get_suptitle()
+
+
+def test_allocation_exponent_is_chinchillas_a(fake_fit):
+    np.testing.assert_allclose(plots.allocation_exponent(fake_fit, [1e20, 1e25]), fake_fit.draws("a"), rtol=1e-9)
+
+
+def test_a_law_of_one_variable_has_no_frontier(fake_fit):
+    from bayes_scaling.errors import SpecError
+    from bayes_scaling.inference.model import ScalingModel
+
+    post = fake_fit.idata["posterior"].to_dataset()
+    tree = fake_fit.idata.copy()
+    tree["posterior"] = post.assign(log_A_ref=post["log_AN_ref"])
+    spec = ScalingModel(law="power_law", law_options={"x": "N"}).to_dict()
+    fit = bs.ScalingFit(tree, spec_dict=spec, scale=fake_fit.scale, flops_per_param_token=6.0)
+    with pytest.raises(SpecError, match="function of N alone"):
+        plots.frontier(fit)
+    assert plots.slices(fit).axes[0].get_xscale() == "log"
+
+
+def test_the_new_run_band_names_the_likelihood():
+    fit = fabricated_fit(likelihood="outlier_mixture", random_seed=4)
+    assert "new run (Gaussian + outliers): 90%" in legend_texts(plots.frontier(fit))

@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 import bayes_scaling as bs
+from bayes_scaling import _constants as K
 from bayes_scaling.cli import main
 from bayes_scaling.errors import FileExistsNoOverwriteError
 from bayes_scaling.viz.report import build_report, identifiability_warnings, parse_targets, write_report
+from bayes_scaling.viz.typeset import formula_svg, symbol_html
 
 DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
 SECTIONS = ("summary", "data", "model", "diagnostics", "parameters", "forecasts", "compute-optimal", "identifiability")
@@ -104,8 +107,10 @@ def test_demo_report_reads_like_a_forecast_memo(demo_report):
     # Data
     assert "training runs" in body and "300" in body and "200" in body and "50 configurations with 2+ seeds" in body
     assert "10.1M to 14.6B" in body and "1e18 to 1e21" in body and "nats/token" in body
-    # Model and priors (resolved defaults)
-    assert "StudentT" in body and "Gamma((n" in body and "σ" in body and "LogNormal(mu=" in body
+    # Model (formulas as inline SVG, titled with their LaTeX) and priors (resolved defaults)
+    assert "Student-t tails" in body and r"\bar y_j \sim t_\nu(\log\mu_j" in body
+    assert r"S_j \sim \mathrm{Gamma}\left((n_j - 1)/2" in body and "σ" in body and "LogNormal(mu=" in body
+    assert text.count("<svg ") >= 5 and text.count('role="img"') == text.count("<svg ")
     assert "Beta(alpha=2, beta=2)" in body and "default" in body
     # Diagnostics verdict, parameter table, forecasts, compute-optimal, identifiability, backtest
     assert "Trustworthy" in body and "Check before use" not in body
@@ -196,6 +201,141 @@ def test_identifiability_warns_on_wide_exponents():
     loose = fabricated_fit(relative_spread=0.15, random_seed=2)
     text = " ".join(identifiability_warnings(loose))
     assert "90% interval of alpha is wide" in text and "allocation exponent a" in text
+
+
+# --------------------------------------------------------------------------- every law
+def _law_fit(fake_fit, law: str, options: dict, values: dict, random_seed: int = 0):
+    """``fake_fit``'s noise draws and data with the draws of another law: values * (1 + 2% noise),
+    added for log-scale parameters."""
+    from bayes_scaling.inference.model import ScalingModel
+
+    spec = ScalingModel(law=law, law_options=options, likelihood=fake_fit.noise.likelihood)
+    post = fake_fit.idata["posterior"].to_dataset()
+    shape = (post.sizes["chain"], post.sizes["draw"])
+    rng = np.random.default_rng(random_seed)
+    noise = [n for n in post.data_vars if n not in fake_fit.law.parameters and n not in fake_fit.law.reported]
+    drawn = post[noise].copy()
+    for name, value in values.items():
+        z = 0.02 * rng.standard_normal(shape)
+        drawn[name] = (("chain", "draw"), value + z if name.startswith("log") else value * (1 + z))
+    tree = fake_fit.idata.copy()
+    tree["posterior"] = drawn
+    stored = {K.LAW_INPUT_DATA[n] for n in spec.law_component.inputs if n in K.LAW_INPUT_DATA}
+    if stored:  # (unique tokens: every token unique, one epoch)
+        const = tree["constant_data"].to_dataset()
+        tree["constant_data"] = const.assign(**{name: const["log_d"] for name in stored})
+    return bs.ScalingFit(tree, spec_dict=spec.to_dict(), scale=fake_fit.scale, flops_per_param_token=6.0)
+
+
+LAW_FITS = {
+    "kaplan": ({}, {"log_loss_ref": np.log(2.9), "alpha_D": 0.1, "ratio": 0.8, "delta": 0.2}),
+    "bnsl": ({"x": "C"}, {"E": 1.7, "log_b_ref": 0.0, "c0": 0.3, "log_d1": np.log(3e19), "c1": 0.05, "f1": 1.0}),
+    "overtrain": ({}, {"E": 1.7, "log_a_ref": np.log(0.5), "log_b_ref": np.log(0.5), "eta": 0.15}),
+    "data_constrained": (
+        {},
+        {"E": 1.7, "log_AN_ref": -0.5, "log_BD_ref": -0.5, "alpha": 0.34, "beta": 0.28}
+        | {"log_rstar_D": np.log(15.4), "log_rstar_N": np.log(5.3)},
+    ),
+}
+
+
+def _section(text: str, start: str, end: str | None) -> str:
+    tail = text.split(f'id="{start}"', 1)[1]
+    return tail.split(f'id="{end}"', 1)[0] if end else tail
+
+
+@pytest.mark.parametrize("name", sorted(LAW_FITS))
+def test_report_of_any_law_asks_the_law(fake_fit, name):
+    options, values = LAW_FITS[name]
+    fit = _law_fit(fake_fit, name, options, values)
+    law = fit.law
+    text = build_report(fit, targets=[1e22, (70e9, "1.4T")])
+    page = Page(text)
+    assert set(SECTIONS) <= page.ids
+    _assert_self_contained(page)
+    _check_images(page)
+    # The law's own formula and parameters, with its symbols and meanings; nothing of Chinchilla's.
+    model = _section(text, "model", "diagnostics")
+    assert str(escape(law.formula)) in model and law.description.split(":")[0] in model
+    assert r"\beta/(\alpha+\beta)" not in text
+    if not {"alpha", "beta"} <= set(law.reported):
+        assert "β/(α+β)" not in text and "log A − α log N_r" not in text
+    parameters = _section(text, "parameters", "forecasts")
+    for reported in law.reported:
+        assert f">{reported}<" in parameters and str(escape(law.meaning(reported))) in parameters
+    assert str(symbol_html(law.symbol(law.exponents[0]))) in parameters
+    for absent in {"alpha", "beta", "A", "B"} - {*law.reported, *law.parameters}:
+        assert f">{absent}<" not in parameters
+    allocation = _section(text, "compute-optimal", "identifiability")
+    if law.allocation_kind == "not_applicable":
+        assert "Not applicable: the bnsl law is a function of C alone" in allocation
+        assert "<img" not in allocation and "<table" not in allocation and len(page.images) == 3
+        assert "D/N = " in _section(text, "forecasts", "compute-optimal")
+    elif law.allocation_kind == "closed_form":
+        assert f'aria-label="{escape(law.allocation)}"' in allocation and "Chinchilla N*, D*" in allocation
+        assert len(page.images) == 6
+    else:
+        assert "no closed-form allocation: N* is found numerically" in allocation and len(page.images) == 6
+
+
+def test_report_of_a_user_defined_law(fake_fit):
+    from pymc_extras.prior import Prior
+
+    from bayes_scaling.laws import registry
+
+    bs.define_law(
+        "test_report_user_law",
+        lambda N, D, E, a, b, alpha: E + a * (N / 1e8) ** -alpha + b * (D / 1e10) ** -alpha,
+        {"E": Prior("LogNormal", mu=0.5, sigma=0.3), "a": Prior("LogNormal", mu=0.0, sigma=1.0),
+         "b": Prior("LogNormal", mu=0.0, sigma=1.0), "alpha": Prior("LogNormal", mu=-1.2, sigma=0.4)},
+        meanings={"alpha": "<shared exponent of N and D>"},
+        exponents=("alpha",),
+    )  # fmt: skip
+    try:
+        fit = _law_fit(fake_fit, "test_report_user_law", {}, {"E": 1.7, "a": 1.5, "b": 0.5, "alpha": 0.3})
+        text = build_report(fit, targets=[1e22])
+    finally:
+        registry._REGISTRY.pop("test_report_user_law")
+    assert r'aria-label="L(N, D) = \mathrm{test\_report\_user\_law}(N, D)"' in text
+    parameters = _section(text, "parameters", "forecasts")
+    assert ">α<" in parameters and "&lt;shared exponent of N and D&gt;" in parameters and ">beta<" not in parameters
+    assert "no closed-form allocation: N* is found numerically" in _section(text, "compute-optimal", "identifiability")
+    _assert_self_contained(Page(text))
+
+
+def test_formulas_and_symbols_from_a_law_cannot_become_markup():
+    svg = formula_svg(r"L = E + \mathrm{<script>alert(1)</script>}")
+    code = formula_svg(r"\frac{<img src=x onerror=alert(1)>")  # mathtext cannot parse it
+    assert svg.startswith("<svg ") and "<script" not in svg and "&lt;script&gt;" in svg
+    assert code == "<code>\\frac{&lt;img src=x onerror=alert(1)&gt;</code>"
+    assert str(symbol_html(r"\alpha_{<b>}")) == "α<sub>&lt;b&gt;</sub>"
+    ids = re.findall(r'id="([^"]+)"', svg + formula_svg("E"))
+    assert len(ids) == len(set(ids))  # two formulas on one page share no id
+
+
+def test_every_registered_formula_is_typeset():
+    """Each law's formula and allocation and each likelihood's formula draw as SVG (mathtext
+    parses them), not as the LaTeX source."""
+    from bayes_scaling.noise import available_likelihoods, get_likelihood
+
+    formulas = [get_likelihood(name).formula for name in available_likelihoods()]
+    for name in bs.available_laws():
+        law = bs.get_law(name)
+        law = law.with_options(**dict.fromkeys(law.missing_options, 1.69))
+        formulas += [law.formula, law.allocation] if law.allocation else [law.formula]
+    for tex in formulas:
+        assert formula_svg(tex).startswith("<svg "), tex
+
+
+def test_tables_escape_everything_but_markup_columns():
+    from markupsafe import Markup
+
+    from bayes_scaling.viz._html import table
+
+    frame = pd.DataFrame({"<th>": ["<td>", "1.5"], "sym": [Markup("α<sub>N</sub>"), Markup("β")]}, index=["<i>", "j"])
+    html = str(table(frame, "<caption> & co", markup=("sym",)))
+    assert "<th>" not in html.replace("<th ", "") and "&lt;th&gt;" in html and "&lt;td&gt;" in html
+    assert "&lt;i&gt;" in html and "&lt;caption&gt; &amp; co" in html and "α<sub>N</sub>" in html
 
 
 # --------------------------------------------------------------------------- CLI

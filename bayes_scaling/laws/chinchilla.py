@@ -57,6 +57,44 @@ def chinchilla_optimal(reported: Mapping, flops, k: float):
     return laws.chinchilla_optimal_params(flops, reported["A"], reported["B"], reported["alpha"], reported["beta"], k)
 
 
+# --------------------------------------------------------------------------- how it reads
+#: Display symbols (LaTeX) of the Chinchilla family's parameters, sampled and reported.
+CHINCHILLA_SYMBOLS = {
+    "E": "E",
+    "A": "A",
+    "B": "B",
+    "alpha": r"\alpha",
+    "beta": r"\beta",
+    "log_AN_ref": r"\ell_N",
+    "log_BD_ref": r"\ell_D",
+    "a": "a",
+    "b": "b",
+}
+CHINCHILLA_MEANINGS = {
+    "E": "irreducible loss: that of an infinite model trained on infinite data (nats/token)",
+    "A": "amplitude of the model-size term A N^−α",
+    "B": "amplitude of the data term B D^−β",
+    "alpha": "exponent of N: how fast the loss falls with model size",
+    "beta": "exponent of D: how fast the loss falls with training tokens",
+    "log_AN_ref": "log of the N term at the reference size, log A − α log N_r (sampled in place of A)",
+    "log_BD_ref": "log of the D term at the reference size, log B − β log D_r (sampled in place of B)",
+    "a": "allocation exponent of N: N* grows as C^a, a = β/(α+β)",
+    "b": "allocation exponent of D: D* grows as C^b, b = α/(α+β)",
+}
+
+
+def allocation_exponents(reported: Mapping) -> dict:
+    """Exponents of the compute-optimal allocation: N* ~ C^a, D* ~ C^b (a + b = 1)."""
+    s = reported["alpha"] + reported["beta"]
+    return {"a": reported["beta"] / s, "b": reported["alpha"] / s}
+
+
+#: N*(C) under C = kND (Hoffmann et al. 2022, eq. 4).
+CHINCHILLA_ALLOCATION = (
+    r"N^*(C) = G\,(C/k)^{\beta/(\alpha+\beta)},\quad G = (\alpha A/\beta B)^{1/(\alpha+\beta)},\quad D^* = C/(k N^*)"
+)
+
+
 CHINCHILLA = register_law(
     Law(
         name="chinchilla",
@@ -73,6 +111,11 @@ CHINCHILLA = register_law(
             "log_BD_ref); A and B are reported in the usual units."
         ),
         references=("Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, eq. 2 and 4",),
+        symbols=CHINCHILLA_SYMBOLS,
+        meanings=CHINCHILLA_MEANINGS,
+        exponents=("alpha", "beta"),
+        allocation=CHINCHILLA_ALLOCATION,
+        derived=allocation_exponents,
     )
 )
 
@@ -95,14 +138,24 @@ CHINCHILLA_TIED = register_law(
         reported=("E", "A", "B", "alpha"),
         formula=r"L(N, D) = E + A N^{-\alpha} + B D^{-\alpha}",
         log_mean=lambda theta, log_n, log_d, scale: chinchilla_log_mean(_tied(theta), log_n, log_d, scale),
-        reported_values=lambda theta, scale: chinchilla_reported(_tied(theta), scale) | {"beta": theta["alpha"]},
+        reported_values=lambda theta, scale: {
+            k: v for k, v in chinchilla_reported(_tied(theta), scale).items() if k != "beta"
+        },
         default_priors=_tied_default_priors,
-        optimal_params=chinchilla_optimal,
+        optimal_params=lambda reported, flops, k: chinchilla_optimal(_tied(reported), flops, k),
         description=(
             "Chinchilla with one exponent for N and D (alpha = beta), as Muennighoff et al. and others fit it; "
             "the compute-optimal tokens per parameter is then the same at every budget."
         ),
         references=("Muennighoff et al. 2023, Scaling Data-Constrained Language Models, sec. 3",),
+        symbols=CHINCHILLA_SYMBOLS,
+        meanings={
+            **CHINCHILLA_MEANINGS,
+            "alpha": "exponent of both N and D (α = β): how fast the loss falls with either",
+            "log_BD_ref": "log of the D term at the reference size, log B − α log D_r (sampled in place of B)",
+        },
+        exponents=("alpha",),
+        allocation=r"N^*(C) = (A/B)^{1/(2\alpha)}\,(C/k)^{1/2},\quad D^* = C/(k N^*)",
     )
 )
 
@@ -125,7 +178,9 @@ def _fixed_e_law(E=None) -> Law:
         reported=("A", "B", "alpha", "beta"),
         formula=rf"L(N, D) = {E if E is not None else 'E'} + A N^{{-\alpha}} + B D^{{-\beta}}",
         log_mean=lambda theta, log_n, log_d, scale: chinchilla_log_mean(with_e(theta), log_n, log_d, scale),
-        reported_values=lambda theta, scale: chinchilla_reported(with_e(theta), scale),
+        reported_values=lambda theta, scale: {
+            k: v for k, v in chinchilla_reported(with_e(theta), scale).items() if k != "E"
+        },
         default_priors=priors,
         optimal_params=chinchilla_optimal,
         description=(
@@ -135,6 +190,11 @@ def _fixed_e_law(E=None) -> Law:
         references=("Hoffmann et al. 2022, eq. 2",),
         options={"E": E},
         factory=_fixed_e_law,
+        symbols=CHINCHILLA_SYMBOLS,
+        meanings=CHINCHILLA_MEANINGS,
+        exponents=("alpha", "beta"),
+        allocation=CHINCHILLA_ALLOCATION,
+        derived=allocation_exponents,
     )
 
 

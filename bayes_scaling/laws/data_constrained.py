@@ -7,7 +7,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import maths as laws
-from .chinchilla import chinchilla_default_priors, chinchilla_log_mean, chinchilla_reported
+from .chinchilla import (
+    CHINCHILLA_MEANINGS,
+    CHINCHILLA_SYMBOLS,
+    allocation_exponents,
+    chinchilla_default_priors,
+    chinchilla_log_mean,
+    chinchilla_reported,
+)
 from .registry import DataScale, Law, register_law
 
 
@@ -24,12 +31,12 @@ def _data_constrained_priors(scale: DataScale) -> dict:
     }
 
 
-def _data_constrained_log_mean(theta: Mapping, log_n, log_d, scale: DataScale, log_unique):
+def _data_constrained_log_mean(theta: Mapping, log_n, log_d, scale: DataScale, unique_tokens):
     exp = laws._exp_of(theta["log_rstar_D"])
     n_eff, d_eff = laws.data_constrained_sizes(
         log_n,
         log_d,
-        log_unique,
+        unique_tokens,
         theta["alpha"],
         theta["beta"],
         theta["log_AN_ref"],
@@ -60,6 +67,7 @@ DATA_CONSTRAINED = register_law(
             }
         ),
         default_priors=_data_constrained_priors,
+        derived=allocation_exponents,  # (with unlimited unique data it is Chinchilla's)
         description=(
             "Muennighoff et al. (2023): Chinchilla on effective data D' and parameters N'. Repeated epochs "
             "(R_D = D/U_D - 1 over U_D unique tokens) are worth less and less (half-life set by R*_D); "
@@ -68,5 +76,24 @@ DATA_CONSTRAINED = register_law(
         ),
         references=("Muennighoff et al. 2023, Scaling Data-Constrained Language Models, eq. 5-7",),
         inputs=("params", "tokens", "unique_tokens"),
+        symbols={
+            **CHINCHILLA_SYMBOLS,
+            "R_D_star": "R_D^*",
+            "R_N_star": "R_N^*",
+            "log_rstar_D": r"\log R_D^*",
+            "log_rstar_N": r"\log R_N^*",
+        },
+        meanings={
+            **CHINCHILLA_MEANINGS,
+            "alpha": "exponent of the effective model size N'",
+            "beta": "exponent of the effective data D'",
+            "R_D_star": "repeated epochs at which repeated data keep 1 − 1/e of their value (Muennighoff et al.: 15.4)",
+            "R_N_star": "excess parameter ratio at which extra parameters keep 1 − 1/e of their value (5.3)",
+            "log_rstar_D": "log R_D* (sampled in place of R_D*)",
+            "log_rstar_N": "log R_N* (sampled in place of R_N*)",
+            "a": "allocation exponent of N when every token is unique: N* grows as C^a, a = β/(α+β)",
+            "b": "allocation exponent of D when every token is unique: D* grows as C^b, b = α/(α+β)",
+        },
+        exponents=("alpha", "beta"),
     )
 )

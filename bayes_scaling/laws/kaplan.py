@@ -63,5 +63,28 @@ KAPLAN = register_law(
             "keeps N_c and D_c (far outside the data) from trading off against the exponents."
         ),
         references=("Kaplan et al. 2020, Scaling Laws for Neural Language Models, eq. 1.5",),
+        symbols={
+            "N_c": "N_c",
+            "D_c": "D_c",
+            "alpha_N": r"\alpha_N",
+            "alpha_D": r"\alpha_D",
+            "log_loss_ref": r"\log L_r",
+            "ratio": r"\alpha_N/\alpha_D",
+            "delta": r"\Delta",
+        },
+        meanings={
+            "N_c": "critical model size: where the N term alone would give a loss of 1 nat/token",
+            "D_c": "critical data size: where the D term alone would give a loss of 1 nat/token",
+            "alpha_N": "exponent of N: how fast the loss falls with model size",
+            "alpha_D": "exponent of D: how fast the loss falls with training tokens",
+            "log_loss_ref": "log of the loss at the reference size (N_r, D_r)",
+            "ratio": "ratio of the exponents α_N/α_D (Kaplan et al. found 0.8)",
+            "delta": "log ratio of the N term to the D term inside the bracket at the reference size",
+        },
+        exponents=("alpha_N", "alpha_D"),
+        allocation=(
+            r"N^*(C) = \left(r\,N_c^{\,r}\,C/(k\,D_c)\right)^{1/(r+1)},\quad r = \alpha_N/\alpha_D,"
+            r"\quad D^* = C/(k N^*)"
+        ),
     )
 )

@@ -73,5 +73,23 @@ OVERTRAIN = register_law(
         references=(
             "Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks, eq. 4",
         ),
+        symbols={
+            "E": "E",
+            "a": "a",
+            "b": "b",
+            "eta": r"\eta",
+            "log_a_ref": r"\ell_a",
+            "log_b_ref": r"\ell_b",
+        },
+        meanings={
+            "E": "irreducible loss (nats/token)",
+            "a": "amplitude of the over-training term a M^η C^−η (large M: too few parameters)",
+            "b": "amplitude of the under-training term b M^−η C^−η (small M: too few tokens)",
+            "eta": "exponent of compute at a fixed token multiplier M = D/N",
+            "log_a_ref": "log of the a term at the reference size (sampled in place of a)",
+            "log_b_ref": "log of the b term at the reference size (sampled in place of b)",
+        },
+        exponents=("eta",),
+        allocation=r"N^*(C) = \sqrt{C/(k M^*)},\quad M^* = (b/a)^{1/(2\eta)},\quad D^* = M^* N^*",
     )
 )

@@ -1,18 +1,24 @@
 r"""The law registry: each law is a small component found by name.
 
 A :class:`Law` bundles the maths of :mod:`bayes_scaling.laws.maths` with its parameter names, its
-data-aware default priors and (where one exists) its closed-form compute-optimal allocation.
+data-aware default priors, (where one exists) its closed-form compute-optimal allocation, and
+what a reader needs to know about it: a symbol and a one-line meaning per parameter, which
+parameters are exponents, and the allocation rule in maths or words. Tables, plots, the report
+and the CLI ask the law for these; none of them knows a law by name.
 Users select one by name (``fit(runs, law="chinchilla")``) and override any prior with
 ``priors={"alpha": Prior(...)}``. New forms are added with :func:`register_law`.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import _constants as K
 from ..errors import SpecError
 from . import maths as laws
 
@@ -53,7 +59,7 @@ class DataScale:
 
 @dataclass(frozen=True)
 class Law:
-    """A scaling law as a registered component.
+    r"""A scaling law as a registered component.
 
     Attributes
     ----------
@@ -61,20 +67,34 @@ class Law:
     parameters : names of the sampled parameters, in order.
     reported : names of the parameters in the usual units (as in the papers), derived per draw.
     formula : the law in maths (LaTeX), shown in summaries and reports.
-    log_mean : ``(theta, log_n, log_d, scale) -> log L`` on numpy or pytensor inputs (with a
-        fifth argument, log unique tokens, when ``inputs`` holds ``"unique_tokens"``).
+    log_mean : ``(theta, log_n, log_d, scale, **inputs) -> log L`` on numpy or pytensor inputs;
+        ``inputs`` are the log values of the law's :attr:`extra_inputs` by keyword.
     reported_values : ``(theta, scale) -> {name: value}`` giving the usual-unit parameters.
     default_priors : ``scale -> {name: Prior}``, data-aware defaults for every parameter.
     optimal_params : ``(reported, flops, k) -> N*`` in closed form; None: found numerically per
         draw (:func:`bayes_scaling.laws.isoflop_argmin`).
     allocates : whether the law depends on N and D separately (so that a compute-optimal
         allocation exists); one-variable laws (e.g. ``power_law`` in C) do not.
-    inputs : the run columns the law reads (``unique_tokens`` for ``data_constrained``).
+    inputs : the run columns the law reads: ``("params", "tokens")`` and any of
+        ``_constants.LAW_INPUT_DEFAULTS`` (``unique_tokens`` for ``data_constrained``).
     options : fixed settings of the law (e.g. ``{"x": "C"}``; None marks a required one),
         changed with :meth:`with_options` and stored in the spec as ``law_options``.
     factory : ``(**options) -> Law`` that builds the law for other options.
     multimodal : whether the posterior often has several local modes (e.g. BNSL's breaks); NUTS
         then starts from a multi-start mode search (:mod:`bayes_scaling.initial`) by default.
+    symbols : ``{name: LaTeX}`` display symbol of a parameter (sampled, reported or derived, e.g.
+        ``{"alpha": r"\alpha", "log_AN_ref": r"\ell_N"}``); see :meth:`symbol` for the default.
+    meanings : ``{name: text}`` one line saying what a parameter is, in plain text.
+    exponents : reported parameters that are exponents of a size: the forecast's reach depends on
+        them, so a wide interval of one is worth a warning.
+    allocation : the compute-optimal rule in LaTeX when it has a closed form (``optimal_params``);
+        empty when it is found numerically or does not exist (see :attr:`allocation_rule`).
+    derived : ``reported -> {name: value}``, quantities the summary adds after the reported
+        values (Chinchilla's allocation exponents ``a``, ``b``), or None.
+
+    The default priors are checked against ``parameters`` when they are first built (a
+    :class:`~bayes_scaling.errors.SpecError` names the law and the names that differ), not at
+    import: building ``Prior`` objects imports PyMC.
     """
 
     name: str
@@ -92,15 +112,43 @@ class Law:
     options: Mapping = field(default_factory=dict)
     factory: Callable[..., Law] | None = None
     multimodal: bool = False
+    symbols: Mapping[str, str] = field(default_factory=dict)
+    meanings: Mapping[str, str] = field(default_factory=dict)
+    exponents: tuple[str, ...] = ()
+    allocation: str = ""
+    derived: Callable[[Mapping], dict] | None = None
 
-    def log_loss(self, theta: Mapping, log_n, log_d, scale: DataScale, log_unique=None):
+    def __post_init__(self):
+        # Check the defaults where they are made (the first build), without importing PyMC here.
+        build = getattr(self.default_priors, "build", self.default_priors)  # (dataclasses.replace: re-check)
+        object.__setattr__(self, "default_priors", _CheckedPriors(self.name, self.parameters, build))
+        unknown = [i for i in self.inputs if i not in (K.PARAMS, K.TOKENS, *K.LAW_INPUT_DEFAULTS)]
+        if unknown or self.inputs[:2] != (K.PARAMS, K.TOKENS):
+            raise SpecError(
+                f"law '{self.name}' declares inputs {list(self.inputs)}: they start with 'params', 'tokens', and the "
+                f"others must be among {sorted(K.LAW_INPUT_DEFAULTS)} (unknown: {unknown})"
+            )
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """The inputs the law reads besides N and D (e.g. ``("unique_tokens",)``)."""
+        return tuple(name for name in self.inputs if name not in ("params", "tokens"))
+
+    def log_loss(self, theta: Mapping, log_n, log_d, scale: DataScale, inputs: Mapping | None = None):
         r""":math:`\log L` at (log N, log D) for parameters ``theta`` (numpy or pytensor).
 
-        ``log_unique`` (log unique tokens) is read by laws that need it; without it every
-        token is taken as unique (one epoch)."""
-        if "unique_tokens" in self.inputs:
-            return self.log_mean(theta, log_n, log_d, scale, log_d if log_unique is None else log_unique)
-        return self.log_mean(theta, log_n, log_d, scale)
+        ``inputs``: the log values of the law's :attr:`extra_inputs` by name, e.g.
+        ``{"unique_tokens": log U}``, the one path by which they reach the maths. One not given
+        (or None) takes its default column's value (``unique_tokens``: D, every token unique)."""
+        if not self.extra_inputs:
+            return self.log_mean(theta, log_n, log_d, scale)
+        given = dict(inputs or {})
+        logs = {K.PARAMS: log_n, K.TOKENS: log_d}
+        values = {
+            name: given[name] if given.get(name) is not None else logs[K.LAW_INPUT_DEFAULTS[name]]
+            for name in self.extra_inputs
+        }
+        return self.log_mean(theta, log_n, log_d, scale, **values)
 
     def with_options(self, **options) -> Law:
         """This law with other ``options`` (e.g. ``get_law("power_law").with_options(x="N")``)."""
@@ -122,14 +170,139 @@ class Law:
         """Options that must be given before the law can be fitted."""
         return [k for k, v in self.options.items() if v is None]
 
+    def symbol(self, name: str) -> str:
+        r"""The LaTeX symbol of parameter ``name``: from :attr:`symbols`, else the name itself
+        (``E``, ``\alpha`` for ``alpha``, ``\mathrm{log\_AN\_ref}``)."""
+        if name in self.symbols:
+            return self.symbols[name]
+        if len(name) == 1 and name.isalpha():
+            return name
+        if name in _GREEK:
+            return "\\" + name
+        return r"\mathrm{" + _latex_text(name) + "}"
+
+    def meaning(self, name: str) -> str:
+        """One line saying what parameter ``name`` is ("" when the law does not say)."""
+        return self.meanings.get(name, "")
+
+    @property
+    def allocation_kind(self) -> str:
+        """``"closed_form"``, ``"numerical"`` or ``"not_applicable"`` (a law of one variable)."""
+        if not self.allocates:
+            return "not_applicable"
+        return "closed_form" if self.allocation else "numerical"
+
+    @property
+    def allocation_rule(self) -> str:
+        """How the law splits a compute budget C into N and D: the LaTeX of :attr:`allocation`,
+        else a sentence saying that it is found numerically or is not applicable."""
+        kind = self.allocation_kind
+        if kind == "not_applicable":
+            return (
+                f"not applicable: the {self.name} law is a function of {self.axes[0]} alone, so it says nothing "
+                "about how to split a compute budget into N and D"
+            )
+        if kind == "numerical":
+            return (
+                "found numerically for each posterior draw: the N that minimises the loss along the "
+                "IsoFLOP line C = kND"
+            )
+        return self.allocation
+
+
+_GREEK = frozenset(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau phi chi psi omega".split()
+)
+
+
+def _latex_text(text: str) -> str:
+    """``text`` safe inside ``\\mathrm{...}``: LaTeX's special characters escaped."""
+    return "".join("\\" + c if c in "_&%$#{}" else c for c in text)
+
+
+class _CheckedPriors:
+    """``Law.default_priors`` that checks, each time it builds them, that the defaults are for
+    exactly the law's parameters."""
+
+    def __init__(self, law: str, parameters: tuple[str, ...], build: Callable[[DataScale], dict]):
+        self.law, self.parameters, self.build = law, tuple(parameters), build
+
+    def __call__(self, scale: DataScale) -> dict:
+        priors = self.build(scale)
+        _check_names(self.law, "its default priors", list(priors), self.parameters, "parameters")
+        return priors
+
+
+def _check_names(law: str, what: str, got, expected, against: str) -> None:
+    missing = [n for n in expected if n not in set(got)]
+    extra = [n for n in got if n not in set(expected)]
+    if missing or extra:
+        raise SpecError(
+            f"law '{law}': {what} do not match its {against} {list(expected)}: "
+            f"missing {missing or 'none'}, not among them {extra or 'none'}"
+        )
+
+
+#: A data scale to probe a law's functions with at registration (any finite values will do).
+_PROBE_SCALE = DataScale(
+    log_n_ref=float(np.log(3e8)),
+    log_d_ref=float(np.log(6e9)),
+    min_loss=2.0,
+    median_loss=3.0,
+    log_n_noise_ref=float(np.log(3e8)),
+    log_n_min=float(np.log(1e7)),
+    log_n_max=float(np.log(1e10)),
+    log_d_min=float(np.log(1e8)),
+    log_d_max=float(np.log(1e11)),
+    log_c_min=float(np.log(1e17)),
+    log_c_max=float(np.log(1e22)),
+)
+
+
+def check_law(law: Law) -> None:
+    """Check that ``law``'s parts agree: its reported values (probed with numpy) are exactly
+    :attr:`Law.reported`; its exponents are reported values; a closed-form allocation only for a
+    law of N and D. A :class:`~bayes_scaling.errors.SpecError` names the law and the names."""
+    if not law.parameters or len(set(law.parameters)) != len(law.parameters):
+        raise SpecError(f"law '{law.name}' needs distinct parameter names, got {list(law.parameters)}")
+    theta = {name: np.full(2, 0.5) for name in law.parameters}
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = law.reported_values(theta, _PROBE_SCALE)
+    except Exception as exc:  # a law's own function: any failure is a broken law
+        raise SpecError(
+            f"law '{law.name}': reported_values failed on numpy draws of its parameters {list(law.parameters)}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    _check_names(law.name, "its reported values", list(values), law.reported, "reported names")
+    if law.derived is not None:
+        clash = sorted(set(law.derived({k: np.asarray(v) for k, v in values.items()})) & set(law.reported))
+        if clash:
+            raise SpecError(f"law '{law.name}': its derived values {clash} shadow reported values of the same name")
+    not_reported = [n for n in law.exponents if n not in law.reported]
+    if not_reported:
+        raise SpecError(
+            f"law '{law.name}': its exponents {not_reported} are not among its reported names {list(law.reported)}"
+        )
+    if law.allocation and not law.allocates:
+        raise SpecError(f"law '{law.name}' is a function of one variable: it cannot have a compute-optimal allocation")
+
 
 _REGISTRY: dict[str, Law] = {}
 
 
 def register_law(law: Law, *, replace: bool = False) -> Law:
-    """Make ``law`` available by name; refuses to shadow an existing name unless ``replace``."""
+    """Make ``law`` available by name; refuses to shadow an existing name unless ``replace``.
+
+    The law is checked first (:func:`check_law`): its reported values must be exactly its
+    ``reported`` names. Its default priors are checked against its parameters when first built.
+    """
+    if not isinstance(law, Law):
+        raise SpecError(f"register_law needs a Law, got {type(law).__name__}")
     if law.name in _REGISTRY and not replace:
         raise SpecError(f"a law named '{law.name}' is already registered; pass replace=True to replace it")
+    check_law(law)
     _REGISTRY[law.name] = law
     return law
 
@@ -155,6 +328,9 @@ def define_law(
     *,
     formula: str = "",
     description: str = "",
+    symbols: Mapping[str, str] | None = None,
+    meanings: Mapping[str, str] | None = None,
+    exponents: tuple[str, ...] = (),
     replace: bool = False,
 ) -> Law:
     r"""Register a law from its loss function and a prior per parameter; everything else
@@ -164,8 +340,10 @@ def define_law(
     ``loss(N, D, **params)`` returns the expected loss; write it with arithmetic operators and
     :func:`bayes_scaling.laws.exp` / :func:`~bayes_scaling.laws.log` so that it works on numpy
     arrays and on PyMC tensors alike. ``priors`` maps each parameter name to a
-    ``pymc_extras.prior.Prior``. A fit of this law can be loaded only after the law is defined
-    again under the same name.
+    ``pymc_extras.prior.Prior``; the parameters ``loss`` takes after N and D must be exactly
+    these names. ``formula`` (LaTeX), ``symbols`` (``{name: LaTeX}``), ``meanings`` (``{name:
+    one line}``) and ``exponents`` (names of the exponents) are shown in summaries and reports.
+    A fit of this law can be loaded only after the law is defined again under the same name.
 
     Examples
     --------
@@ -194,6 +372,7 @@ def define_law(
         )
     parameters = tuple(priors)
     fixed = dict(priors)
+    _check_loss_signature(name, loss, parameters)
 
     def log_mean(theta, log_n, log_d, scale):
         return laws.log(loss(laws.exp(log_n), laws.exp(log_d), **{p: theta[p] for p in parameters}))
@@ -202,13 +381,30 @@ def define_law(
         name=name,
         parameters=parameters,
         reported=parameters,
-        formula=formula or f"L(N, D) = {name}(N, D; {', '.join(parameters)})",
+        formula=formula or rf"L(N, D) = \mathrm{{{_latex_text(name)}}}(N, D)",
         log_mean=log_mean,
         reported_values=lambda theta, scale: {p: theta[p] for p in parameters},
         default_priors=lambda scale: dict(fixed),
         description=description or "A user-defined law.",
+        symbols=dict(symbols or {}),
+        meanings=dict(meanings or {}),
+        exponents=tuple(exponents),
     )
     return register_law(law, replace=replace)
+
+
+def _check_loss_signature(name: str, loss: Callable, parameters: tuple[str, ...]) -> None:
+    """The parameters ``loss(N, D, **params)`` names after N and D must be those given priors
+    (a function taking ``**params`` is not checked)."""
+    try:
+        signature = inspect.signature(loss)
+    except (TypeError, ValueError):  # builtins and some C functions have none: nothing to check
+        return
+    kinds = [p.kind for p in signature.parameters.values()]
+    if inspect.Parameter.VAR_KEYWORD in kinds:
+        return
+    named = [p.name for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+    _check_names(name, "the parameters of loss after N and D", named[2:], parameters, "priors' names")
 
 
 #: The laws every fresh process has (the package's own modules register them at import).

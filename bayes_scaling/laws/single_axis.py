@@ -73,6 +73,14 @@ def _power_law(x="C") -> Law:
         description=f"A saturating power law in one variable, here x = {x} (law_options={{'x': 'C' | 'N' | 'D'}}).",
         references=("Hestness et al. 2017, Deep Learning Scaling is Predictable, Empirically",),
         allocates=False,
+        symbols={"E": "E", "A": "A", "alpha": r"\alpha", "log_A_ref": r"\ell_A"},
+        meanings={
+            "E": "irreducible loss (nats/token)",
+            "A": f"amplitude of the term A {x}^−α",
+            "alpha": f"exponent of {x}: how fast the loss falls with it",
+            "log_A_ref": f"log of the A term at the middle of the data's {x} (sampled in place of A)",
+        },
+        exponents=("alpha",),
         options={"x": x},
         factory=_power_law,
     )
@@ -135,6 +143,25 @@ def _bnsl(x="C", breaks=1) -> Law:
         return {"E": out.pop("E"), "b": exp(log_b), **out}
 
     reported_names = ("E", "b", "c0", *[f"{p}{i}" for i in range(1, breaks + 1) for p in ("c", "d", "f")])
+    symbols = {"E": "E", "b": "b", "c0": "c_0", "log_b_ref": r"\ell_b", "log_d1": r"\log d_1"}
+    meanings = {
+        "E": "irreducible loss (nats/token)",
+        "b": f"amplitude of the power law b {x}^−c0 before the first break",
+        "c0": f"exponent of {x} before the first break",
+        "log_b_ref": f"log of the reducible loss at the middle of the data's {x} (sampled in place of b)",
+        "log_d1": "log of the first break's position d_1",
+    }
+    for i in range(1, breaks + 1):
+        symbols |= {f"c{i}": f"c_{i}", f"d{i}": f"d_{i}", f"f{i}": f"f_{i}", f"log_gap{i}": rf"\log g_{i}"}
+        meanings |= {
+            f"c{i}": f"change of the exponent at break {i} (c{i} < 0: the loss rises after it)",
+            f"d{i}": f"position of break {i} (in {x})",
+            f"f{i}": f"sharpness of break {i}: near 0 a sharp corner, larger a gentle bend",
+        }
+        if i > 1:
+            meanings[f"log_gap{i}"] = (
+                f"log of g_{i} = log d_{i} − log d_{i - 1}, the distance between breaks {i - 1} and {i}"
+            )
     factors = r" \prod_{i=1}^{" + str(breaks) + r"} \left(1 + (x/d_i)^{1/f_i}\right)^{-c_i f_i}"
     return Law(
         name="bnsl",
@@ -152,6 +179,9 @@ def _bnsl(x="C", breaks=1) -> Law:
         references=("Caballero et al. 2023, Broken Neural Scaling Laws, eq. 1",),
         allocates=False,
         options={"x": x, "breaks": breaks},
+        symbols=symbols,
+        meanings=meanings,
+        exponents=("c0",),
         factory=_bnsl,
         multimodal=True,
     )
