@@ -18,6 +18,11 @@ FAMILY = "family"
 STEP = "step"
 UNIQUE_TOKENS = "unique_tokens"  # distinct tokens behind D when data is repeated (epochs = D / U)
 REQUIRED_COLUMNS = (PARAMS, TOKENS, LOSS)
+#: Inputs a law may read besides N and D, each a column of the runs table: name -> the column
+#: whose value it takes where a table or a forecast does not give it (every token unique: U = D).
+LAW_INPUT_DEFAULTS = {UNIQUE_TOKENS: TOKENS}
+#: Name of each input's log values in a saved fit's ``constant_data`` (one per configuration).
+LAW_INPUT_DATA = {UNIQUE_TOKENS: "log_unique"}
 OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP, UNIQUE_TOKENS)
 
 #: Training FLOPs per parameter per token (C ~ 6 N D).

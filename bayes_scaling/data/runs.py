@@ -31,6 +31,8 @@ from ..units import parse_count
 from .plausibility import plausibility_problems, rows_text
 
 _POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS)
+#: What a law input column holds, in the words of an error message.
+_INPUT_MEANING = {K.UNIQUE_TOKENS: "the unique tokens behind each run (repeated data: D / U epochs)"}
 
 
 def _is_blank(raw) -> bool:
@@ -386,6 +388,29 @@ class Runs:
         object.__setattr__(self, "_grouping_cache", (index, table))
         return index, table
 
+    def law_inputs(self, names, *, per: str = "observation") -> dict[str, np.ndarray]:
+        """Log values of a law's extra inputs (``Law.extra_inputs``, e.g. ``unique_tokens``) per
+        observation or per configuration (``per="config"``): the one path by which a column
+        reaches a law. A missing column or value takes its default (U = D: every token unique)."""
+        if per not in ("observation", "config"):
+            raise ValueError(f"per must be 'observation' or 'config', got {per!r}")
+        frame = self.frame if per == "observation" else self.configs
+        out = {}
+        for name in names:
+            default = frame[K.LAW_INPUT_DEFAULTS[name]].to_numpy(dtype=float)
+            values = frame[name].to_numpy(dtype=float) if name in frame else default
+            out[name] = np.log(np.where(np.isnan(values), default, values))
+        return out
+
+    def input_columns(self) -> dict[str, np.ndarray]:
+        """The extra law inputs this table gives, per observation, in their units (for a
+        forecast of these runs: ``fit.predict(runs.params, runs.tokens, **runs.input_columns())``)."""
+        return {
+            name: self.frame[name].fillna(self.frame[default]).to_numpy(dtype=float)
+            for name, default in K.LAW_INPUT_DEFAULTS.items()
+            if name in self.frame
+        }
+
     def to_frame(self) -> pd.DataFrame:
         """A copy of the canonical table."""
         return self.frame.copy()
@@ -427,9 +452,10 @@ class Runs:
         payload = np.ascontiguousarray(self.frame[cols].to_numpy(dtype=float)).tobytes()
         return hashlib.sha256(payload).hexdigest()
 
-    def check_fittable(self, n_parameters: int, law_name: str, axes=("N", "D"), needs_unique: bool = False) -> None:
+    def check_fittable(self, n_parameters: int, law_name: str, axes=("N", "D"), inputs=()) -> None:
         """Raise one RunsValidationError if these runs cannot identify a law with ``n_parameters``
-        whose exponents act along ``axes`` (some of "N", "D", "C")."""
+        whose exponents act along ``axes`` (some of "N", "D", "C") and that reads the columns
+        ``inputs`` besides N and D (``Law.extra_inputs``)."""
         problems = []
         n_configs = len(self.configs)
         if len(self.families) > 1:
@@ -454,11 +480,12 @@ class Runs:
                 f"runs span only {np.unique(self.flops).size} distinct compute budget(s) C: law '{law_name}' "
                 "needs 3 or more"
             )
-        if needs_unique and (K.UNIQUE_TOKENS not in self.frame or self.frame[K.UNIQUE_TOKENS].isna().all()):
-            problems.append(
-                f"law '{law_name}' needs the unique tokens behind each run (a '{K.UNIQUE_TOKENS}' column, or "
-                "Runs.from_frame(..., unique_tokens='<your column>')); without repeated data use 'chinchilla'"
-            )
+        for name in inputs:
+            if name not in self.frame or self.frame[name].isna().all():
+                what = _INPUT_MEANING.get(name, name)
+                problems.append(
+                    f"law '{law_name}' needs {what} (a '{name}' column, or Runs.from_frame(..., {name}='<your column>'))"
+                )
         if "N" in axes and np.unique(self.params).size < 3:
             problems.append(
                 f"runs span only {np.unique(self.params).size} distinct model size(s) N: the N exponent cannot be "

@@ -29,8 +29,10 @@ from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import SpecError
 from ..laws import get_law, is_builtin
+from ..noise import DEFAULT_LIKELIHOOD
+from ..noise import is_builtin as noise_is_builtin
 from .executors import run_tasks
-from .holdout import as_rules, split, unique_tokens_of
+from .holdout import as_rules, split
 from .methods import METHODS
 from .scores import MethodForecast, score, summarize
 
@@ -70,8 +72,8 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     method, label, train, test, origin, options, meta = task
     where = f"{label} on {meta.get('dataset') or 'runs'} ({origin})"
     try:
-        if method.startswith("bayes_scaling") and K.UNIQUE_TOKENS in test.frame:
-            options = {**options, "unique_tokens": unique_tokens_of(test)}
+        if method in BAYESIAN_METHODS and test.input_columns():
+            options = {**options, "inputs": test.input_columns()}
         forecast = METHODS[method](train, test.params, test.tokens, **options)
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
         return None, f"{where}: {type(exc).__name__}: {exc}", []
@@ -157,7 +159,7 @@ def backtest(
             for method in methods:
                 for label, options in _method_tasks(method, laws, random_seed, fit_options, n_resamples):
                     tasks.append((method, label, train, test, str(rule), options, meta))
-    executor = _choose_executor(executor, tasks, laws)
+    executor = _choose_executor(executor, tasks, laws, fit_options)
     results = run_tasks(_run_task, tasks, executor=executor, max_workers=max_workers)
     frames = [frame for frame, _, _ in results if frame is not None]
     failures = [err for _, err, _ in results if err is not None]
@@ -200,17 +202,22 @@ def _law_name(law) -> str:
     return law if isinstance(law, str) else getattr(law, "name", str(law))
 
 
-def _choose_executor(executor, tasks, laws):
+def _choose_executor(executor, tasks, laws, fit_options=None):
     """Where the tasks run. ``"auto"``: worker processes when two or more NUTS fits would run
-    and there are several cores, else here; laws defined in this session keep the work here
-    (workers could not see them), and ``"process"``/``"dask"`` refuse them."""
+    and there are several cores, else here; laws or likelihoods defined in this session keep the
+    work here (workers could not see them), and ``"process"``/``"dask"`` refuse them."""
     local_laws = [_law_name(law) for law in laws if not is_builtin(law)]
+    options = dict(fit_options or {})
+    spec = options.get("model")
+    likelihood = spec.likelihood if spec is not None else options.get("likelihood", DEFAULT_LIKELIHOOD)
+    if not noise_is_builtin(likelihood):
+        local_laws.append(f"likelihood {likelihood}")
     if executor == "auto":
         n_fits = sum(task[0] in BAYESIAN_METHODS for task in tasks)
         return "process" if n_fits >= 2 and (os.cpu_count() or 1) > 1 and not local_laws else None
     if executor in ("process", "dask") and local_laws and any(task[0] in BAYESIAN_METHODS for task in tasks):
         raise SpecError(
-            f"law(s) {local_laws} are defined in this session only, and {executor} workers import bayes_scaling "
-            "afresh without them: use executor=None, or register the law in a module the workers import"
+            f"{local_laws} are defined in this session only, and {executor} workers import bayes_scaling "
+            "afresh without them: use executor=None, or register them in a module the workers import"
         )
     return executor

@@ -75,14 +75,6 @@ def split(runs: Runs, rule) -> tuple[Runs, Runs]:
     return runs.subset(~test_mask), runs.subset(test_mask)
 
 
-def unique_tokens_of(runs: Runs) -> np.ndarray | None:
-    """The unique tokens of ``runs`` for a forecast (rows without them: every token unique), or
-    None when the table has no such column."""
-    if K.UNIQUE_TOKENS not in runs.frame:
-        return None
-    return runs.frame[K.UNIQUE_TOKENS].fillna(runs.frame[K.TOKENS]).to_numpy()
-
-
 def fit_quietly(train: Runs, law="chinchilla", random_seed=0, fit_options=None):
     """``(fit, problems)``: :func:`bayes_scaling.fit` with its failed diagnostics returned (one
     line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks)."""

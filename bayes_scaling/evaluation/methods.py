@@ -15,15 +15,15 @@ from .stacking import stack
 
 
 def _bayes_scaling(
-    train: Runs, params, tokens, *, law="chinchilla", random_seed=0, unique_tokens=None, **fit_options
+    train: Runs, params, tokens, *, law="chinchilla", random_seed=0, inputs=None, **fit_options
 ) -> MethodForecast:
     result, problems = fit_quietly(train, law, random_seed, fit_options)
-    forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, **dict(inputs or {}))
     return MethodForecast(median=forecast.median, draws=forecast.draws, problems=problems)
 
 
 def _bayes_scaling_stack(
-    train: Runs, params, tokens, *, laws=("chinchilla",), random_seed=0, unique_tokens=None, **fit_options
+    train: Runs, params, tokens, *, laws=("chinchilla",), random_seed=0, inputs=None, **fit_options
 ) -> MethodForecast:
     """Each law in ``laws`` fitted to the past, stacked by PSIS-LOO on the past, then forecast."""
     fits, problems = {}, []
@@ -32,7 +32,7 @@ def _bayes_scaling_stack(
         fits[name], found = fit_quietly(train, law, random_seed, fit_options)
         problems += [f"{name}: {p}" for p in found]
     mixture = stack(fits, random_seed=random_seed)
-    forecast = mixture.predict(params, tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens)
+    forecast = mixture.predict(params, tokens, kind="new_run", random_seed=random_seed, **dict(inputs or {}))
     weights = ", ".join(f"{k} {v:.2f}" for k, v in mixture.weights.items())
     return MethodForecast(median=forecast.median, draws=forecast.draws, problems=(*problems, f"weights: {weights}"))
 

@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import SpecError
 from ..forecast.predictive import Predictive
 from ..forecast.result import ScalingFit
-from .holdout import as_rules, fit_quietly, split, unique_tokens_of
+from .holdout import as_rules, fit_quietly, split
 from .loo import check_same_runs, loo_table
 from .scores import crps_from_draws
 
@@ -72,12 +72,12 @@ class StackedFit(Predictive):
     def flops_per_param_token(self) -> float:
         return next(iter(self.fits.values())).flops_per_param_token
 
-    def _forecast_log_loss(self, n, d, unique, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
+    def _forecast_log_loss(self, n, d, inputs, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
         if rows != slice(None):
             raise SpecError("a stacked fit answers over all of its draws")
         parts = [
             self.fits[name]._forecast_log_loss(
-                n, d, unique, kind, rng, rows=idx, dtype=dtype, marginal_only=marginal_only
+                n, d, inputs, kind, rng, rows=idx, dtype=dtype, marginal_only=marginal_only
             )
             for name, idx in self._rows.items()
         ]
@@ -213,7 +213,7 @@ def lfo_crps_weights(
         refit, problems = fit_quietly(train, f.spec.law, random_seed, {"model": f.spec, **dict(fit_options or {})})
         notes += [f"{name} (refit before {rules[0]}): {p}" for p in problems]
         forecast = refit.predict(
-            test.params, test.tokens, kind="new_run", random_seed=random_seed, unique_tokens=unique_tokens_of(test)
+            test.params, test.tokens, kind="new_run", random_seed=random_seed, **test.input_columns()
         )
         keep = np.random.default_rng(random_seed).choice(
             forecast.draws.shape[0], size=min(n_draws, forecast.draws.shape[0]), replace=False

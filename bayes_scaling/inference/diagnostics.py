@@ -48,7 +48,7 @@ def diagnostics_table(idata, parameters) -> pd.DataFrame:
     if bad_rhat:
         problems.append(
             f"R-hat > {RHAT_MAX} for {bad_rhat}: chains disagree; run more tune/draws or check for "
-            "multiple modes (e.g. E against the amplitudes when few runs are near convergence)"
+            "multiple modes (e.g. an irreducible loss against the amplitudes when few runs approach convergence)"
         )
     low_ess = table.index[(table["ess_bulk"] < ess_min) | (table["ess_tail"] < ess_min)].tolist()
     if low_ess:
