@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .data import synthetic
 from .data.runs import Runs
 from .errors import (
+    CompileCacheWarning,
     FileExistsNoOverwriteError,
     FitFileNotFoundError,
     ForeignFileError,
@@ -46,6 +47,7 @@ def __getattr__(name):
 
 __all__ = [
     "Backtest",
+    "CompileCacheWarning",
     "ComputeCutoff",
     "FileExistsNoOverwriteError",
     "FitFileNotFoundError",

@@ -55,11 +55,12 @@ def _print_table(table) -> None:
 
 def _print_fit(fit, out: Path | None = None) -> None:
     from .viz.tables import summary_table
+    from .viz.typeset import plain_text
 
     diag = fit.diagnostics()
-    print(f"Law: {fit.law.name}, {fit.law.formula}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
+    print(f"Law: {fit.law.name}, {plain_text(fit.law.formula)}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
     print(f"Noise: {fit.noise.describe()}")
-    print(f"Compute-optimal allocation: {fit.law.allocation_rule}")
+    print(f"Compute-optimal allocation: {plain_text(fit.law.allocation_rule)}")
     _print_table(summary_table(fit.summary()))
     problems = diag.attrs["problems"]
     if problems:
@@ -153,10 +154,11 @@ def _cmd_predict(args) -> int:
 def _cmd_optimal(args) -> int:
     from .forecast.result import load
     from .viz.tables import optimal_table
+    from .viz.typeset import plain_text
 
     fit = load(args.model)
     if fit.law.allocates:
-        print(f"Compute-optimal allocation of the {fit.law.name} law: {fit.law.allocation_rule}")
+        print(f"Compute-optimal allocation of the {fit.law.name} law: {plain_text(fit.law.allocation_rule)}")
     _print_table(optimal_table(fit.compute_optimal(args.flops, prob=args.prob)))
     return 0
 

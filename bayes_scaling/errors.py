@@ -49,3 +49,9 @@ class SamplingWarning(UserWarning):
 
 class SamplingError(BayesScalingError, RuntimeError):
     """Raised instead of :class:`SamplingWarning` when fitting with ``strict=True``."""
+
+
+class CompileCacheWarning(UserWarning):
+    """The private compile cache could not be used (an unsupported nutpie, numba, PyTensor or PyMC
+    version, or an internal of theirs that moved): the fit compiled the ordinary way, slower to
+    start. ``BAYES_SCALING_COMPILE_CACHE=0`` switches the cache off and silences it."""

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import bayes_scaling as bs
+from bayes_scaling.viz.typeset import plain_text
 from bayes_scaling.cli import main
 
 
@@ -35,7 +36,8 @@ def test_optimal_prints_budgets(saved, capsys):
     assert main(["optimal", str(saved), "--flops", "1e24", "1e25", "--prob", "0.8"]) == 0
     out = capsys.readouterr().out
     assert "1e24" in out and "1e25" in out and "80% interval" in out and "tokens/param" in out
-    assert f"Compute-optimal allocation of the chinchilla law: {bs.get_law('chinchilla').allocation}" in out
+    rule = plain_text(bs.get_law("chinchilla").allocation)
+    assert f"Compute-optimal allocation of the chinchilla law: {rule}" in out and "\\" not in rule  # no raw LaTeX
 
 
 def test_summary_prints_parameters_and_verdict(saved, capsys):
@@ -43,8 +45,9 @@ def test_summary_prints_parameters_and_verdict(saved, capsys):
     out = capsys.readouterr().out
     assert "alpha" in out and "Diagnostics:" in out
     law, noise = bs.get_law("chinchilla"), bs.load(saved).noise
-    assert f"Law: chinchilla, {law.formula}" in out and f"Noise: {noise.describe()}" in out
-    assert f"Compute-optimal allocation: {law.allocation}" in out
+    assert f"Law: chinchilla, {plain_text(law.formula)}" in out and f"Noise: {noise.describe()}" in out
+    assert "\\alpha" not in out  # terminals get plain text, not LaTeX
+    assert f"Compute-optimal allocation: {plain_text(law.allocation)}" in out
 
 
 def test_likelihood_choices_come_from_the_registry(capsys):

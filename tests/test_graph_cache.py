@@ -13,7 +13,15 @@ from pytensor.compile.maker import FunctionMaker
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from bayes_scaling.inference import _compile
 from bayes_scaling.inference._compile import graph_cache
+
+# Tests of the cache itself: they run where fits would use it (switched on, versions supported).
+_UNSUPPORTED = _compile.unsupported_versions("graphs")
+pytestmark = [
+    pytest.mark.skipif(not _compile.compile_cache_enabled(), reason="compile cache off (BAYES_SCALING_COMPILE_CACHE)"),
+    pytest.mark.skipif(bool(_UNSUPPORTED), reason=f"compile cache unsupported here: {_UNSUPPORTED}"),
+]
 
 
 @pytest.fixture

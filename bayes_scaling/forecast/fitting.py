@@ -68,7 +68,7 @@ def fit(
         ``chains``; ``$BAYES_SCALING_CORES`` if set, as in backtest worker processes). The
         draws do not depend on it.
     sampler : "nutpie" (default when installed; compiled with callbacks cached across processes,
-        see :mod:`bayes_scaling.nutpie_sampler`), "pymc" or "numpyro" (named to ``pm.sample``).
+        see :mod:`bayes_scaling.inference.sampling`), "pymc" or "numpyro" (named to ``pm.sample``).
     init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
         "multistart": the best of a multi-start search for the posterior mode
         (:func:`bayes_scaling.initial.find_mode`, jittered), for laws whose posteriors have

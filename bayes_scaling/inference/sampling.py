@@ -1,9 +1,17 @@
 """NUTS: the one place this package samples (nutpie through the private compile cache, or
-``pm.sample``), the sampler settings, the cores, and the vectorised log prior of the draws."""
+``pm.sample``), the sampler settings, the cores, and the vectorised log prior of the draws.
+
+The compile caches (:mod:`._compile`) are private and switchable: with
+``BAYES_SCALING_COMPILE_CACHE=0`` or :func:`~bayes_scaling.inference.compile_cache` (False),
+with an unsupported nutpie, numba, PyTensor or PyMC version, or when a cache fails to compile,
+nutpie fits go through ``pm.sample(nuts_sampler="nutpie")`` and the log prior through PyMC's
+own compile, with the same settings and seeds.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -27,34 +35,44 @@ def nuts_options(sampler: str, target_accept: float) -> dict:
         return {"target_accept": target_accept, "adaptation": "low_rank"}
     if sampler in ("pymc", "numpyro"):
         return {"target_accept": target_accept}
-    raise SpecError(
-        f"unknown sampler '{sampler}'; use 'nutpie' (pip install bayes_scaling[nutpie]), 'pymc' or 'numpyro'"
-    )
+    raise SpecError(f"unknown sampler '{sampler}'; use 'nutpie', 'pymc' or 'numpyro'")
 
 
 def log_prior_draws(model, posterior):
     """The log prior density of each free variable at each draw (``Dataset``, the posterior's
     dims): what ``pm.stats.compute_log_prior`` gives, computed in one call over all draws by a
-    vectorised graph that :mod:`~bayes_scaling.graph_cache` keeps across processes and data
-    sets, instead of a compile in every process and a Python call per draw."""
+    vectorised graph, instead of a Python call per draw. The compile cache
+    (:mod:`._compile.graph_cache`) keeps the rewritten graph across processes and data sets;
+    without it (switched off, unsupported, failed) PyMC compiles it."""
     import pytensor.tensor as pt
     import xarray as xr
     from pymc.model.transform.conditioning import remove_value_transforms
+    from pymc.pytensorf import compile as pymc_compile
     from pytensor.graph.replace import vectorize_graph
 
-    from ._compile import graph_cache
+    from . import _compile
 
     unconstrained = remove_value_transforms(model)  # the posterior holds constrained values
     rvs = list(unconstrained.free_RVs)
     values = [unconstrained.rvs_to_values[rv] for rv in rvs]
     batched = {v: pt.tensor(name=v.name, dtype=v.dtype, shape=(None, *v.type.shape)) for v in values}
-    terms = graph_cache.lift_constants(unconstrained.logp(vars=rvs, sum=False))
-    function = graph_cache.function(
-        list(batched.values()),
-        vectorize_graph(terms, replace=batched),
-        check_bounds=unconstrained.check_bounds,
-        on_unused_input="ignore",
-    )
+    terms = unconstrained.logp(vars=rvs, sum=False)
+    inputs = list(batched.values())
+
+    def cached():
+        from ._compile import graph_cache
+
+        return graph_cache.function(
+            inputs,
+            vectorize_graph(graph_cache.lift_constants(terms), replace=batched),
+            check_bounds=unconstrained.check_bounds,
+            on_unused_input="ignore",
+        )
+
+    function = _compile.attempt("graphs", cached)
+    if function is None:
+        with unconstrained:  # PyMC's compile reads check_bounds from the model in context
+            function = pymc_compile(inputs, vectorize_graph(terms, replace=batched), on_unused_input="ignore")
     draws = [posterior[rv.name] for rv in rvs]
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     flat = [d.values.reshape(n_samples, *d.shape[2:]).astype(v.dtype) for d, v in zip(draws, values, strict=True)]
@@ -100,10 +118,11 @@ def run_nuts(
 ):
     """NUTS in the current model context, the one way this package samples.
 
-    ``sampler="nutpie"`` runs :func:`bayes_scaling.nutpie_sampler.sample`: what
+    ``sampler="nutpie"`` runs the compile cache's ``nutpie_sampler.sample``: what
     ``pm.sample(nuts_sampler="nutpie")`` does (same seeds, log density and groups), with the
     compiled code loaded from numba's cache in later processes and for other data sets of the
-    same model structure (about 5 s of a 240-run fit). Other samplers go through ``pm.sample``
+    same model structure (about 5 s of a 240-run fit). With the cache off, unsupported or
+    failing to compile (see :mod:`._compile`), and for the other samplers, ``pm.sample`` runs
     with ``nuts_sampler`` named.
 
     Reproducibility: numba's fastmath lets LLVM reassociate floating point differently in a
@@ -128,17 +147,21 @@ def run_nuts(
         "nuts": dict(nuts),
         "progressbar": progressbar,
     }
-    if sampler == "nutpie":
-        from ._compile import nutpie_sampler
-
-        with pytensor.config.change_flags(numba__fastmath=False):
-            return nutpie_sampler.sample(pm.modelcontext(None), initvals=initvals, **settings)
     start = {}
     if initvals is not None:
         start = {"initvals": dict(initvals)}
         if sampler == "pymc":
             start["init"] = "adapt_diag"
+        if sampler == "nutpie":  # no jitter either, as in the compile cache's nutpie_sampler
+            start["compile_kwargs"] = {"jitter_rvs": set()}
     with pytensor.config.change_flags(numba__fastmath=False):
+        if sampler == "nutpie":
+            from . import _compile
+
+            model = pm.modelcontext(None)
+            run = _compile.attempt("nutpie", lambda: _cached_nutpie(model, initvals))
+            if run is not None:
+                return run(**settings)
         return pm.sample(
             **settings,
             nuts_sampler=sampler,
@@ -146,6 +169,14 @@ def run_nuts(
             compute_convergence_checks=False,
             **start,
         )
+
+
+def _cached_nutpie(model, initvals):
+    """nutpie's compiled model from the compile cache, as a function that samples it."""
+    from ._compile import nutpie_sampler
+
+    compiled = nutpie_sampler.compile_model(model, initvals=initvals)
+    return functools.partial(nutpie_sampler.sample, model, initvals=initvals, compiled=compiled)
 
 
 @contextlib.contextmanager

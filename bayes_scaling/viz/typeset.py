@@ -154,3 +154,26 @@ def formula_svg(tex: str, *, size: float = 15.0) -> Markup:
 
 
 __all__ = ["formula_svg", "plot_label", "symbol_html"]
+
+
+def plain_text(tex: str) -> str:
+    r"""A LaTeX formula as plain text for a terminal: Greek letters as characters, ``^{...}`` as
+    ``^(...)``, spacing commands as spaces, ``\frac{a}{b}`` as ``(a)/(b)``.
+
+    >>> plain_text(r"L(N, D) = E + A N^{-\alpha} + B D^{-\beta}")
+    'L(N, D) = E + A N^(-α) + B D^(-β)'
+    >>> plain_text(r"N^*(C) = G\,(C/k)^{\beta/(\alpha+\beta)},\quad D^* = C/(k N^*)")
+    'N*(C) = G (C/k)^(β/(α+β)),  D* = C/(k N*)'
+    """
+    s = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|big|Big)\b", "", tex)
+    for _ in range(3):  # nested groups, innermost first
+        s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", s)
+        s = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", s)
+        s = re.sub(r"\\(?:mathrm|mathit|mathbf|operatorname|text|mathcal|boldsymbol)\{([^{}]*)\}", r"\1", s)
+        s = re.sub(r"([\^_])\{([^{}]*)\}", lambda m: m[1] + (m[2] if len(m[2]) == 1 else f"({m[2]})"), s)
+    s = re.sub(r"\\q?quad\b", "  ", s)
+    s = re.sub(r"\\[,;:! ]", " ", s)
+    s = re.sub(r"\\([A-Za-z]+)", lambda m: _GREEK.get(m[1], m[1]), s)
+    s = s.replace("^*", "*").replace("\\_", "_").replace("{", "").replace("}", "")
+    s = re.sub(r"\( +", "(", s)
+    return re.sub(r" {3,}", "  ", re.sub(r"(?<=\S) {2}(?=\S)", " ", s)).strip()

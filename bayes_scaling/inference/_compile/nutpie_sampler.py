@@ -33,6 +33,11 @@ groups ``pm.sample`` adds. The log density and gradient equal those of
 because the lifted values are no longer folded into the code, and then altogether, as chaotic
 NUTS trajectories do. A model PyTensor cannot cache (or ``numba__cache`` off) goes through
 ``nutpie.compile_pymc_model`` unchanged.
+
+It is used only through :func:`bayes_scaling.inference._compile.attempt`: with the cache
+switched off, a version outside ``SUPPORTED_VERSIONS``, or any failure in :func:`compile_model`
+(an internal of nutpie, numba or PyTensor that moved), ``run_nuts`` calls
+``pm.sample(nuts_sampler="nutpie")`` with the same settings instead.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -194,7 +198,9 @@ def _load_callback(kind: str, src: str, key: str, arrays: list):
             cfunc._library = result.library
             cfunc._wrapper_name = result.fndesc.llvm_cfunc_wrapper_name
             cfunc._wrapper_address = cfunc._library.get_pointer_to_function(cfunc._wrapper_name)
-    except Exception:  # noqa: BLE001 (numba's internals moved, or an unreadable entry: compile)
+    except AttributeError:  # numba's internals moved: _compile.attempt falls back and warns
+        raise
+    except Exception:  # noqa: BLE001 (an unreadable entry: compile)
         return None
     return cfunc
 
@@ -424,16 +430,9 @@ def _compiled(model_key: str | None, model, layout: _Layout, joined, free, logp,
     for kind, src in _callback_sources(layout, variables, shared, at, len(user_data)).items():
         key = _callback_key(src, _compiled_key(model_key, variables[kind], inner_keys[kind]))
         arrays = [shared[var] for var in variables[kind]]
-        try:
-            callbacks[kind] = _compile_callback(kind, src, key, arrays, functions[kind].vm.jit_fn)
-        except Exception as exc:  # noqa: BLE001 (e.g. an unreadable entry in numba's cache)
-            warnings.warn(
-                f"numba could not compile or load nutpie's {kind} callback ({type(exc).__name__}: {exc}); "
-                "using nutpie's own compile (slower to start; clear PyTensor's numba cache if this persists)",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return None
+        # a failure (e.g. an unreadable entry in numba's cache) reaches _compile.attempt, which
+        # warns and has the fit compile the ordinary way
+        callbacks[kind] = _compile_callback(kind, src, key, arrays, functions[kind].vm.jit_fn)
     record = {kind: {"shared": [var.name for var in variables[kind]], "inner": inner_keys[kind]} for kind in functions}
     if model_key is not None:  # _model_key made sure the shared values' names are unique
         try:
@@ -462,6 +461,7 @@ def compile_model(model, *, initvals=None):
         _rv_dict_to_flat_array_wrapper,
         _wrap_with_lock,
     )
+    from pymc.backends.arviz import patch_nutpie_idata  # noqa: F401 (sample's, missing here: no sampling yet)
     from pymc.initial_point import make_initial_point_fn
 
     compile_kwargs = {} if initvals is None else {"initial_points": dict(initvals), "jitter_rvs": set()}
@@ -512,12 +512,23 @@ def compile_model(model, *, initvals=None):
 
 
 def sample(
-    model, *, draws: int, tune: int, chains: int, cores: int, random_seed, nuts: dict, progressbar: bool, initvals=None
+    model,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    random_seed,
+    nuts: dict,
+    progressbar: bool,
+    initvals=None,
+    compiled=None,
 ):
     """``pm.sample(nuts_sampler="nutpie", ...)`` with :func:`compile_model`: the same seeds
     (PyMC's per-chain seeds, the first given to nutpie), options and returned ``DataTree``
     (``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``). ``initvals`` start
-    every chain there without jitter (as ``run_nuts`` always asked of ``pm.sample``)."""
+    every chain there without jitter (as ``run_nuts`` always asked of ``pm.sample``).
+    ``compiled``: ``compile_model(model, initvals=initvals)``, if already called."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.util import get_random_generator
@@ -525,7 +536,8 @@ def sample(
     if random_seed == -1:
         raise ValueError("random_seed = -1 is not allowed; pass None for a random seed")
     seed = int(get_random_generator(random_seed).spawn(chains)[0].integers(2**30))
-    compiled = compile_model(model, initvals=initvals)
+    if compiled is None:
+        compiled = compile_model(model, initvals=initvals)
     start = time.time()
     idata = nutpie.sample(
         compiled,
