@@ -108,7 +108,7 @@ def _model(fit) -> dict:
         "noise": noise.describe(),
         "observation": [formula_svg(t) for t in observation],
         "likelihood": [formula_svg(t) for t in likelihood],
-        "likelihood_text": f"{noise.likelihood_component.description}. N_noise = {n_noise}.",
+        "likelihood_text": f"N_noise = {n_noise}, the centre of the fitted log N.",
         "k": f"{fit.flops_per_param_token:g}",
         "extrapolation": extrapolation,
         "priors": priors,
