@@ -58,7 +58,9 @@ def _print_fit(fit, out: Path | None = None) -> None:
     from .viz.typeset import plain_text
 
     diag = fit.diagnostics()
-    print(f"Law: {fit.law.name}, {plain_text(fit.law.formula)}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)")
+    print(
+        f"Law: {fit.law.name}, {plain_text(fit.law.formula)}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)"
+    )
     print(f"Noise: {fit.noise.describe()}")
     print(f"Compute-optimal allocation: {plain_text(fit.law.allocation_rule)}")
     _print_table(summary_table(fit.summary()))

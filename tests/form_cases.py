@@ -1,12 +1,14 @@
 """Synthetic data sets, one per registered law, with the parameters that generated them.
 
-Shared by the recovery tests (tests/test_forms.py) and notebook 04. Parameter values are the
-published ones where a paper gives them (Chinchilla, Kaplan Table 2, Muennighoff eq. 5-7);
-shape-test values otherwise (power law, BNSL), stated as such.
+Shared by the recovery tests (tests/test_forms.py). Parameter values are the published ones
+where a paper gives them (Chinchilla, Kaplan Table 2, Muennighoff eq. 5-7); shape-test values
+otherwise (power law, BNSL), stated as such. Each case takes the seed of its noise draw;
+:func:`data_sets` gives several independent ones.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,33 +27,38 @@ class Case:
     law_options: dict = field(default_factory=dict)
 
 
-def tied() -> Case:
+def tied(random_seed: int = 11) -> Case:
     p = {**CH, "alpha": 0.3, "beta": 0.3}
     n, d = synthetic.isoflop_grid(per_budget=10)
-    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **p), n, d, random_seed=11)
+    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **p), n, d, random_seed=random_seed)
     return Case("chinchilla_tied", runs, {k: p[k] for k in ("E", "A", "B", "alpha")})
 
 
-def fixed_e() -> Case:
+def fixed_e(random_seed: int = 12) -> Case:
     n, d = synthetic.isoflop_grid(per_budget=10)
-    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **CH), n, d, random_seed=12)
+    runs = synthetic.runs_from_law(lambda n, d: laws.chinchilla_loss(n, d, **CH), n, d, random_seed=random_seed)
     return Case("chinchilla_fixed_e", runs, {k: CH[k] for k in ("A", "B", "alpha", "beta")}, {"E": CH["E"]})
 
 
-def kaplan() -> Case:
+def kaplan(random_seed: int = 13) -> Case:
     p = synthetic.KAPLAN_PARAMS
     n, d = synthetic.isoflop_grid(per_budget=10)
     runs = synthetic.runs_from_law(
-        lambda n, d: laws.kaplan_loss(n, d, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]), n, d, random_seed=13
+        lambda n, d: laws.kaplan_loss(n, d, p["N_c"], p["D_c"], p["alpha_N"], p["alpha_D"]),
+        n,
+        d,
+        random_seed=random_seed,
     )
     return Case("kaplan", runs, dict(p))
 
 
-def power_law() -> Case:
+def power_law(random_seed: int = 14) -> Case:
     # Shape-test values: a floor at Chinchilla's E and a compute exponent of 0.15.
     p = {"E": 1.69, "A": 1062.0, "alpha": 0.15}
     n, d = synthetic.isoflop_grid(per_budget=6, n_budgets=12)
-    runs = synthetic.runs_from_law(lambda n, d: p["E"] + p["A"] * (6.0 * n * d) ** -p["alpha"], n, d, random_seed=14)
+    runs = synthetic.runs_from_law(
+        lambda n, d: p["E"] + p["A"] * (6.0 * n * d) ** -p["alpha"], n, d, random_seed=random_seed
+    )
     return Case("power_law", runs, p, {"x": "C"})
 
 
@@ -92,7 +99,7 @@ def bnsl(p: dict = BNSL_ONE_BREAK, points: int = 48, random_seed: int = 15) -> C
     return Case("bnsl", runs, dict(p), {"x": "D", "breaks": len(_bnsl_breaks(p))})
 
 
-def data_constrained() -> Case:
+def data_constrained(random_seed: int = 16) -> Case:
     p = synthetic.DATA_CONSTRAINED_PARAMS
     n, d = synthetic.isoflop_grid(per_budget=6, tokens_per_param=(5.0, 200.0))
     # Each configuration is trained on 1, 4, 16 or 64 epochs of its unique data.
@@ -102,17 +109,20 @@ def data_constrained() -> Case:
     def mean(n, d, u):
         return synthetic.data_constrained_loss(n, d, u, **p)
 
-    runs = synthetic.runs_from_law(mean, n, d, unique_tokens=u, random_seed=16)
+    runs = synthetic.runs_from_law(mean, n, d, unique_tokens=u, random_seed=random_seed)
     return Case("data_constrained", runs, dict(p))
 
 
-def overtrain() -> Case:
+def overtrain(random_seed: int = 17) -> Case:
     # Chinchilla's amplitudes with one exponent 0.3 (eta = 0.15): a = A 6^eta, b = B 6^eta.
     eta, k = 0.15, 6.0
     p = {"E": CH["E"], "a": CH["A"] * k**eta, "b": CH["B"] * k**eta, "eta": eta}
     n, d = synthetic.isoflop_grid(per_budget=10, tokens_per_param=(2.0, 1000.0))
     runs = synthetic.runs_from_law(
-        lambda n, d: laws.chinchilla_loss(n, d, CH["E"], CH["A"], CH["B"], 2 * eta, 2 * eta), n, d, random_seed=17
+        lambda n, d: laws.chinchilla_loss(n, d, CH["E"], CH["A"], CH["B"], 2 * eta, 2 * eta),
+        n,
+        d,
+        random_seed=random_seed,
     )
     return Case("overtrain", runs, p)
 
@@ -126,3 +136,11 @@ CASES = {
     "data_constrained": data_constrained,
     "overtrain": overtrain,
 }
+
+
+def data_sets(name: str, n: int) -> list[Case]:
+    """``n`` independent data sets of one law: the case's own seed, then +100, +200, ... (each
+    case has its own default seed, so no two laws share a noise draw)."""
+    make = CASES[name]
+    first = inspect.signature(make).parameters["random_seed"].default
+    return [make(random_seed=first + 100 * i) for i in range(n)]

@@ -79,12 +79,16 @@ def test_no_private_name_is_imported_across_subpackages():
             private_module = any(p.startswith("_") for p in target.split(".")[1:])
             private_name = imported is not None and imported.startswith("_") and target == module
             if private_module or private_name:
-                found.append(f"{path.relative_to(ROOT)}:{line} imports {target}{'.' + imported if private_name else ''}")
+                found.append(
+                    f"{path.relative_to(ROOT)}:{line} imports {target}{'.' + imported if private_name else ''}"
+                )
     assert not found, "private names imported across subpackages:\n" + "\n".join(found)
 
 
 def test_no_module_is_over_600_lines():
-    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.viz.typeset import plain_text
 from bayes_scaling.cli import main
+from bayes_scaling.viz.typeset import plain_text
 
 
 @pytest.fixture

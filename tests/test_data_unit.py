@@ -26,7 +26,16 @@ def _checkpoint_frame(seeds=1, steps=6, shuffle=True):
         for seed in range(seeds):
             for s, d in enumerate(np.geomspace(1e9, 40 * n, steps)):
                 loss = _loss(n, d) * np.exp(0.004 * rng.standard_normal())
-                rows.append({"run_id": f"n{i}-s{seed}", "seed": seed, "step": 1000 * (s + 1), "params": n, "tokens": d, "loss": loss})
+                rows.append(
+                    {
+                        "run_id": f"n{i}-s{seed}",
+                        "seed": seed,
+                        "step": 1000 * (s + 1),
+                        "params": n,
+                        "tokens": d,
+                        "loss": loss,
+                    }
+                )
     frame = pd.DataFrame(rows)
     return frame.sample(frac=1.0, random_state=1).reset_index(drop=True) if shuffle else frame
 

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,9 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling.errors import SamplingError, SamplingWarning, SpecError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tolerances import assert_sampler_ok  # noqa: E402
 
 
 def test_summary_table_has_parameters_and_diagnostics(small_fit):
@@ -28,10 +32,11 @@ def test_summary_table_has_parameters_and_diagnostics(small_fit):
 
 
 def test_small_fit_samples_cleanly(small_fit):
+    """With tolerances (tests/tolerances.py), not the package's warning thresholds: at R-hat 1.01
+    and 2000 draws its flag flips with the draw stream (alpha at 1.0104 with seed 3)."""
     diag = small_fit.diagnostics()
-    assert diag.attrs["n_divergences"] == 0
-    assert diag["ok"].all(), diag
     assert set(diag.index) == {"E", "log_AN_ref", "log_BD_ref", "alpha", "beta", "noise_sd", "tau_share", "gamma", "nu"}
+    assert_sampler_ok(small_fit, min_ess=400)
 
 
 def test_log_prior_is_pymcs_for_every_variable_and_draw(small_fit, small_runs):
@@ -60,11 +65,12 @@ def test_predict_shapes_and_bands(small_fit):
     mean = small_fit.predict(params=[7e10, 1e9], tokens=[1.4e12, 2e10], kind="mean")
     mlo, mhi = mean.interval(0.9)
     # The new-run band adds discrepancy and seed noise: clearly wider than the expected-loss band
-    # near the data (1e9 params), where the noise dominates; far out (7e10 params, 1.4e12 tokens)
-    # the parameter uncertainty dominates and the two widths differ by less than the Monte Carlo
-    # error of a 90% interval from 2000 draws (about 2%), either way.
+    # near the data (1e9 params), where the noise dominates (5.0-5.3x over sampler seeds 1-6);
+    # far out (7e10 params, 1.4e12 tokens) the parameter uncertainty dominates and the two widths
+    # differ by Monte Carlo error only, either way (ratio 0.989-1.011, sd 0.009, over the same
+    # seeds): at least 0.95 is 5 sd of slack.
     assert (hi - lo)[1] > 2 * (mhi - mlo)[1]
-    assert np.all(hi - lo > 0.98 * (mhi - mlo))
+    assert np.all(hi - lo > 0.95 * (mhi - mlo))
     # Bigger models at more tokens have lower loss.
     assert fc.median[0] < fc.median[1]
 
@@ -137,9 +143,14 @@ def test_extrapolation_drift_grows_with_distance_and_vanishes_inside(small_fit, 
     np.testing.assert_allclose(h, np.log10(np.array([100, 1e4]) * top_n * top_d / c_max))
     kappa = small_fit.noise.extrapolation_sd
     assert kappa > 0
-    far = np.array([[top_n * 100]]), np.array([[top_d * 100]])
+    far = np.array([[top_n * 10, top_n * 100]]), np.array([[top_d * 10, top_d * 100]])
     law = small_fit.law.log_mean(theta, np.log(far[0]), np.log(far[1]), small_fit.scale)
-    np.testing.assert_allclose((small_fit.log_mean_draws(*far) - law).std(), kappa * np.sqrt(h[1]), rtol=0.05)
+    drift = small_fit.log_mean_draws(*far) - law
+    # one z per draw: the drift at h[1] is the drift at h[0] scaled by sqrt(h[1] / h[0]), exactly...
+    np.testing.assert_allclose(drift[:, 1], drift[:, 0] * np.sqrt(h[1] / h[0]), rtol=1e-9, atol=1e-12)
+    # ...and its sd is kappa sqrt(h) up to the Monte Carlo error of an sd from n draws (1/sqrt(2n),
+    # 1.6% at 2000): 5 of those, not a number one z stream happened to give
+    np.testing.assert_allclose(drift.std(axis=0), kappa * np.sqrt(h), rtol=5 / np.sqrt(2 * small_fit.n_draws))
     off = small_fit.with_extrapolation_sd(0.0)
     np.testing.assert_allclose(off.log_mean_draws(*far), law)
     assert off.spec_dict["extrapolation_sd"] == 0.0 and small_fit.noise.extrapolation_sd == kappa
@@ -170,7 +181,9 @@ def test_failed_diagnostics_warn_and_strict_raises(small_runs):
 
 
 def test_same_seed_same_draws(small_runs, small_fit):
-    again = bs.fit(small_runs, draws=500, tune=500, chains=4, random_seed=1, progressbar=False)
+    with warnings.catch_warnings():  # the same diagnostics as small_fit's, asserted there
+        warnings.simplefilter("ignore", SamplingWarning)
+        again = bs.fit(small_runs, draws=500, tune=500, chains=4, random_seed=1, progressbar=False)
     for name in ("E", "alpha", "beta", "tau"):
         np.testing.assert_array_equal(again.draws(name), small_fit.draws(name))
 
@@ -229,11 +242,19 @@ def test_prior_data_conflict_is_named(small_runs):
 
 
 def test_no_false_alarms_on_clean_data(small_fit):
+    """No prior-data conflict on data from the law (the law's prior sensitivities were
+    0.006-0.021 on three draw streams, the threshold is 0.05), and no configuration that PSIS
+    cannot handle. The largest Pareto k is the one number here that Monte Carlo moves across
+    the package's 0.7 threshold (0.52, 0.71, 0.61 with sampler seeds 1-3), so one configuration
+    may cross it; a run the posterior truly hinges on gives k > 1."""
     diag = small_fit.diagnostics()
-    assert diag.attrs["problems"] == []
+    sampler_problems = small_fit.diagnostics(model_checks=False).attrs["problems"]  # asserted above
+    model_problems = [p for p in diag.attrs["problems"] if p not in sampler_problems]
+    assert all(p.startswith("Pareto k >") for p in model_problems), model_problems  # no prior-data conflict
     law = diag.attrs["sensitivity"].loc[["E", "log_AN_ref", "log_BD_ref", "alpha", "beta"]]
     assert (law["prior"] < 0.05).all(), law
-    assert diag.attrs["pareto_k"].max() < 0.7
+    k = diag.attrs["pareto_k"]
+    assert (k > 0.7).sum() <= 1 and k.max() < 1.0, np.sort(k)[-3:]
 
 
 def test_influential_outlier_is_named_and_strict_raises(small_runs):
@@ -278,6 +299,7 @@ def test_same_seed_same_draws_across_processes(tmp_path):
     )
     env = {
         **os.environ,
+        "BAYES_SCALING_COMPILE_CACHE": "1",  # it tests the cache
         "PYTENSOR_FLAGS": f"base_compiledir={tmp_path / 'pytensor'}",
         "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
     }

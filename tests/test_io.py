@@ -164,10 +164,12 @@ def test_concurrent_loads_of_one_file(fake_fit, tmp_path):
     path = tmp_path / "fit.nc"
     fake_fit.save(path)
     code = f"import bayes_scaling as bs; print(bs.load({str(path)!r}).compute_optimal([1e24])['params_median'].iloc[0])"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    # two other processes and this one read the file at once (each new process costs 2 s of imports)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    here = str(bs.load(path).compute_optimal([1e24])["params_median"].iloc[0])
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert len(set(outs)) == 1
+    assert set(outs) == {here}
 
 
 def test_corrupted_draws_fail_the_content_hash(fake_fit, tmp_path):
@@ -198,7 +200,9 @@ def test_saved_file_records_provenance(small_fit, tmp_path):
     ):
         assert attrs[key], key
     assert json.loads(attrs["sampler_settings"])["sampler"] in ("nutpie", "pymc")
-    assert json.loads(attrs["diagnostics"])["ok"] is True
+    recorded = json.loads(attrs["diagnostics"])  # what the fit found, whatever this machine's draws gave
+    assert recorded["ok"] is bool(small_fit.diagnostics()["ok"].all())
+    assert recorded["problems"] == small_fit.diagnostics().attrs["problems"]
     assert {"prior", "log_prior"} <= set(bs.load(path).idata.children)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,9 @@ from bayes_scaling.evaluation import baselines, holdout, methods, optimum, score
 from bayes_scaling.evaluation import simulation as sbc_module
 from bayes_scaling.laws import point_fit
 
+sys.path.insert(0, str(Path(__file__).parent))
+from tolerances import FALSE_ALARM, min_covered  # noqa: E402
+
 
 # --------------------------------------------------------------------------- scores
 def test_crps_matches_its_definition_and_the_normal_closed_form():
@@ -24,10 +29,16 @@ def test_crps_matches_its_definition_and_the_normal_closed_form():
     y = np.array([-0.3, 0.0, 2.0])
     brute = np.abs(x - y).mean(axis=0) - 0.5 * np.abs(x[:, None, :] - x[None, :, :]).mean(axis=(0, 1))
     np.testing.assert_allclose(scores.crps_from_draws(x, y), brute, rtol=1e-12)
-    # Large sample from N(0, 1): CRPS(y) = y(2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi).
+    # Large sample from N(0, 1): CRPS(y) = y(2 Phi(y) - 1) + 2 phi(y) - 1/sqrt(pi), up to Monte
+    # Carlo error. The estimator's influence function is |x - y| - E|x - X'|, with E|x - X'| =
+    # x(2 Phi(x) - 1) + 2 phi(x) for N(0, 1): standard error sd / sqrt(n) (0.0023 at y = 2, where
+    # a fixed 3e-3 failed for 5 of seeds 0-19); z of them, for a false alarm of 0.001 over 3 points.
     big = rng.normal(size=(200_000, 3))
     exact = y * (2 * stats.norm.cdf(y) - 1) + 2 * stats.norm.pdf(y) - 1 / np.sqrt(np.pi)
-    np.testing.assert_allclose(scores.crps_from_draws(big, y), exact, atol=3e-3)
+    influence = np.abs(big - y) - (big * (2 * stats.norm.cdf(big) - 1) + 2 * stats.norm.pdf(big))
+    se = influence.std(axis=0) / np.sqrt(len(big))
+    z = stats.norm.isf(FALSE_ALARM / (2 * len(y)))
+    assert np.all(np.abs(scores.crps_from_draws(big, y) - exact) < z * se), (scores.crps_from_draws(big, y) - exact, se)
 
 
 def test_interval_score():
@@ -44,13 +55,14 @@ def test_a_calibrated_forecast_scores_as_calibrated():
     mu = rng.uniform(2.0, 3.0, n)
     y = np.exp(np.log(mu) + 0.01 * rng.standard_normal(n))
     draws = np.exp(np.log(mu) + 0.01 * rng.standard_normal((1000, n)))
-    table = scores.score(scores.MethodForecast(median=mu, draws=draws), y).assign(
-        loss=y, extrapolation=1.0, method="m"
-    )
+    table = scores.score(scores.MethodForecast(median=mu, draws=draws), y).assign(loss=y, extrapolation=1.0, method="m")
     summary = scores.summarize(table).loc["m"]
+    # Coverage of n independent outcomes is Binomial(n, p) / n: within z standard errors of p, z
+    # for a false alarm of 0.001 shared by the levels (Bonferroni, two-sided).
+    z = stats.norm.isf(FALSE_ALARM / (2 * len(scores.PROBS)))
     for p in scores.PROBS:
-        assert abs(summary[f"coverage_{p * 100:.0f}"] - p) < 0.03, p
-    assert stats.kstest(table["pit"], "uniform").pvalue > 0.01
+        assert abs(summary[f"coverage_{p * 100:.0f}"] - p) < z * np.sqrt(p * (1 - p) / n), p
+    assert stats.kstest(table["pit"], "uniform").pvalue > FALSE_ALARM
     assert summary["median_ape"] < 1.0
 
 
@@ -108,10 +120,12 @@ def test_approach2_explains_what_it_needs():
 
 
 def test_bootstrap_is_deterministic_and_centred_on_the_point_fit(small_runs):
-    a = baselines.approach3_bootstrap(small_runs, n_resamples=50, random_seed=3)
-    b = baselines.approach3_bootstrap(small_runs, n_resamples=50, random_seed=3)
+    # 10 resamples: alpha's bootstrap sd is ~6%, so their median lies within 10% of the point
+    # fit by 4 standard errors (each resample is a tight L-BFGS-B refit: 50 took 10 s)
+    a = baselines.approach3_bootstrap(small_runs, n_resamples=10, random_seed=3)
+    b = baselines.approach3_bootstrap(small_runs, n_resamples=10, random_seed=3)
     np.testing.assert_array_equal(a.alpha, b.alpha)
-    assert a.loss([1e9, 1e10], [2e10, 2e11]).shape == (50, 2)
+    assert a.loss([1e9, 1e10], [2e10, 2e11]).shape == (10, 2)
     assert np.median(a.alpha) == pytest.approx(a.point.alpha, rel=0.1)
     assert a.alpha.std() > 0
 
@@ -151,56 +165,83 @@ def test_backtest_records_a_failing_method_instead_of_dropping_it(small_runs, mo
     def flagged(train, params, tokens, **_):
         return scores.MethodForecast(median=np.full(len(params), 2.0), problems=("R-hat > 1.01 for ['E']",))
 
-    monkeypatch.setitem(methods.METHODS, "vpnls", broken)
+    monkeypatch.setitem(methods.METHODS, "approach3", broken)
     monkeypatch.setitem(methods.METHODS, "approach3_bootstrap", flagged)
-    bt = bs.backtest(small_runs, holdout=1e20, methods=["approach3", "vpnls", "approach3_bootstrap"])
-    assert set(bt.table["method"]) == {"approach3", "approach3_bootstrap"}
-    assert bt.failures == ["vpnls on runs (C <= 1e+20): FloatingPointError: overflow"]
+    bt = bs.backtest(small_runs, holdout=1e20, methods=["vpnls", "approach3", "approach3_bootstrap"])
+    assert set(bt.table["method"]) == {"vpnls", "approach3_bootstrap"}
+    assert bt.failures == ["approach3 on runs (C <= 1e+20): FloatingPointError: overflow"]
     # A forecast with failed diagnostics is kept and flagged, not silently trusted.
     assert bt.warnings == ["approach3_bootstrap on runs (C <= 1e+20): R-hat > 1.01 for ['E']"]
 
 
 def test_backtest_on_local_processes_matches_serial(small_runs):
-    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"])
-    parallel = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"], executor="process", max_workers=2)
+    # vpnls (0.02 s a fit): the executor is under test, not the method
+    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["vpnls"])
+    parallel = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["vpnls"], executor="process", max_workers=2)
     pd.testing.assert_frame_equal(serial.table, parallel.table)
 
 
 @pytest.mark.slow
 def test_bayesian_new_run_intervals_cover_held_out_synthetic_runs():
-    """Runs from the model's own family, forecast 10x beyond the data: the 90% new-run
-    intervals cover most held-out runs, the bootstrap's law-only intervals far fewer."""
-    runs = bs.synthetic.chinchilla_runs(n_configs=120, flops_range=(1e18, 1e21), random_seed=4)
+    """Runs from the model's own family on 3 data sets, each forecast 10x beyond its data: the
+    90% new-run intervals cover the held-out runs as often as calibrated intervals would, but
+    for a false alarm of 0.001, and the bootstrap's law-only intervals far fewer.
+
+    Given the runs a data set was fitted to, its held-out runs are fresh, independent draws: if
+    each interval holds a new run with probability at least 0.9, the number covered is at least
+    Binomial(n, 0.9) in distribution, below ``min_covered(n, 0.9)`` with probability <= 0.001.
+    (Measured on one machine, seeds 4-8: 100% covered, every PIT within 0.18-0.88, since the
+    extrapolation drift widens the intervals and synthetic runs do not drift; the bootstrap
+    51-66%.)"""
+    datasets = {
+        f"seed {seed}": bs.synthetic.chinchilla_runs(n_configs=120, flops_range=(1e18, 1e21), random_seed=seed)
+        for seed in (4, 5, 6)
+    }
     bt = bs.backtest(
-        runs,
+        datasets,
         holdout=1.1e20,
         methods=["bayes_scaling", "approach3_bootstrap"],
         fit_options={"draws": 500, "tune": 500, "chains": 2},
-        n_resamples=200,
+        n_resamples=50,  # the bootstrap's coverage is far below ours: 50 resamples show it
+        executor=None,
     )
+    assert all(w.startswith("bayes_scaling on seed") for w in bt.warnings), bt.warnings
+    table = bt.table
+    covered = (table["lo_90"] <= table["loss"]) & (table["loss"] <= table["hi_90"])
+    ours = covered[table["method"] == "bayes_scaling"]
+    assert ours.sum() >= min_covered(len(ours), 0.9), f"{ours.sum()} of {len(ours)} held-out runs covered"
     s = bt.summary
-    assert all(w.startswith("bayes_scaling on runs") for w in bt.warnings), bt.warnings
-    assert 0.8 <= s.loc["bayes_scaling", "coverage_90"] <= 1.0, s
     assert s.loc["approach3_bootstrap", "coverage_90"] < s.loc["bayes_scaling", "coverage_90"], s
     assert s.loc["bayes_scaling", "median_ape"] < 1.0, s
 
 
 # --------------------------------------------------------------------------- SBC
 def test_sbc_uniformity_test_tells_uniform_from_overconfident(tmp_path):
-    """The chi-square check on fabricated ranks: uniform ranks pass, U-shaped ones fail; the
-    rank plot renders."""
+    """The chi-square check on constructed ranks (no random draws): flat ranks pass, U-shaped ones
+    fail, and the threshold is Holm-corrected over the parameters tested; the rank plot renders."""
     import matplotlib.pyplot as plt
 
     from bayes_scaling.viz import plots
 
-    rng = np.random.default_rng(0)
-    uniform = rng.integers(0, 101, 400)
-    u_shaped = np.concatenate([rng.integers(0, 10, 200), rng.integers(91, 101, 200)])
+    flat = np.arange(400) % 101  # every rank 0..100 about equally often
+    u_shaped = np.concatenate([np.arange(200) % 10, 91 + np.arange(200) % 10])
+    # 10 bins of 40 expected, 60 in one and 20 in the next: chi2 = 20, p = 0.018 alone, but not
+    # below 0.01 once Holm accounts for the 4 parameters.
+    lopsided = np.concatenate([np.full(60, 5), np.full(20, 15), np.repeat(np.arange(25, 101, 10), 40)])
     result = sbc_module.SBCResult(
-        ranks=pd.DataFrame({"alpha": uniform, "beta": u_shaped}), n_ranks=101, diagnostics=pd.DataFrame()
+        ranks=pd.DataFrame({"alpha": flat, "beta": u_shaped, "gamma": lopsided, "E": flat[::-1]}),
+        n_ranks=101,
+        diagnostics=pd.DataFrame(),
     )
-    p = result.uniformity()["p_value"]
-    assert p["alpha"] > 0.01 and p["beta"] < 1e-6
+    table = result.uniformity()
+    assert list(table.columns) == ["chi2", "p_value", "p_holm", "uniform", "n_sims"]
+    assert table.loc["alpha", "p_value"] > 0.99 and table.loc["beta", "p_value"] < 1e-6
+    assert 0.01 < table.loc["gamma", "p_value"] < 0.05 and table.loc["gamma", "p_holm"] > 0.01
+    assert table["uniform"].to_dict() == {"alpha": True, "beta": False, "gamma": True, "E": True}
+    # Holm's step-down adjustment: the smallest p times 4, the next times 3 (never below the one before), ...
+    p = table["p_value"].sort_values()
+    want = np.minimum(1, np.maximum.accumulate(p.to_numpy() * np.array([4, 3, 2, 1])))
+    np.testing.assert_allclose(table.loc[p.index, "p_holm"], want)
     fig = plots.sbc_ranks(result)
     fig.savefig(tmp_path / "sbc.png")
     plt.close(fig)
@@ -211,12 +252,16 @@ def test_sbc_uniformity_test_tells_uniform_from_overconfident(tmp_path):
 def test_sbc_of_the_default_model_is_uniform(tmp_path):
     """Talts et al. (2018): 200 data sets simulated from the default model's prior on a fixed
     40-configuration design, each refitted; the ranks of the true E, A, B, alpha, beta and of
-    the noise parameters among the posterior draws are uniform (chi-square p > 0.01)."""
+    the noise parameters among the posterior draws are uniform: chi-square p-values, Holm-
+    adjusted over all the parameters tested, above 0.001, the false alarm of every statistical
+    test here (each at p > 0.01 alone, a calibrated model would fail about one time in 12 with
+    nine parameters). At most 0.5% of draws diverge."""
     result = sbc_module.sbc(n_sims=200, random_seed=0)
-    tests = result.uniformity()
+    tests = result.uniformity(alpha=FALSE_ALARM)
     assert set(tests.index) >= {"E", "A", "B", "alpha", "beta", "sigma_ref", "gamma", "tau", "nu"}
-    assert (tests["p_value"] > 0.01).all(), tests
-    assert result.diagnostics["divergences"].mean() < 1, result.diagnostics.describe()
+    assert tests["uniform"].all(), tests
+    draws = 200 * 2 * 300  # simulations x chains x draws (sbc's defaults)
+    assert result.diagnostics["divergences"].sum() <= 0.005 * draws, result.diagnostics.describe()
 
 
 def test_compare_ranks_fits_of_the_same_runs_by_loo(small_fit, small_runs):
@@ -240,10 +285,10 @@ def test_compare_ranks_fits_of_the_same_runs_by_loo(small_fit, small_runs):
 def test_backtest_on_a_local_dask_cluster_matches_serial(small_runs):
     """executor="dask" uses the cluster this session is connected to (here a local one)."""
     distributed = pytest.importorskip("distributed")
-    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"])
+    serial = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["vpnls"])  # the executor is under test
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True) as cluster:
         with distributed.Client(cluster):
-            on_cluster = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["approach3"], executor="dask")
+            on_cluster = bs.backtest(small_runs, holdout=[1e20, 3e20], methods=["vpnls"], executor="dask")
     pd.testing.assert_frame_equal(serial.table, on_cluster.table)
 
 
@@ -253,10 +298,11 @@ def _cores_a_fit_would_use(task):
     return sampling_cores(chains=64)
 
 
-@pytest.mark.parametrize("reached", ["connected client", "DASK_SCHEDULER_ADDRESS"])
-def test_fits_on_an_existing_dask_cluster_share_each_workers_cores(monkeypatch, reached):
+def test_fits_on_an_existing_dask_cluster_share_each_workers_cores(monkeypatch):
     """A cluster this session did not start gives no $BAYES_SCALING_CORES to its workers: each fit
-    takes the worker's CPUs divided by the tasks it runs at once (here 1 and 2 threads)."""
+    takes the worker's CPUs divided by the tasks it runs at once (here 1 and 2 threads), whether
+    the cluster is reached through a connected client or $DASK_SCHEDULER_ADDRESS (one cluster
+    for both: starting one takes seconds)."""
     distributed = pytest.importorskip("distributed")
     from bayes_scaling.evaluation.executors import run_tasks
     from bayes_scaling.inference.sampling import available_cpus
@@ -266,13 +312,14 @@ def test_fits_on_an_existing_dask_cluster_share_each_workers_cores(monkeypatch, 
         with distributed.LocalCluster(
             n_workers=1, threads_per_worker=threads, dashboard_address=None, processes=True
         ) as cluster:
-            if reached == "connected client":
-                with distributed.Client(cluster):
-                    cores = run_tasks(_cores_a_fit_would_use, [0, 1, 2], executor="dask")
-            else:
-                monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
-                cores = run_tasks(_cores_a_fit_would_use, [0, 1, 2], executor="dask")
-        assert cores == [max(1, available_cpus() // threads)] * 3
+            with distributed.Client(cluster):
+                by_client = run_tasks(_cores_a_fit_would_use, [0, 1, 2], executor="dask")
+            with monkeypatch.context() as env:
+                env.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+                by_address = run_tasks(_cores_a_fit_would_use, [0, 1, 2], executor="dask")
+        expected = [max(1, available_cpus() // threads)] * 3
+        assert by_client == expected, ("connected client", threads)
+        assert by_address == expected, ("DASK_SCHEDULER_ADDRESS", threads)
 
 
 def test_score_optimum_finds_held_out_isoflop_minima(noiseless_runs, fake_fit):
@@ -303,20 +350,20 @@ def test_backtest_runs_many_datasets_cutoffs_and_laws_in_one_call(small_runs, mo
         {"a": small_runs, "b": other},
         law=["chinchilla", "kaplan"],
         holdout={"a": 1e20, "b": [1e20, 3e20]},
-        methods=["bayes_scaling", "approach3"],
+        methods=["bayes_scaling", "vpnls"],  # (a quick baseline: the bookkeeping is under test)
         executor=None,  # the monkeypatched method exists in this process only
     )
     assert sorted(fitted) == ["chinchilla"] * 3 + ["kaplan"] * 3
-    assert set(bt.table["method"]) == {"bayes_scaling:chinchilla", "bayes_scaling:kaplan", "approach3"}
+    assert set(bt.table["method"]) == {"bayes_scaling:chinchilla", "bayes_scaling:kaplan", "vpnls"}
     folds = bt.table.groupby(["dataset", "method"])["origin"].nunique()
     assert (folds.loc["a"] == 1).all() and (folds.loc["b"] == 2).all()
-    alone = bs.backtest(other, holdout=[1e20, 3e20], methods=["approach3"], dataset="b")
-    mine = bt.table[(bt.table["dataset"] == "b") & (bt.table["method"] == "approach3")].reset_index(drop=True)
+    alone = bs.backtest(other, holdout=[1e20, 3e20], methods=["vpnls"], dataset="b")
+    mine = bt.table[(bt.table["dataset"] == "b") & (bt.table["method"] == "vpnls")].reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, alone.table)
     with pytest.raises(bs.SpecError, match=r"holdout has no entry for dataset\(s\) \['b'\]"):
-        bs.backtest({"a": small_runs, "b": other}, holdout={"a": 1e20}, methods=["approach3"])
+        bs.backtest({"a": small_runs, "b": other}, holdout={"a": 1e20}, methods=["vpnls"])
     with pytest.raises(TypeError, match=r"not Runs: \['b'\]"):
-        bs.backtest({"a": small_runs, "b": other.to_frame()}, holdout=1e20, methods=["approach3"])
+        bs.backtest({"a": small_runs, "b": other.to_frame()}, holdout=1e20, methods=["vpnls"])
 
 
 def test_auto_executor_uses_processes_for_several_nuts_fits_of_builtin_laws(monkeypatch, scratch_law):
