@@ -1,6 +1,6 @@
 """Synthetic data sets, one per registered law, with the parameters that generated them.
 
-Shared by the recovery tests (tests/test_forms.py). Parameter values are the published ones
+Shared by the recovery tests (tests/laws/test_forms.py). Parameter values are the published ones
 where a paper gives them (Chinchilla, Kaplan Table 2, Muennighoff eq. 5-7); shape-test values
 otherwise (power law, BNSL), stated as such. Each case takes the seed of its noise draw;
 :func:`data_sets` gives several independent ones.

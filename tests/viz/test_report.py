@@ -22,7 +22,7 @@ from bayes_scaling.errors import FileExistsNoOverwriteError
 from bayes_scaling.viz.report import build_report, identifiability_warnings, parse_targets, write_report
 from bayes_scaling.viz.typeset import formula_svg, symbol_html
 
-DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
+DEMO = Path(__file__).resolve().parents[2] / "models" / "chinchilla_demo.nc"
 SECTIONS = ("summary", "data", "model", "diagnostics", "parameters", "forecasts", "compute-optimal", "identifiability")
 
 

@@ -16,7 +16,7 @@ from bayes_scaling import errors
 from bayes_scaling.data.runs import Runs
 from bayes_scaling.errors import BayesScalingError, RunsValidationError
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _good(n=6, **columns) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import bayes_scaling as bs
 from bayes_scaling import _constants as K
 from bayes_scaling.testing import fabricated_fit
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "files"
 
 
 def _assert_same_tree(a, b):

@@ -13,19 +13,11 @@ import sys
 import warnings
 from pathlib import Path
 
+import form_cases  # noqa: E402
 import numpy as np
 import pandas as pd
 import pytest
 from pymc_extras.prior import Prior
-
-import bayes_scaling as bs
-from bayes_scaling import laws, synthetic
-from bayes_scaling.errors import RunsValidationError, SpecError
-from bayes_scaling.evaluation.stacking import StackedFit
-from bayes_scaling.testing import fabricated_fit
-
-sys.path.insert(0, str(Path(__file__).parent))
-import form_cases  # noqa: E402
 from tolerances import (  # noqa: E402
     MAX_DIVERGENT_SHARE,
     MAX_R_HAT,
@@ -37,8 +29,14 @@ from tolerances import (  # noqa: E402
     near_truth,
 )
 
+import bayes_scaling as bs
+from bayes_scaling import laws, synthetic
+from bayes_scaling.errors import RunsValidationError, SpecError
+from bayes_scaling.evaluation.stacking import StackedFit
+from bayes_scaling.testing import fabricated_fit
+
 FIT = {"random_seed": 1, "progressbar": False}
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 # --------------------------------------------------------------------------- maths
@@ -256,7 +254,7 @@ def test_each_law_recovers_its_generating_parameters(name):
     13-24 both did on 2, N_c on one more, none outside its 95% interval. And the parameters of
     one data set miss together, so the data sets are the trials. A parameter the fit gets wrong
     (a wrong transform or formula) misses on every data set and fails here; how well the
-    intervals are calibrated is SBC's question (test_validate.py).
+    intervals are calibrated is SBC's question (tests/evaluation/test_validate.py).
     """
     # bnsl's break trades off against the exponents around it: at the default target_accept 0.9,
     # 11 of 14 seeds gave 1-83 divergences (8 of 14 with nutpie's own compile of the same log
@@ -417,7 +415,7 @@ def test_user_defined_law_gets_fits_and_a_numeric_allocation():
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "datablations_final.csv").exists(), reason="../shared/data not present")
 def test_data_constrained_beats_chinchilla_on_datablations_by_loo():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from datasets import datablations_runs
 
     runs = datablations_runs()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from tolerances import FALSE_ALARM, min_covered  # noqa: E402
 
 import bayes_scaling as bs
 from bayes_scaling.data.synthetic import CHINCHILLA_PARAMS
@@ -17,9 +16,6 @@ from bayes_scaling.evaluation import backtesting as backtest_module
 from bayes_scaling.evaluation import baselines, holdout, methods, optimum, scores
 from bayes_scaling.evaluation import simulation as sbc_module
 from bayes_scaling.laws import point_fit
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tolerances import FALSE_ALARM, min_covered  # noqa: E402
 
 
 # --------------------------------------------------------------------------- scores

@@ -7,17 +7,14 @@ import os
 import re
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tolerances import assert_sampler_ok  # noqa: E402
 
 import bayes_scaling as bs
 from bayes_scaling.errors import SamplingError, SamplingWarning, SpecError
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tolerances import assert_sampler_ok  # noqa: E402
 
 
 def test_summary_table_has_parameters_and_diagnostics(small_fit):

@@ -151,7 +151,7 @@ def test_next_runs_respects_budget_and_spreads(post):
 def test_following_next_runs_beats_a_uniform_isoflop_grid():
     """With real refits: the advised runs shrink the 90% interval of D*(1e24) more than an
     IsoFLOP grid of the same compute (5/5 seeds in benchmarks/results/next_runs_vs_grid.txt)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "next_runs_vs_grid.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "next_runs_vs_grid.py"
     spec = importlib.util.spec_from_file_location("next_runs_vs_grid", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,19 +7,15 @@ ten, and on another machine the same seed gives other draws.
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tolerances import MAX_R_HAT, assert_sampler_ok, covers, min_covered, near_truth  # noqa: E402
 
 import bayes_scaling as bs
 from bayes_scaling.data.synthetic import CHINCHILLA_PARAMS, chinchilla_optimum
-
-sys.path.insert(0, str(Path(__file__).parent))
-from tolerances import MAX_R_HAT, assert_sampler_ok, covers, min_covered, near_truth  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

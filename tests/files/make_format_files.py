@@ -1,4 +1,4 @@
-"""Write tests/data/format_v<N>.nc for the current format version (run once per new version).
+"""Write tests/files/format_v<N>.nc for the current format version (run once per new version).
 
 Each released format version keeps one small file here; tests load every one of them.
 """

@@ -21,7 +21,7 @@ import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.testing import fabricated_fit  # noqa: E402
 from bayes_scaling.viz import plots  # noqa: E402
 
-DEMO = Path(__file__).resolve().parents[1] / "models" / "chinchilla_demo.nc"
+DEMO = Path(__file__).resolve().parents[2] / "models" / "chinchilla_demo.nc"
 
 
 @pytest.fixture(autouse=True)
