@@ -161,6 +161,7 @@ class _Stop(Exception):
     pass
 
 
+@pytest.mark.slow  # a real fit compiled without the cache (~9 s); the fallback's logic is checked fast above
 def test_unsupported_version_fit_falls_back_with_one_warning(small_runs, fresh, monkeypatch):
     import pymc
 
@@ -173,6 +174,7 @@ def test_unsupported_version_fit_falls_back_with_one_warning(small_runs, fresh, 
     assert not calls and not list(fresh.iterdir())
 
 
+@pytest.mark.slow  # two real compiles without the cache (~13 s)
 def test_missing_internals_fit_falls_back_with_one_warning(small_runs, fresh, monkeypatch):
     """numba's CFunc without ``enable_caching`` (used by the nutpie callbacks' cache only): the
     fit samples through pm.sample and warns once. PyTensor's FunctionMaker without

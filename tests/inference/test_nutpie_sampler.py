@@ -82,7 +82,9 @@ def _same_log_density(ours, theirs, n_points=4):
         np.testing.assert_allclose(_call_expand(ours, x), _call_expand(theirs, x), rtol=1e-12)
 
 
-@pytest.mark.parametrize("initvals", [None, {"E": 1.7, "alpha": 0.33, "beta": 0.29}])
+@pytest.mark.parametrize(
+    "initvals", [None, pytest.param({"E": 1.7, "alpha": 0.33, "beta": 0.29}, marks=pytest.mark.slow)]
+)
 def test_same_model_and_start_as_nutpies_own_compile(small_runs, initvals):
     """Same log density, gradient, layout and start points as nutpie.compile_pymc_model (what
     pm.sample uses). The draws differ in the last bits and so, after a few steps, altogether:
