@@ -6,7 +6,8 @@ Data: ../shared/data/chinchilla_epoch.csv without its 5 highest losses (240 runs
 temporary CSV (never into the repository). Measures, each as the median of ``--repeats`` runs:
 
 - ``bayes-scaling fit`` as a whole process (4 chains x 1000 draws, the default nutpie sampler)
-  with a warm PyTensor/numba compile cache; with a cold one (fresh ``base_compiledir``, where
+  with a warm PyTensor/numba compile cache; with this package's compile caches switched off
+  (``BAYES_SCALING_COMPILE_CACHE=0``: ``pm.sample(nuts_sampler="nutpie")``); with a cold one (fresh ``base_compiledir``, where
   PyTensor keeps its numba cache, and ``NUMBA_CACHE_DIR``); and with a warm cache on data it
   has not seen (5 other runs left out each time, so other losses, priors and row count);
 - per phase, in one process: imports, validation + reference sizes + model build, sampling
@@ -119,6 +120,14 @@ def main(argv=None):
         {
             "what": "bayes-scaling fit, whole process, warm cache",
             "median s": np.median([w for w, _ in warm]),
+            "runs": args.repeats,
+        }
+    )
+    off = [run(fit_cmd, {"BAYES_SCALING_COMPILE_CACHE": "0"})[0] for _ in range(args.repeats)]
+    rows.append(
+        {
+            "what": "bayes-scaling fit, whole process, our compile caches off (BAYES_SCALING_COMPILE_CACHE=0)",
+            "median s": np.median(off),
             "runs": args.repeats,
         }
     )
