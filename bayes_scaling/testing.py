@@ -1,6 +1,6 @@
 """Fabricated posteriors for fast tests of everything downstream of sampling.
 
-``fabricated_fit`` builds a :class:`~bayes_scaling.fit.ScalingFit` whose draws scatter around
+``fabricated_fit`` builds a :class:`~bayes_scaling.forecast.result.ScalingFit` whose draws scatter around
 given parameter values, with the same groups and attributes a real fit has, without PyMC.
 """
 

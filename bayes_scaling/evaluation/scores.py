@@ -13,7 +13,7 @@ largest model sizes) and scores forecasts of the held-out larger runs:
 - the absolute percent error of the median, and the extrapolation distance
   :math:`C_{\text{held out}} / \max C_{\text{fitted}}`.
 
-Every method (ours and the baselines in :mod:`bayes_scaling.baselines`) goes through the same
+Every method (ours and the baselines in :mod:`bayes_scaling.evaluation.baselines`) goes through the same
 scorer, so the comparison is like for like.
 """
 

@@ -4,7 +4,7 @@ Stacking (Yao et al. 2018) chooses weights :math:`w_k \ge 0`, :math:`\sum_k w_k 
 maximise the leave-one-out log score of the mixture :math:`\sum_k w_k\, p_k(y_j \mid y_{-j})`
 (ArviZ ``compare(method="stacking")`` on PSIS-LOO, one configuration left out at a time). The
 mixture's draws are :math:`S w_k` posterior draws of each fit :math:`k`, so every answer of
-:class:`~bayes_scaling.fit.Predictive` (``predict``, ``predict_summary``, ``compute_optimal``)
+:class:`~bayes_scaling.forecast.predictive.Predictive` (``predict``, ``predict_summary``, ``compute_optimal``)
 is that of the mixture: each draw comes with its own law, parameters and extrapolation drift.
 
 LOO measures interpolation, and a law that interpolates well can extrapolate badly. With

@@ -6,7 +6,7 @@ r"""From loss to downstream error: Gadre et al.'s (2024) exponential link, fitte
 how far below it a model of loss L gets. For the sampler :math:`k` is replaced by the drop at
 the median observed loss :math:`L_r`: :math:`\log\Delta_r = \log k - \gamma L_r`, which is
 nearly uncorrelated with :math:`\gamma`. A :class:`DownstreamFit` turns any loss forecast
-(a :class:`~bayes_scaling.fit.ScalingFit` or a stacked mixture) into an error forecast by
+(a :class:`~bayes_scaling.forecast.result.ScalingFit` or a stacked mixture) into an error forecast by
 pairing its loss draws with the link's draws.
 """
 

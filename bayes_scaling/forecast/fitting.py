@@ -53,8 +53,8 @@ def fit(
 
     Parameters
     ----------
-    runs : a validated :class:`~bayes_scaling.runs.Runs` table (a DataFrame is validated first).
-    law : registered law name, or a :class:`~bayes_scaling.forms.Law` (registered under its name
+    runs : a validated :class:`~bayes_scaling.data.runs.Runs` table (a DataFrame is validated first).
+    law : registered law name, or a :class:`~bayes_scaling.laws.registry.Law` (registered under its name
         if it is not yet; see :func:`bayes_scaling.define_law`). Ignored when ``model`` is given.
     law_options : the law's settings, e.g. ``{"x": "D", "breaks": 2}`` for ``bnsl``.
     priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
@@ -62,7 +62,7 @@ def fit(
     extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
         the square root of the distance (forecasts only; the default was estimated from public
         scaling studies; 0 switches it off).
-    model : a :class:`~bayes_scaling.model.ScalingModel` spec, instead of the three above.
+    model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain).
     cores : chains sampled at once (default: every CPU this process may use, at most
         ``chains``; ``$BAYES_SCALING_CORES`` if set, as in backtest worker processes). The
@@ -71,7 +71,7 @@ def fit(
         see :mod:`bayes_scaling.inference.sampling`), "pymc" or "numpyro" (named to ``pm.sample``).
     init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
         "multistart": the best of a multi-start search for the posterior mode
-        (:func:`bayes_scaling.initial.find_mode`, jittered), for laws whose posteriors have
+        (:func:`bayes_scaling.inference.initial.find_mode`, jittered), for laws whose posteriors have
         several local modes; "auto" (default): "multistart" for laws marked ``multimodal``
         (``bnsl``), else "jitter". The search's result is kept in ``fit.idata.attrs["init"]``.
     random_seed : same seed, same draws.

@@ -82,7 +82,7 @@ class Forecast:
 
 class Predictive:
     """What every posterior forecaster answers from its draws (a :class:`ScalingFit` or a
-    stacked mixture of fits, :class:`bayes_scaling.stacking.StackedFit`): ``predict``,
+    stacked mixture of fits, :class:`bayes_scaling.evaluation.stacking.StackedFit`): ``predict``,
     ``predict_summary`` and ``compute_optimal``. Subclasses give ``n_draws``,
     ``_forecast_log_loss`` and ``optimal_draws``.
     """

@@ -57,7 +57,7 @@ class ScalingFit(Predictive):
     # ------------------------------------------------------------------ views
     @property
     def spec(self):
-        """The :class:`~bayes_scaling.model.ScalingModel` (reconstructed from the stored JSON)."""
+        """The :class:`~bayes_scaling.inference.model.ScalingModel` (reconstructed from the stored JSON)."""
         from ..inference.model import ScalingModel
 
         return ScalingModel.from_dict(self.spec_dict)
@@ -419,7 +419,7 @@ class ScalingFit(Predictive):
     def loo(self):
         """PSIS-LOO leaving out one configuration (all its seeds) at a time: ArviZ's estimator
         and result type (``ELPDDataLOO``, for ``az.compare``), computed for all configurations
-        at once by :mod:`bayes_scaling.psis` (ArviZ loops over them: 10 s on a 10,000-
+        at once by :mod:`bayes_scaling.inference.psis` (ArviZ loops over them: 10 s on a 10,000-
         configuration table). High Pareto k values are reported by :meth:`diagnostics`, not
         as warnings. Computed once a fit.
         """

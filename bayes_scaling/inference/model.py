@@ -65,7 +65,7 @@ class ScalingModel:
         :func:`bayes_scaling.noise.available_likelihoods`): "student_t" (default; robust to
         outlying runs), "normal", or "outlier_mixture" (each configuration is, with a small
         probability, shifted upwards: the under-tuned run; see
-        :meth:`~bayes_scaling.fit.ScalingFit.outlier_probabilities`).
+        :meth:`~bayes_scaling.forecast.result.ScalingFit.outlier_probabilities`).
     extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
         C, growing as the square root of the distance (forecasts only; see
         :mod:`bayes_scaling.noise`). 0 switches it off.

@@ -131,7 +131,7 @@ def run_nuts(
     ones. Without fastmath the same seed gives the same draws in every process (no
     measurable cost here: 11.9 s vs 11.8 s for the demo with a warm cache).
 
-    ``initvals`` (a mode, e.g. from :func:`bayes_scaling.initial.find_mode`) start every chain
+    ``initvals`` (a mode, e.g. from :func:`bayes_scaling.inference.initial.find_mode`) start every chain
     there without jitter: a jitter of +-1 on the unconstrained scale can throw a chain into
     another mode of a multimodal posterior (it did for a two-break BNSL: R-hat 1.57).
     """

@@ -68,7 +68,7 @@ OVERTRAIN = register_law(
         description=(
             "Gadre et al. (2024): loss against compute C and the token multiplier M = D/N, the form to "
             "extrapolate over-trained runs; the optimal M* = (b/a)^(1/2 eta) is the same at every budget. "
-            "Pair it with bayes_scaling.downstream for top-1 error."
+            "Pair it with bayes_scaling.forecast.downstream for top-1 error."
         ),
         references=(
             "Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks, eq. 4",

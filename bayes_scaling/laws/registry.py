@@ -28,7 +28,7 @@ class DataScale:
     """What the model may know of the data: reference sizes and the loss range.
 
     ``log_n_ref``, ``log_d_ref``: where the law's amplitudes are sampled (see
-    :func:`bayes_scaling.model.data_scale`); ``log_n_noise_ref``: the size at which the seed-noise
+    :func:`bayes_scaling.inference.model.data_scale`); ``log_n_noise_ref``: the size at which the seed-noise
     sd ``sigma_ref`` is defined (the centre of the data's log N, so sigma_ref and gamma are
     nearly uncorrelated).
     """
@@ -81,7 +81,7 @@ class Law:
         changed with :meth:`with_options` and stored in the spec as ``law_options``.
     factory : ``(**options) -> Law`` that builds the law for other options.
     multimodal : whether the posterior often has several local modes (e.g. BNSL's breaks); NUTS
-        then starts from a multi-start mode search (:mod:`bayes_scaling.initial`) by default.
+        then starts from a multi-start mode search (:mod:`bayes_scaling.inference.initial`) by default.
     symbols : ``{name: LaTeX}`` display symbol of a parameter (sampled, reported or derived, e.g.
         ``{"alpha": r"\alpha", "log_AN_ref": r"\ell_N"}``); see :meth:`symbol` for the default.
     meanings : ``{name: text}`` one line saying what a parameter is, in plain text.

@@ -16,15 +16,15 @@ Here:
   with PyTensor's numba cache locator under a key hashed from its source and the model's key
   (:func:`_model_key`: the lifted log density and stored-value graphs, the layout, settings,
   versions and this package's compiling code);
-- before compiling, :func:`~bayes_scaling.graph_cache.lift_constants` turns the graph's
+- before compiling, :func:`~bayes_scaling.inference._compile.graph_cache.lift_constants` turns the graph's
   data-like constants into shared variables with the same values, which travel with the
   data. A model of the same structure (law, noise model, replicate seeds or not) fitted to
   other data, of any size, then has the same key and reuses all the compiled code;
 - a later process finds both callbacks in numba's cache under that key and loads them (0.2 s)
   without building, rewriting or linking the PyTensor functions they call (numba linked those
   into the callbacks' code); which shared values each callback takes, in order, is kept in a
-  small record beside :mod:`~bayes_scaling.graph_cache`'s entries. On a miss the functions
-  are compiled through :mod:`~bayes_scaling.graph_cache` (rewritten graphs cached too).
+  small record beside :mod:`~bayes_scaling.inference._compile.graph_cache`'s entries. On a miss the functions
+  are compiled through :mod:`~bayes_scaling.inference._compile.graph_cache` (rewritten graphs cached too).
 
 The rest follows nutpie: the same flat layout of the unconstrained values, rewrites, initial
 points, ``CompiledPyMCModel`` and ``nutpie.sample``, and PyMC's ``patch_nutpie_idata`` for the
@@ -317,7 +317,7 @@ def _model_key(model, layout: _Layout, logp, stored) -> str | None:
 
 def _pytensor_functions(model, layout: _Layout, joined, free, logp, stored):
     """nutpie's ``_make_functions`` for the numba backend (same rewrites before the gradient,
-    same layout) on the lifted graphs, compiled through :mod:`~bayes_scaling.graph_cache`."""
+    same layout) on the lifted graphs, compiled through :mod:`~bayes_scaling.inference._compile.graph_cache`."""
     import pytensor.tensor as pt
     from pytensor.graph import clone_replace, rewrite_graph
 

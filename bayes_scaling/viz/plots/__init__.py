@@ -1,6 +1,6 @@
 r"""Figures of a fitted posterior (matplotlib): the forecast, the allocation, the checks.
 
-Every function takes a :class:`~bayes_scaling.fit.ScalingFit` (fitted or loaded) and works on its
+Every function takes a :class:`~bayes_scaling.forecast.result.ScalingFit` (fitted or loaded) and works on its
 stored draws with numpy. Single-panel functions take ``ax=None`` (a new figure when None) and
 return the :class:`~matplotlib.axes.Axes`; multi-panel ones return the
 :class:`~matplotlib.figure.Figure`. Sizes and budgets are on log axes labelled in engineering

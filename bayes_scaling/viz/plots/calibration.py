@@ -16,7 +16,7 @@ BACKTEST_COLUMNS = ("method", "loss")
 
 
 def backtest_frame(backtest) -> pd.DataFrame:
-    """The backtest table: ``backtest.table`` (from ``bayes_scaling.validate.backtest``) or a DataFrame.
+    """The backtest table: ``backtest.table`` (from ``bayes_scaling.evaluation.backtesting.backtest``) or a DataFrame.
 
     One row per held-out run with columns ``method``, ``dataset``, ``loss`` (observed),
     ``median``, ``lo_P`` / ``hi_P`` for P in 50, 80, 90, 95 (NaN for point methods), ``pit`` (NaN
@@ -160,7 +160,7 @@ def calibration(backtest_table, ax=None, *, bins: int = 10):
 
 
 def sbc_ranks(result, *, bins: int = 10):
-    """Rank histograms of a simulation-based calibration (:func:`bayes_scaling.validate.sbc`).
+    """Rank histograms of a simulation-based calibration (:func:`bayes_scaling.evaluation.sbc`).
 
     One panel per parameter: counts of the true value's rank among posterior draws, with the
     band a uniform histogram stays in with 99% probability per bin (binomial) and the
