@@ -312,7 +312,9 @@ def _transplant(fgraph, cached) -> bool:
 def _set_outputs(fgraph, outputs) -> None:
     for i, var in enumerate(outputs):
         node, _ = fgraph.get_output_client(i)
-        fgraph.change_node_input(node, 0, var, reason="bayes_scaling.inference._compile.graph_cache", import_missing=True)
+        fgraph.change_node_input(
+            node, 0, var, reason="bayes_scaling.inference._compile.graph_cache", import_missing=True
+        )
 
 
 class _RewriteCachingMaker(FunctionMaker):
