@@ -1,20 +1,11 @@
 r"""How honest are the intervals? Backtests: fit on the past, score forecasts of the held-out future.
 
 A backtest fits on the runs an analyst would have had (below a compute cutoff, or all but the
-largest model sizes) and scores forecasts of the held-out larger runs:
-
-- coverage of the central 50/80/90/95% *new-run* intervals (does a new run land inside?);
-- the probability integral transform :math:`\mathrm{PIT} = F(y)` (uniform when calibrated);
-- CRPS, :math:`\mathbb{E}|X - y| - \tfrac12 \mathbb{E}|X - X'|`, on *log* loss (``crps_log``:
-  about a relative error; for a point forecast it is :math:`|\log \hat L - \log y|`). On the
-  loss itself it would not exist: a Student-t on log loss has no finite mean once exponentiated;
-- the interval score of the 90% interval (Gneiting & Raftery 2007),
-  :math:`(u - l) + \tfrac{2}{\alpha}(l - y)_+ + \tfrac{2}{\alpha}(y - u)_+`, :math:`\alpha = 0.1`;
-- the absolute percent error of the median, and the extrapolation distance
-  :math:`C_{\text{held out}} / \max C_{\text{fitted}}`.
-
-Every method (ours and the baselines in :mod:`bayes_scaling.evaluation.baselines`) goes through the same
-scorer, so the comparison is like for like.
+largest model sizes: :mod:`.holdout`, whole runs at a time) and scores forecasts of the
+held-out larger runs with :mod:`.scores` (coverage, PIT, CRPS on log loss, interval score,
+APE), beside the extrapolation distance :math:`C_{\text{held out}} / \max C_{\text{fitted}}`.
+Every method (ours and the baselines in :mod:`.baselines`, see :mod:`.methods`) goes through
+the same scorer, so the comparison is like for like.
 """
 
 from __future__ import annotations

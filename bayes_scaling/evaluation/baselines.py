@@ -1,15 +1,7 @@
-r"""Point-fit baselines, for side-by-side comparison and for choosing reference sizes.
-
-Chinchilla Approach 3 (Hoffmann et al. 2022, appendix D.2): minimise the *summed* Huber loss
-(:math:`\delta = 10^{-3}`) between observed log loss and the log-sum-exp form
-
-.. math::  \log L = \operatorname{LSE}(a - \alpha\log N,\; b - \beta\log D,\; e),
-           \qquad A = e^a,\ B = e^b,\ E = e^e,
-
-with L-BFGS-B started from a grid of initialisations. The grid is the paper's
-(:math:`\alpha,\beta \in \{0, .5, \dots, 2\}`, :math:`e \in \{-1, -.5, \dots, 1\}`,
-:math:`a, b \in \{0, 5, \dots, 25\}`); the objective is evaluated on the whole grid at once and
-L-BFGS-B is run from the ``n_starts`` best grid points (the rest rarely win and cost minutes).
+r"""Point-fit baselines for side-by-side comparison: Chinchilla Approach 3 (Hoffmann et al. 2022,
+appendix D.2; the fit itself is :mod:`bayes_scaling.laws.point_fit`, which the data checks and
+the reference sizes use too), its Epoch-style bootstrap, VPNLS, and Approach 2 (IsoFLOP
+parabolas).
 """
 
 from __future__ import annotations
