@@ -279,7 +279,8 @@ def _cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .noise import available_likelihoods
+    from .laws import DEFAULT_LAW
+    from .noise import DEFAULT_LIKELIHOOD, available_likelihoods
 
     parser = argparse.ArgumentParser(prog="bayes-scaling", description="Calibrated Bayesian scaling-law forecasts.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -294,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior")
     p.add_argument("runs", help="CSV with columns params, tokens, loss (optional flops, seed, run_id, family)")
     p.add_argument("--out", required=True, help="where to save the posterior (.nc)")
-    p.add_argument("--law", default="chinchilla", help="a registered law (default chinchilla); see --law-option")
+    p.add_argument("--law", default=DEFAULT_LAW, help=f"a registered law (default {DEFAULT_LAW}); see --law-option")
     p.add_argument(
         "--law-option",
         action="append",
@@ -304,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--likelihood",
-        default="student_t",
+        default=DEFAULT_LIKELIHOOD,
         choices=available_likelihoods(),
         help="distribution of the configuration means around the law (default student_t)",
     )

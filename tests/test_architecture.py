@@ -154,3 +154,32 @@ def test_architecture_md_lists_every_module():
     actual = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
     assert not sorted(actual - listed), f"ARCHITECTURE.md does not list {sorted(actual - listed)}"
     assert not sorted(listed - actual), f"ARCHITECTURE.md lists modules that do not exist: {sorted(listed - actual)}"
+
+
+def _string_constants(path: Path):
+    """String constants of a module other than docstrings."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.value, node.lineno
+
+
+def test_law_and_likelihood_names_appear_only_in_their_registries():
+    """Defaults too go through the registries (DEFAULT_LAW, DEFAULT_LIKELIHOOD)."""
+    names = set(bs.available_laws()) | set(noise.available_likelihoods())
+    own = {PACKAGE / "laws", PACKAGE / "noise"}
+    other_meaning = {("viz/plots/posterior.py", "normal")}  # matplotlib's fontweight="normal"
+    found = [
+        f"{path.relative_to(ROOT)}:{line} '{value}'"
+        for path in PACKAGE.rglob("*.py")
+        if not any(folder in path.parents for folder in own)
+        for value, line in _string_constants(path)
+        if value in names and (str(path.relative_to(PACKAGE)), value) not in other_meaning
+    ]
+    assert not found, "names outside their registries:\n" + "\n".join(found)

@@ -19,7 +19,7 @@ import pandas as pd
 from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import SpecError
-from ..laws import get_law, is_builtin
+from ..laws import DEFAULT_LAW, get_law, is_builtin
 from ..noise import DEFAULT_LIKELIHOOD
 from ..noise import is_builtin as noise_is_builtin
 from .executors import run_tasks
@@ -78,7 +78,7 @@ BAYESIAN_METHODS = ("bayes_scaling", "bayes_scaling_stack")
 
 def backtest(
     runs: Runs | Mapping[str, Runs],
-    law: str | Sequence[str] = "chinchilla",
+    law: str | Sequence[str] = DEFAULT_LAW,
     *,
     holdout,
     methods: Sequence[str] = ("bayes_scaling",),

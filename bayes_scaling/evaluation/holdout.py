@@ -15,6 +15,7 @@ from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import RunsValidationError, SamplingWarning, SpecError
 from ..forecast.fitting import fit
+from ..laws import DEFAULT_LAW
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def split(runs: Runs, rule) -> tuple[Runs, Runs]:
     return runs.subset(~test_mask), runs.subset(test_mask)
 
 
-def fit_quietly(train: Runs, law="chinchilla", random_seed=0, fit_options=None):
+def fit_quietly(train: Runs, law=DEFAULT_LAW, random_seed=0, fit_options=None):
     """``(fit, problems)``: :func:`bayes_scaling.fit` with its failed diagnostics returned (one
     line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks)."""
     options = {"progressbar": False, **dict(fit_options or {})}

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..data.runs import Runs
+from ..laws import DEFAULT_LAW
 from .baselines import approach3, approach3_bootstrap, vpnls
 from .holdout import fit_quietly
 from .scores import MethodForecast
@@ -15,7 +16,7 @@ from .stacking import stack
 
 
 def _bayes_scaling(
-    train: Runs, params, tokens, *, law="chinchilla", random_seed=0, inputs=None, **fit_options
+    train: Runs, params, tokens, *, law=DEFAULT_LAW, random_seed=0, inputs=None, **fit_options
 ) -> MethodForecast:
     result, problems = fit_quietly(train, law, random_seed, fit_options)
     forecast = result.predict(params, tokens, kind="new_run", random_seed=random_seed, **dict(inputs or {}))
@@ -23,7 +24,7 @@ def _bayes_scaling(
 
 
 def _bayes_scaling_stack(
-    train: Runs, params, tokens, *, laws=("chinchilla",), random_seed=0, inputs=None, **fit_options
+    train: Runs, params, tokens, *, laws=(DEFAULT_LAW,), random_seed=0, inputs=None, **fit_options
 ) -> MethodForecast:
     """Each law in ``laws`` fitted to the past, stacked by PSIS-LOO on the past, then forecast."""
     fits, problems = {}, []

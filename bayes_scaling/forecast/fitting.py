@@ -22,14 +22,14 @@ from ..inference.sampling import (
     run_nuts,
     sampling_cores,
 )
-from ..laws import Law, get_law, is_registered, register_law
+from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
 from ..noise import DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
 from .result import ScalingFit
 
 
 def fit(
     runs: Runs,
-    law: str | Law = "chinchilla",
+    law: str | Law = DEFAULT_LAW,
     *,
     law_options: Mapping | None = None,
     priors: Mapping | None = None,
@@ -216,7 +216,7 @@ def _text_as_str(ds):
 
 
 def sample_prior(
-    runs: Runs, law: str = "chinchilla", *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options
+    runs: Runs, law: str = DEFAULT_LAW, *, model=None, draws: int = 500, random_seed: int | None = None, **spec_options
 ) -> ScalingFit:
     """Draws from the prior (no data used beyond the data-aware defaults), as a ScalingFit.
 

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import SpecError
-from ..laws import DataScale, Law, get_law
+from ..laws import DEFAULT_LAW, DataScale, Law, get_law
 from ..laws.point_fit import approach3_arrays
 from ..noise import (
     DEFAULT_EXTRAPOLATION_SD,
@@ -62,16 +62,15 @@ class ScalingModel:
     heteroscedastic : seed-noise sd :math:`\\sigma(N) = \\sigma_r (N/N_r)^{-\\gamma}` (else constant).
     discrepancy : per-configuration discrepancy :math:`\\tau` shared by replicate seeds.
     likelihood : name of a registered likelihood of the configuration means (see
-        :func:`bayes_scaling.noise.available_likelihoods`): "student_t" (default; robust to
-        outlying runs), "normal", or "outlier_mixture" (each configuration is, with a small
-        probability, shifted upwards: the under-tuned run; see
-        :meth:`~bayes_scaling.forecast.result.ScalingFit.outlier_probabilities`).
+        :func:`bayes_scaling.noise.available_likelihoods`, each described by its
+        ``description``); default ``DEFAULT_LIKELIHOOD``, Student-t tails, robust to outlying
+        runs.
     extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
         C, growing as the square root of the distance (forecasts only; see
         :mod:`bayes_scaling.noise`). 0 switches it off.
     """
 
-    law: str = "chinchilla"
+    law: str = DEFAULT_LAW
     priors: Mapping = field(default_factory=dict)
     law_options: Mapping = field(default_factory=dict)
     heteroscedastic: bool = True
@@ -137,7 +136,7 @@ class ScalingModel:
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
         return cls(
-            law=data.get("law", "chinchilla"),
+            law=data.get("law", DEFAULT_LAW),
             law_options=dict(data.get("law_options", {})),
             priors=dict(data.get("priors", {})),
             heteroscedastic=data.get("heteroscedastic", True),

@@ -9,6 +9,7 @@ from . import chinchilla, data_constrained, kaplan, overtrain, single_axis  # no
 from .maths import *  # noqa: F403
 from .maths import __all__ as _maths_all
 from .registry import (
+    DEFAULT_LAW,
     DataScale,
     Law,
     _freeze_builtins,
@@ -26,6 +27,7 @@ _freeze_builtins()
 __all__ = [
     *_maths_all,
     "CHINCHILLA",
+    "DEFAULT_LAW",
     "DataScale",
     "Law",
     "available_laws",

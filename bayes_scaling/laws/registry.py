@@ -289,6 +289,9 @@ def check_law(law: Law) -> None:
         raise SpecError(f"law '{law.name}' is a function of one variable: it cannot have a compute-optimal allocation")
 
 
+#: The law a fit uses unless told otherwise.
+DEFAULT_LAW = "chinchilla"
+
 _REGISTRY: dict[str, Law] = {}
 
 
