@@ -388,13 +388,11 @@ class Runs:
         object.__setattr__(self, "_grouping_cache", (index, table))
         return index, table
 
-    def law_inputs(self, names, *, per: str = "observation") -> dict[str, np.ndarray]:
+    def law_inputs(self, names) -> dict[str, np.ndarray]:
         """Log values of a law's extra inputs (``Law.extra_inputs``, e.g. ``unique_tokens``) per
-        observation or per configuration (``per="config"``): the one path by which a column
-        reaches a law. A missing column or value takes its default (U = D: every token unique)."""
-        if per not in ("observation", "config"):
-            raise ValueError(f"per must be 'observation' or 'config', got {per!r}")
-        frame = self.frame if per == "observation" else self.configs
+        configuration: the one path by which a column reaches a law's model. A missing column
+        or value takes its default (U = D: every token unique)."""
+        frame = self.configs
         out = {}
         for name in names:
             default = frame[K.LAW_INPUT_DEFAULTS[name]].to_numpy(dtype=float)

@@ -257,7 +257,7 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
         }
         inputs = {
             name: pm.Data(K.LAW_INPUT_DATA[name], values, dims=K.CONFIG)
-            for name, values in runs.law_inputs(law.extra_inputs, per="config").items()
+            for name, values in runs.law_inputs(law.extra_inputs).items()
         }
         if replicated.size:
             data["within_ss"] = configs["within_ss"].to_numpy()[replicated]

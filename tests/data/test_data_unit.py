@@ -105,3 +105,27 @@ def test_a_fit_of_a_checkpoint_table_keeps_its_runs_through_save_and_load(tmp_pa
     loaded = bs.load(tmp_path / "ckpt.nc").runs
     assert loaded.n_runs == 5 and loaded.has_checkpoints
     pd.testing.assert_frame_equal(loaded.run_table, runs.run_table, check_dtype=False)
+
+
+def test_law_inputs_reach_the_law_per_configuration_with_their_default():
+    frame = _checkpoint_frame(shuffle=False).assign(unique_tokens=np.nan)
+    frame.loc[:2, "unique_tokens"] = 5e8
+    runs = bs.Runs.from_frame(frame)
+    logs = runs.law_inputs(["unique_tokens"])["unique_tokens"]
+    configs = runs.configs
+    given = configs["unique_tokens"].notna().to_numpy()
+    assert given.sum() == 3
+    np.testing.assert_allclose(logs[given], np.log(5e8))
+    np.testing.assert_allclose(logs[~given], np.log(configs["tokens"].to_numpy()[~given]))  # U = D
+
+
+def test_a_forecast_input_no_law_reads_is_an_error_naming_the_inputs():
+    from bayes_scaling.testing import fabricated_fit
+
+    fit = fabricated_fit()
+    with pytest.raises(bs.SpecError, match=r"unknown forecast input\(s\) \['unique_tokenz'\].*unique_tokens"):
+        fit.predict(1e9, 2e10, unique_tokenz=1e9)
+    # an input the fitted law does not read changes nothing (Chinchilla ignores U)
+    a = fit.predict(1e9, 2e10, kind="mean").draws
+    b = fit.predict(1e9, 2e10, kind="mean", unique_tokens=1e9).draws
+    np.testing.assert_array_equal(a, b)
