@@ -1,4 +1,9 @@
-"""Exceptions and warnings raised by bayes_scaling (each names the problem and the fix)."""
+"""Exceptions and warnings raised by bayes_scaling (each names the problem and the fix), and the
+spelling of the fix in the words of the interface that was called (:func:`option`)."""
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 
 
 class BayesScalingError(Exception):
@@ -55,3 +60,57 @@ class CompileCacheWarning(UserWarning):
     """The private compile cache could not be used (an unsupported nutpie, numba, PyTensor or PyMC
     version, or an internal of theirs that moved): the fit compiled the ordinary way, slower to
     start. ``BAYES_SCALING_COMPILE_CACHE=0`` switches the cache off and silences it."""
+
+
+class UnconvergedFitError(BayesScalingError, RuntimeError):
+    """A forecast was asked of a fit whose sampler did not converge at all (R-hat above 1.1 or an
+    effective sample size below 50): its numbers are not a posterior. Refit, or accept it
+    explicitly (``fit.accept_unconverged()``; the CLI's ``--accept-unconverged``)."""
+
+
+class DiagnosticsWarning(SamplingWarning):
+    """An answer comes from a fit whose verdict is NOT OK (its diagnostics failed a check)."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """An answer lies far outside the fitted range (beyond or below the fitted compute)."""
+
+
+# ---------------------------------------------------------------------- the interface's words
+# Messages advise the user to change an argument. A Python caller passes ``plausibility=False``;
+# a command-line user passes ``--no-plausibility``. Messages spell the advice with
+# :func:`option`, and the interface that called the package (the CLI) installs its own spelling
+# for the duration of a command with :func:`spoken_as`.
+def _python_spelling(name: str, value) -> str:
+    if value is ...:
+        return f"{name}=..."
+    return f"{name}={value!r}"
+
+
+_SPELLING: contextvars.ContextVar[Callable[[str, object], str]] = contextvars.ContextVar(
+    "bayes_scaling_spelling", default=_python_spelling
+)
+
+
+def option(name: str, value=...) -> str:
+    """How the current interface spells "set argument ``name`` to ``value``" in advice:
+    ``plausibility=False`` in Python, ``--no-plausibility`` on the command line. ``value=...``
+    means "some value" (``params=...``)."""
+    return _SPELLING.get()(name, value)
+
+
+@contextlib.contextmanager
+def spoken_as(spelling: Callable[[str, object], str]) -> Iterator[None]:
+    """Spell the advice of every message raised inside the block with ``spelling(name, value)``
+    (a function returning text, e.g. ``"--loss-unit bits"``; it may return ``None`` to fall
+    back to the Python spelling)."""
+
+    def spell(name, value):
+        text = spelling(name, value)
+        return _python_spelling(name, value) if text is None else text
+
+    token = _SPELLING.set(spell)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
