@@ -11,6 +11,8 @@ from .data import synthetic
 from .data.runs import Runs
 from .errors import (
     CompileCacheWarning,
+    DiagnosticsWarning,
+    ExtrapolationWarning,
     FileExistsNoOverwriteError,
     FitFileNotFoundError,
     ForeignFileError,
@@ -21,6 +23,7 @@ from .errors import (
     SamplingError,
     SamplingWarning,
     SpecError,
+    UnconvergedFitError,
 )
 from .evaluation import Backtest, ComputeCutoff, LargestSizes, StackedFit, backtest, compare, sbc, stack
 from .forecast import Forecast, ScalingFit, fit, load, sample_prior
@@ -49,6 +52,8 @@ __all__ = [
     "Backtest",
     "CompileCacheWarning",
     "ComputeCutoff",
+    "DiagnosticsWarning",
+    "ExtrapolationWarning",
     "FileExistsNoOverwriteError",
     "FitFileNotFoundError",
     "Forecast",
@@ -65,6 +70,7 @@ __all__ = [
     "ScalingFit",
     "ScalingModel",
     "SpecError",
+    "UnconvergedFitError",
     "__version__",
     "available_laws",
     "backtest",

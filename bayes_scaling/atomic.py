@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import FileExistsNoOverwriteError
+from .errors import FileExistsNoOverwriteError, option
 
 
 def check_save_path(path, *, overwrite: bool = False, suffix: str = ".nc") -> Path:
@@ -21,11 +21,20 @@ def check_save_path(path, *, overwrite: bool = False, suffix: str = ".nc") -> Pa
     ``suffix`` is the extension the file must have (``".html"`` for reports).
     """
     path = Path(path)
-    if path.suffix != suffix:
+    if path.suffix.lower() != suffix:
         kind = " (netCDF)" if suffix == ".nc" else ""
         raise ValueError(f"save to a '{suffix}' file{kind}, got '{path.name}'")
+    if path.is_dir():
+        raise ValueError(f"'{path}' is a folder; give a file name ending in '{suffix}'")
     if path.exists() and not overwrite:
-        raise FileExistsNoOverwriteError(f"'{path}' exists; pass overwrite=True to replace it")
+        raise FileExistsNoOverwriteError(f"'{path}' exists; pass {option('overwrite', True)} to replace it")
+    # the folder the file goes in: its first existing ancestor must be a writable folder
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ValueError(f"cannot save to '{path}': '{existing}' is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot save to '{path}': the folder '{existing}' is not writable")
     return path
 
 
@@ -43,7 +52,9 @@ def atomic_write(path, write: Callable[[str], None], *, overwrite: bool = True, 
     try:
         write(tmp)
         if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsNoOverwriteError(f"'{path}' appeared while saving; pass overwrite=True to replace it")
+            raise FileExistsNoOverwriteError(
+                f"'{path}' appeared while saving; pass {option('overwrite', True)} to replace it"
+            )
         if user_mode:
             umask = os.umask(0)
             os.umask(umask)

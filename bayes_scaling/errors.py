@@ -87,29 +87,29 @@ def _python_spelling(name: str, value) -> str:
     return f"{name}={value!r}"
 
 
-_SPELLING: contextvars.ContextVar[Callable[[str, object], str]] = contextvars.ContextVar(
-    "bayes_scaling_spelling", default=_python_spelling
+_SPELLING: contextvars.ContextVar[Callable[[str, object], str | None] | None] = contextvars.ContextVar(
+    "bayes_scaling_spelling", default=None
 )
 
 
-def option(name: str, value=...) -> str:
+def option(name: str, value=..., *, python: str | None = None) -> str:
     """How the current interface spells "set argument ``name`` to ``value``" in advice:
     ``plausibility=False`` in Python, ``--no-plausibility`` on the command line. ``value=...``
-    means "some value" (``params=...``)."""
-    return _SPELLING.get()(name, value)
+    means "some value" (``params=...``); ``python``: the Python spelling when it is not an
+    argument (``"fit.accept_unconverged()"``)."""
+    spelling = _SPELLING.get()
+    text = spelling(name, value) if spelling is not None else None
+    if text is not None:
+        return text
+    return python if python is not None else _python_spelling(name, value)
 
 
 @contextlib.contextmanager
-def spoken_as(spelling: Callable[[str, object], str]) -> Iterator[None]:
+def spoken_as(spelling: Callable[[str, object], str | None]) -> Iterator[None]:
     """Spell the advice of every message raised inside the block with ``spelling(name, value)``
-    (a function returning text, e.g. ``"--loss-unit bits"``; it may return ``None`` to fall
-    back to the Python spelling)."""
-
-    def spell(name, value):
-        text = spelling(name, value)
-        return _python_spelling(name, value) if text is None else text
-
-    token = _SPELLING.set(spell)
+    (a function returning text, e.g. ``"--loss-unit bits"``, or ``None`` for the Python
+    spelling)."""
+    token = _SPELLING.set(spelling)
     try:
         yield
     finally:

@@ -33,7 +33,9 @@ def fabricated_fit(
     ``params`` are in the usual units (E, A, B, alpha, beta); ``noise`` holds sigma_ref, gamma,
     tau and the likelihood's own parameters (nu for Student-t, defaults for the built-in ones
     below; a likelihood registered elsewhere needs its values here). Draws are independent
-    across parameters.
+    across parameters. The draws are not a posterior of the fit's runs, so its diagnostics mean
+    nothing: the fit answers without checking them (as after ``accept_unconverged(warn=False)``);
+    call :meth:`~bayes_scaling.ScalingFit.diagnostics` to see them anyway.
     """
     from .data.synthetic import chinchilla_runs
     from .forecast.result import ScalingFit
@@ -125,4 +127,5 @@ def fabricated_fit(
             "diagnostics": json.dumps({"n_divergences": 0, "problems": [], "ok": True}),
         }
     )
-    return ScalingFit(tree, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=6.0)
+    fit = ScalingFit(tree, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=6.0)
+    return fit.accept_unconverged(warn=False)

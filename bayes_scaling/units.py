@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import numpy as np
 
-_SUFFIX = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
-_COUNT_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKMBGTP]?)\s*$")
+#: Suffixes of counts, either case ("70b" = "70B"): counts have no milli, so "m" is a million.
+_SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+_COUNT_RE = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([kKmMbBgGtTpP]?)\s*$")
 
 
 def parse_count(value) -> float:
@@ -34,7 +35,7 @@ def parse_count(value) -> float:
     if not suffix:
         return float(number)
     # Exact decimal product, so that "8.2B" is the same float as 8.2e9.
-    return float(Decimal(number) * Decimal(int(_SUFFIX[suffix])))
+    return float(Decimal(number) * Decimal(int(_SUFFIX[suffix.upper()])))
 
 
 def format_count(value: float, digits: int = 3) -> str:

@@ -80,8 +80,10 @@ def test_fit_refuses_a_bad_target_accept_before_sampling(tmp_path, monkeypatch, 
     runs = tmp_path / "runs.csv"
     bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
     monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "run_nuts", _no_sampling)
-    assert main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--target-accept", "1.5"]) == 1
-    assert "target_accept must lie strictly between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--target-accept", "1.5"])
+    assert exc.value.code == 2
+    assert "--target-accept: must be between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
 
 

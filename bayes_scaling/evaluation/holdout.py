@@ -78,10 +78,12 @@ def split(runs: Runs, rule) -> tuple[Runs, Runs]:
 
 def fit_quietly(train: Runs, law=DEFAULT_LAW, random_seed=0, fit_options=None):
     """``(fit, problems)``: :func:`bayes_scaling.fit` with its failed diagnostics returned (one
-    line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks)."""
+    line each) instead of warned, for loops over many fits (backtests, stacking, benchmarks).
+    The fit is accepted as it is (:meth:`~bayes_scaling.ScalingFit.accept_unconverged`, no
+    warnings): a backtest scores what the method produced and flags the fold with the problems."""
     options = {"progressbar": False, **dict(fit_options or {})}
     with warnings.catch_warnings():
         # A backtest records the fit's diagnostics instead of stopping at them.
         warnings.simplefilter("ignore", SamplingWarning)
-        result = fit(train, law, random_seed=random_seed, **options)
+        result = fit(train, law, random_seed=random_seed, **options).accept_unconverged(warn=False)
     return result, tuple(json.loads(result.idata.attrs["diagnostics"])["problems"])

@@ -172,11 +172,7 @@ def fit(
     result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
     table = result.diagnostics()
     idata.attrs["diagnostics"] = json.dumps(
-        {
-            "n_divergences": table.attrs["n_divergences"],
-            "problems": table.attrs["problems"],
-            "ok": bool(table["ok"].all()),
-        }
+        {"n_divergences": table.attrs["n_divergences"], **table.attrs["verdict"].to_dict()}
     )
     if mode is not None and mode.runner_up_gap < MULTIMODAL_GAP:
         warnings.warn(

@@ -13,8 +13,18 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import SamplingWarning, SpecError
+from ..errors import ExtrapolationWarning, SamplingWarning, SpecError
 from ..units import as_counts
+
+
+#: Answers further than this many decades beyond the largest fitted compute warn
+#: (:class:`~bayes_scaling.errors.ExtrapolationWarning`): 3 decades = 1000x, the far end of
+#: what scaling studies extrapolate, and past the 1-2 decades the backtests behind the
+#: calibrated bands cover (``benchmarks/results/calibration.md``).
+FAR_BEYOND_DECADES = 3.0
+#: ... and this many below the smallest fitted compute (10x): the law is a fit to the runs
+#: given, and small models leave its power-law regime.
+FAR_BELOW_DECADES = 1.0
 
 
 def interval_quantiles(prob: float) -> tuple[float, float]:
@@ -87,6 +97,45 @@ class Predictive:
     ``_forecast_log_loss`` and ``optimal_draws``.
     """
 
+    def _check_answerable(self, stacklevel: int = 3) -> None:
+        """Refuse or caveat an answer from draws whose diagnostics failed (a single fit's verdict;
+        a mixture has none of its own)."""
+
+    #: ``(smallest, largest)`` compute C of the fitted runs; None when unknown.
+    fitted_compute: tuple[float, float] | None = None
+
+    def decades_outside(self, flops) -> np.ndarray:
+        """How far each compute ``flops`` lies outside the fitted runs, in decades:
+        ``log10(C / largest fitted C)`` beyond them (> 0), ``log10(C / smallest fitted C)`` below
+        them (< 0), 0 within (NaN when the fitted range is unknown)."""
+        c = np.asarray(as_counts(flops, "flops"), dtype=float)
+        if self.fitted_compute is None:
+            return np.full(c.shape, np.nan)
+        lo, hi = self.fitted_compute
+        return np.where(c > hi, np.log10(c / hi), np.where(c < lo, np.log10(c / lo), 0.0))
+
+    def _warn_far(self, flops, stacklevel: int = 3) -> None:
+        """An :class:`~bayes_scaling.errors.ExtrapolationWarning` for answers more than
+        :data:`FAR_BEYOND_DECADES` beyond the fitted compute or :data:`FAR_BELOW_DECADES` below it."""
+        out = self.decades_outside(flops)
+        if not np.isfinite(out).any():
+            return
+        beyond, below = float(np.nanmax(out)), float(np.nanmin(out))
+        if beyond > FAR_BEYOND_DECADES:
+            warnings.warn(
+                f"answer at {10**beyond:,.0f}x the largest fitted compute: past {10**FAR_BEYOND_DECADES:,.0f}x the "
+                "bands rest on the extrapolation-drift model alone, beyond what backtests have checked",
+                ExtrapolationWarning,
+                stacklevel=stacklevel,
+            )
+        if below < -FAR_BELOW_DECADES:
+            warnings.warn(
+                f"answer at 1/{10**-below:,.0f} of the smallest fitted compute: the law was not fitted there "
+                "(small models leave the power-law regime); fit runs of that size instead",
+                ExtrapolationWarning,
+                stacklevel=stacklevel,
+            )
+
     def predict(self, params, tokens, kind: str = "new_run", random_seed: int = 0, **inputs) -> Forecast:
         r"""Posterior predictive loss at ``(params, tokens)`` (arrays broadcast; "70B" accepted).
 
@@ -101,7 +150,9 @@ class Predictive:
         """
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        self._check_answerable()
         n, d, extra = points(params, tokens, inputs)
+        self._warn_far(getattr(self, "flops_per_param_token", K.DEFAULT_FLOPS_PER_PARAM_TOKEN) * n * d)
         rng = np.random.default_rng(random_seed)
         extra = {name: v[None, :] for name, v in extra.items()}
         log_loss = self._forecast_log_loss(n[None, :], d[None, :], extra, kind, rng)
@@ -134,7 +185,9 @@ class Predictive:
 
         if kind not in ("mean", "new_run"):
             raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
+        self._check_answerable()
         n, d, extra = points(params, tokens, inputs)
+        self._warn_far(getattr(self, "flops_per_param_token", K.DEFAULT_FLOPS_PER_PARAM_TOKEN) * n * d)
         q = [0.5]
         for p in probs:
             q += list(interval_quantiles(p))
@@ -170,7 +223,8 @@ class Predictive:
         """
         q_lo, q_hi = interval_quantiles(prob)
         draws = self.optimal_draws(flops)
-        table = {K.FLOPS: as_counts(flops, "flops")}
+        self._warn_far(flops)
+        table = {K.FLOPS: as_counts(flops, "flops"), "decades_outside": self.decades_outside(flops)}
         unbounded = np.isnan(draws["params"])
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="All-NaN slice")

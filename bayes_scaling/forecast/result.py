@@ -6,7 +6,10 @@ draws: a fit loaded from disk answers identically without PyMC compiling or samp
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+import warnings
 from collections.abc import Mapping
 from functools import cached_property
 
@@ -15,8 +18,8 @@ import pandas as pd
 
 from .. import _constants as K
 from ..data.runs import Runs
-from ..errors import SpecError
-from ..inference.diagnostics import PSENSE_THRESHOLD, diagnostics_table
+from ..errors import DiagnosticsWarning, SpecError, UnconvergedFitError, option
+from ..inference.diagnostics import PSENSE_THRESHOLD, Verdict, diagnostics_table, flag_all
 from ..laws import DataScale, get_law
 from ..laws import maths as laws
 from ..noise import NoiseOptions, extrapolation_distance, extrapolation_z, new_run_noise
@@ -129,6 +132,15 @@ class ScalingFit(Predictive):
             return {}
         return {name: np.asarray(v, dtype=float) for name, v in self._law.derived(self.reported_draws()).items()}
 
+    @property
+    def fitted_compute(self) -> tuple[float, float] | None:
+        """``(smallest, largest)`` compute C = k N D of the fitted configurations."""
+        if "constant_data" not in self.idata:
+            return None
+        const = self.idata["constant_data"]
+        log_c = const["log_n"].values + const["log_d"].values + np.log(self.flops_per_param_token)
+        return float(np.exp(log_c.min())), float(np.exp(log_c.max()))
+
     # ------------------------------------------------------------------ answers
     def extrapolation_distance(self, params, tokens) -> np.ndarray:
         """Decades (log10) outside the fitted box of N, D and C, per point (0 inside the data)."""
@@ -219,6 +231,7 @@ class ScalingFit(Predictive):
         Keys: ``params`` (N*), ``tokens`` (D*), ``tokens_per_param`` (D*/N*) and ``loss``
         (the expected loss :math:`L(N^*, D^*)` of that draw), under :math:`C = k N D`.
         """
+        self._check_answerable()
         c = as_counts(flops, "flops")[None, :]
         k = self.flops_per_param_token
         n_star = self.optimal_params_draws(c)
@@ -272,6 +285,11 @@ class ScalingFit(Predictive):
         ``model_checks``: configurations with Pareto k above ArviZ's threshold (the posterior
         hinges on them; LOO is unreliable) and prior-data conflict of the law's parameters by
         power-scaling sensitivity (``attrs["sensitivity"]``).
+
+        The table agrees with the verdict (``attrs["verdict"]``, also :attr:`verdict`): a row is
+        ``ok`` only when its own R-hat and ESS pass *and* no check of the whole fit failed
+        (divergences, influential configurations) *and* it is not in prior-data conflict;
+        ``why_not`` says which failed.
         """
         key = bool(model_checks)
         if key not in self._diagnostics:  # computed once a fit (the fit's own check, then every caller)
@@ -279,8 +297,70 @@ class ScalingFit(Predictive):
             table = diagnostics_table(self.idata, parameters)
             if model_checks:
                 table.attrs["problems"] += self._influence_problems(table) + self._prior_conflict_problems(table)
+            table.attrs["verdict"] = Verdict.from_table(table)
             self._diagnostics[key] = table
         return self._diagnostics[key].copy()  # (attrs deep-copied: callers may edit theirs)
+
+    @property
+    def verdict(self) -> Verdict:
+        """The fit's diagnostics in one object (:class:`~bayes_scaling.inference.diagnostics.Verdict`):
+        ``ok``, ``converged``, ``problems``, ``headline()``.
+
+        The verdict recorded when the fit was made (saved with it) is used when present, so a
+        loaded fit answers without recomputing PSIS-LOO; else :meth:`diagnostics` is run."""
+        if "posterior" != self.group:
+            return Verdict(ok=True, converged=True)
+        recorded = self.idata.attrs.get("diagnostics")
+        if recorded:
+            stored = json.loads(recorded)
+            if "converged" not in stored and stored.get("ok") and not stored.get("problems"):
+                stored["converged"] = True  # files written before verdicts: an OK fit converged
+            if "converged" in stored:
+                return Verdict(
+                    ok=bool(stored["ok"]) and not stored["problems"],
+                    converged=bool(stored["converged"]),
+                    problems=tuple(stored["problems"]),
+                    max_r_hat=float(stored.get("max_r_hat", np.nan)),
+                    min_ess=float(stored.get("min_ess", np.nan)),
+                )
+        return self.diagnostics().attrs["verdict"]
+
+    def accept_unconverged(self, warn: bool = True) -> ScalingFit:
+        """This fit, answering even if its sampler did not converge (see :attr:`verdict`).
+
+        A fit with R-hat above 1.1 or an effective sample size below 50 refuses every answer
+        (:class:`~bayes_scaling.errors.UnconvergedFitError`): its draws are not a posterior. The
+        copy returned answers anyway, with a :class:`~bayes_scaling.errors.DiagnosticsWarning`
+        on each answer unless ``warn=False`` (for callers that record the verdict themselves,
+        as backtests do). The draws are shared, not copied."""
+        other = copy.copy(self)
+        other._accepted = True
+        other._warn_verdict = bool(warn)
+        return other
+
+    _accepted = False
+    _warn_verdict = True
+
+    def _check_answerable(self, stacklevel: int = 3) -> None:
+        """Refuse an answer from a fit that did not converge (unless accepted); warn when the
+        verdict is NOT OK. Called by every public answer (predict, compute_optimal, planners)."""
+        verdict = self.verdict
+        if verdict.ok:
+            return
+        if not verdict.converged and not self._accepted:
+            raise UnconvergedFitError(
+                f"this fit did not converge (diagnostics {verdict.headline()}): its draws are not a posterior and any forecast "
+                f"from it is meaningless. Refit (more tune/draws, {option('target_accept', 0.95)}, another law or "
+                f"tighter priors), or use {option('accept_unconverged', True, python='fit.accept_unconverged()')} to answer anyway"
+            )
+        if self._warn_verdict:
+            first = re.split(r" \(|: ", verdict.problems[0])[0] if verdict.problems else ""
+            warnings.warn(
+                f"this answer comes from a fit that failed its diagnostics ({verdict.headline()}; first: {first}): "
+                "check them before relying on it",
+                DiagnosticsWarning,
+                stacklevel=stacklevel,
+            )
 
     def _influence_problems(self, table) -> list[str]:
         loo = self.loo()
@@ -289,6 +369,7 @@ class ScalingFit(Predictive):
         bad = np.flatnonzero(k > loo.good_k)
         if not bad.size:
             return []
+        flag_all(table, f"Pareto k > {loo.good_k:.2f} for {bad.size} configuration(s)")
         const = self.idata["constant_data"].to_dataset()
         where = ", ".join(
             f"N={np.exp(const['log_n'].values[j]):.3g} D={np.exp(const['log_d'].values[j]):.3g}" for j in bad[:5]
@@ -331,6 +412,7 @@ class ScalingFit(Predictive):
         conflict = law.index[(law["prior"] > PSENSE_THRESHOLD) & (law["likelihood"] > PSENSE_THRESHOLD)].tolist()
         if not conflict:
             return []
+        flag_all(table, "prior-data conflict", rows=conflict)
         return [
             f"prior-data conflict for {conflict}: their posteriors move when either the prior or the data is "
             f"power-scaled (sensitivity > {PSENSE_THRESHOLD}); widen or re-centre those priors (priors={{...}}) or check the data"

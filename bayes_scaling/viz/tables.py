@@ -6,6 +6,7 @@ the numeric one stays the API.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..units import format_count, format_flops
@@ -23,6 +24,18 @@ def _ratio(x) -> str:
     return f"{x:.3g}"
 
 
+def outside_text(decades: float) -> str:
+    """``decades_outside`` (see ``Predictive.decades_outside``) in words: ``"within"``,
+    ``"120x beyond"``, ``"17,000x below"``."""
+    if not np.isfinite(decades):
+        return "unknown"
+    if abs(decades) < 0.01:  # within 2%: at the edge of the data
+        return "within"
+    factor = 10 ** abs(decades)
+    shown = f"{factor:,.0f}" if factor >= 10 else f"{factor:.2g}"
+    return f"{shown}x {'beyond' if decades > 0 else 'below'}"
+
+
 def optimal_table(frame: pd.DataFrame) -> pd.DataFrame:
     """``ScalingFit.compute_optimal`` output as 'median [lo, hi]' strings with units."""
     prob = frame.attrs.get("interval", 0.9)
@@ -36,6 +49,8 @@ def optimal_table(frame: pd.DataFrame) -> pd.DataFrame:
         ],
         "expected loss": [_band(*r, _loss) for r in frame[["loss_median", "loss_lo", "loss_hi"]].to_numpy()],
     }
+    if "decades_outside" in frame:
+        cols["vs fitted compute"] = frame["decades_outside"].map(outside_text)
     out = pd.DataFrame(cols)
     out.attrs["caption"] = f"Compute-optimal allocation: posterior median [{prob:.0%} interval]"
     return out

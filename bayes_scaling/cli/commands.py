@@ -1,0 +1,435 @@
+"""What each ``bayes-scaling`` command does (``cmd_<name>(args) -> exit code``) and how its
+answers are printed: tables with units, or ``--json`` / ``--csv`` with the fit's verdict."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+#: Runs people know, for the demo's forecast table (params, tokens).
+KNOWN_RUNS = {
+    "Chinchilla (70B, 1.4T)": (70e9, 1.4e12),
+    "Gopher (280B, 300B)": (280e9, 300e9),
+    "Llama-2-70B-like (70B, 2T)": (70e9, 2e12),
+    "1B x 20 tok/param": (1e9, 20e9),
+}
+DEMO_BUDGETS = (1e21, 1e22, 5.76e23, 1e24, 1e25)
+
+
+# ---------------------------------------------------------------------- output
+def _print_table(table) -> None:
+    from ..viz.tables import to_text
+
+    print(to_text(table))
+    print()
+
+
+def _emit(args, table, fit=None, extra: dict | None = None) -> bool:
+    """Print ``table`` (numeric) as JSON or CSV when asked; True when done. Both carry the
+    fit's verdict (JSON: a ``verdict`` object; CSV: a ``verdict`` column)."""
+    if not (getattr(args, "json", False) or getattr(args, "csv", False)):
+        return False
+    verdict = fit.verdict if fit is not None else None
+    if args.json:
+        payload = {"model": getattr(args, "model", None)}
+        if verdict is not None:
+            payload["verdict"] = verdict.to_dict()
+        payload.update(extra or {})
+        if table is not None:
+            payload["rows"] = json.loads(table.reset_index().to_json(orient="records", double_precision=15))
+        print(json.dumps(payload, indent=2, allow_nan=True))
+    else:
+        out = table.reset_index()
+        if verdict is not None:
+            out["verdict"] = verdict.label
+        print(out.to_csv(index=False), end="")
+    return True
+
+
+def _print_fit(fit, out: Path | None = None) -> None:
+    from ..viz.tables import summary_table
+    from ..viz.typeset import plain_text
+
+    verdict = fit.verdict
+    diag = fit.diagnostics()
+    print(
+        f"Law: {fit.law.name}, {plain_text(fit.law.formula)}   ({fit.n_draws} posterior draws, {fit.n_configs} configurations)"
+    )
+    print(f"Noise: {fit.noise.describe()}")
+    print(f"Compute-optimal allocation: {plain_text(fit.law.allocation_rule)}")
+    lo, hi = fit.fitted_compute or (float("nan"), float("nan"))
+    print(f"Fitted compute: {lo:.3g} to {hi:.3g} FLOPs")
+    _print_table(summary_table(fit.summary()))
+    if verdict.ok:
+        print(
+            f"Diagnostics: OK (0 divergences, R-hat <= 1.01, ESS >= {int(diag[['ess_bulk', 'ess_tail']].min().min())})"
+        )
+    else:
+        print(f"Diagnostics: {verdict.label}")
+        for p in verdict.problems:
+            print(f"  - {p}")
+        if not verdict.converged:
+            print("  Answers from this fit are refused unless --accept-unconverged is given: refit it.")
+    if out is not None:
+        print(f"Saved posterior to {out}")
+    print()
+
+
+def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
+    from ..atomic import check_save_path
+
+    return check_save_path(path, overwrite=overwrite, suffix=suffix)
+
+
+def _load(args):
+    """The saved fit named on the command line, with the answer options applied."""
+    from ..forecast.result import load
+
+    fit = load(args.model)
+    if getattr(args, "extrapolation_drift", None) is not None:
+        fit = fit.with_extrapolation_sd(args.extrapolation_drift)
+    if getattr(args, "accept_unconverged", False):
+        fit = fit.accept_unconverged()
+    return fit
+
+
+def _read_runs(args):
+    """The runs table of ``args.runs``, read with the table flags (columns, unit, checks)."""
+    from ..data.runs import Runs
+
+    columns = {
+        k: v
+        for k, v in {
+            "params": args.params_col,
+            "tokens": args.tokens_col,
+            "loss": args.loss_col,
+            "flops": args.flops_col,
+        }.items()
+        if v
+    }
+    if args.encoding:
+        columns["encoding"] = args.encoding
+    runs = Runs.from_csv(
+        args.runs,
+        flops_per_param_token=args.flops_per_param_token,
+        loss_unit=args.loss_unit,
+        plausibility=not args.no_plausibility,
+        **columns,
+    )
+    if args.family:
+        runs = runs.select(family=args.family)
+    return runs
+
+
+def cmd_fit(args) -> int:
+    from ..errors import SamplingWarning
+    from ..evaluation.holdout import ComputeCutoff
+    from ..forecast.fitting import fit
+    from ..laws import get_law
+
+    get_law(args.law)  # an unknown law is an error before anything is read or printed
+    law_options = _law_options(args.law_option)
+    out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
+    runs = _read_runs(args)
+    if args.max_flops is not None:
+        held = ComputeCutoff(args.max_flops).held_out(runs)
+        if held.all():
+            raise ValueError(
+                f"--max-flops {args.max_flops:g} leaves no runs (the smallest run uses {runs.flops.min():.3g} FLOPs)"
+            )
+        print(
+            f"--max-flops {args.max_flops:g}: fitting {int((~held).sum())} of {len(runs)} rows; {int(held.sum())} held back"
+        )
+        runs = runs.subset(~held)
+    print(f"Fitting law '{args.law}' to {runs!r}")
+    with warnings.catch_warnings():
+        # the summary block below lists each failed check; do not print them twice
+        warnings.filterwarnings("ignore", message="sampling diagnostics failed", category=SamplingWarning)
+        result = fit(
+            runs,
+            args.law,
+            law_options=law_options,
+            draws=args.draws,
+            tune=args.tune,
+            chains=args.chains,
+            sampler=args.sampler,
+            random_seed=args.seed,
+            progressbar=not args.quiet,
+            strict=args.strict,
+            likelihood=args.likelihood,
+            init=args.init,
+            target_accept=args.target_accept,
+            **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
+        )
+    result.save(out, overwrite=args.overwrite)
+    _print_fit(result, out)
+    return 0
+
+
+def _law_options(pairs) -> dict:
+    """``["x=D", "breaks=2"]`` -> ``{"x": "D", "breaks": 2}`` (numbers read as numbers)."""
+    from ..errors import SpecError
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--law-option takes KEY=VALUE (e.g. x=D), got {pair!r}")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from ..viz.tables import forecast_table, outside_text
+
+    fit = _load(args)
+    try:
+        params, tokens = np.broadcast_arrays(np.asarray(args.params), np.asarray(args.tokens))
+    except ValueError:
+        raise ValueError(
+            f"--params gives {len(args.params)} values and --tokens {len(args.tokens)}: give one of each per point, "
+            "or a single value of either"
+        ) from None
+    fc = fit.predict(params, tokens, kind=args.kind)
+    frame = fc.to_frame(args.prob)
+    frame["decades_outside"] = fit.decades_outside(fit.flops_per_param_token * frame["params"] * frame["tokens"])
+    if _emit(args, frame, fit):
+        return 0
+    table = forecast_table(frame, args.prob, fit.flops_per_param_token)
+    table["vs fitted compute"] = frame["decades_outside"].map(outside_text).to_numpy()
+    _print_table(table)
+    return 0
+
+
+def cmd_optimal(args) -> int:
+    from ..viz.tables import optimal_table
+    from ..viz.typeset import plain_text
+
+    fit = _load(args)
+    frame = fit.compute_optimal(args.flops, prob=args.prob)
+    if _emit(args, frame, fit):
+        return 0
+    if fit.law.allocates:
+        print(f"Compute-optimal allocation of the {fit.law.name} law: {plain_text(fit.law.allocation_rule)}")
+    _print_table(optimal_table(frame))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from ..forecast.result import load
+
+    fit = load(args.model)
+    if _emit(args, fit.summary(), fit):
+        return 0
+    _print_fit(fit)
+    return 0
+
+
+def cmd_report(args) -> int:
+    import pandas as pd
+
+    from ..viz.report import write_report
+
+    out = _checked_out(args.out, args.overwrite, suffix=".html")  # refuse before any work
+    fit = _load(args)
+    fit._check_answerable()  # refuse a fit that did not converge; a failed verdict warns once
+    backtest = pd.read_csv(args.backtest) if args.backtest else None
+    path = write_report(
+        fit, out, targets=args.target or None, backtest=backtest, title=args.title, overwrite=args.overwrite
+    )
+    print(f"Wrote report to {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained HTML)")
+    return 0
+
+
+#: The figures ``plot`` writes: file stem -> (function name in viz.plots, needs an allocation).
+PLOTS = {
+    "frontier": ("frontier", False),
+    "slices": ("slices", False),
+    "compute_optimal": ("compute_optimal", True),
+    "isoflop_profiles": ("isoflop_profiles", True),
+    "residuals": ("residuals", False),
+    "pairs": ("pairs", False),
+}
+
+
+def cmd_plot(args) -> int:
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_write, check_save_path
+    from ..viz import plots
+
+    fit = _load(args)
+    fit._check_answerable()
+    wanted = args.figure or [name for name, (_, allocation) in PLOTS.items() if fit.law.allocates or not allocation]
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out '{out_dir}' is a file; give a folder for the figures")
+    paths = {
+        name: check_save_path(out_dir / f"{name}.{args.format}", overwrite=args.overwrite, suffix=f".{args.format}")
+        for name in wanted
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, path in paths.items():
+        function, allocation = PLOTS[name]
+        if allocation and not fit.law.allocates:
+            print(f"skipped {name}: the {fit.law.name} law has no compute-optimal allocation")
+            continue
+        result = getattr(plots, function)(fit)
+        figure = result if hasattr(result, "savefig") else result.figure
+        atomic_write(
+            path,
+            lambda tmp, fig=figure: fig.savefig(tmp, dpi=args.dpi, format=args.format, bbox_inches="tight"),
+            overwrite=args.overwrite,
+        )
+        plt.close(figure)
+        print(f"Wrote {path}")
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    from ..evaluation.backtesting import backtest
+    from ..evaluation.holdout import ComputeCutoff, LargestSizes
+
+    if (args.max_flops is None) == (args.largest_sizes is None):
+        raise ValueError("backtest needs one of --max-flops C (fit runs up to C, score the rest) or --largest-sizes K")
+    out = _checked_out(args.out, args.overwrite, suffix=".csv") if args.out else None
+    runs = _read_runs(args)
+    holdout = ComputeCutoff(args.max_flops) if args.max_flops is not None else LargestSizes(args.largest_sizes)
+    held = holdout.held_out(runs)
+    if not held.any() or held.all():
+        raise ValueError(
+            f"{'--max-flops' if args.max_flops is not None else '--largest-sizes'} leaves "
+            f"{'no runs to score' if not held.any() else 'no runs to fit'}: runs span {runs.flops.min():.3g} to "
+            f"{runs.flops.max():.3g} FLOPs"
+        )
+    print(f"Backtest: fitting {int((~held).sum())} rows ({holdout}), scoring {int(held.sum())} held-out rows")
+    result = backtest(
+        runs,
+        args.law,
+        holdout=holdout,
+        methods=args.method,
+        fit_options={"draws": args.draws, "tune": args.tune},
+        random_seed=args.seed,
+        executor=None,
+    )
+    summary = result.summary
+    if _emit(args, summary, None, {"failures": result.failures, "warnings": result.warnings}):
+        pass
+    else:
+        shown = summary.copy()
+        for col in shown.columns:
+            if col.startswith("coverage"):
+                shown[col] = shown[col].map(lambda v: f"{v:.0%}")
+        shown.attrs["caption"] = "Held-out runs: coverage of the 50/80/90% intervals, mean CRPS of log loss, median APE"
+        _print_table(shown)
+        for line in result.failures:
+            print(f"failed: {line}")
+        for line in result.warnings:
+            print(f"flagged: {line}")
+    if out is not None:
+        from ..atomic import atomic_write
+
+        atomic_write(out, lambda tmp: result.table.to_csv(tmp, index=False), overwrite=args.overwrite)
+        print(f"Wrote the per-run table to {out}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    import numpy as np
+
+    from .. import planning
+    from ..forecast.result import load
+    from ..units import format_count, format_flops
+
+    if args.target_loss is None and args.flops is None:
+        raise ValueError("plan needs --target-loss (how much compute?) and/or --flops (how to spend it?)")
+    fit = load(args.model)
+    if args.target_loss is not None:
+        ans = planning.compute_for_target(fit, args.target_loss, prob=args.prob)
+        lo, hi = ans.needed_interval(0.9)
+        print(f"Target loss {args.target_loss:g} with probability {args.prob:.0%} (one compute-optimal training run):")
+        if np.isfinite(ans.flops):
+            print(
+                f"  compute needed: {format_flops(ans.flops)} FLOPs  (N* {format_count(ans.params)}, D* {format_count(ans.tokens)})"
+            )
+        else:
+            print(f"  not reachable below 1e30 FLOPs (P = {ans.achieved_prob:.2f} there)")
+        if ans.note and np.isfinite(ans.flops):
+            print(f"  note: {ans.note}")
+        print(
+            f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
+            f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n"
+        )
+    if args.flops is not None:
+        for risk in ("mean", ("cvar", 0.9)):
+            a = planning.allocate(fit, args.flops, risk=risk)
+            name = "expected loss" if risk == "mean" else "CVaR 90% (mean of the worst 10%)"
+            print(f"Allocation of {format_flops(args.flops)} FLOPs minimising {name}:")
+            print(
+                f"  N {format_count(a.params)}, D {format_count(a.tokens)} (plug-in point fit: N {format_count(a.plugin_params)}, "
+                f"D {format_count(a.plugin_tokens)}); expected excess loss {a.penalty:.2g} vs {a.plugin_penalty:.2g} for the "
+                f"plug-in plan, which wastes {a.plugin_deadweight:.1%} of the budget"
+            )
+        if args.target_loss is not None:
+            p = planning.prob_below(fit, args.target_loss, flops=[args.flops])[0]
+            print(
+                f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}"
+            )
+        print()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from ..data import synthetic
+    from ..forecast.fitting import fit
+    from ..units import format_count
+    from ..viz.tables import forecast_table, optimal_table, outside_text
+
+    out = _checked_out(args.out, args.overwrite) if args.out else None
+    runs = synthetic.chinchilla_runs(random_seed=args.seed)
+    truth = synthetic.CHINCHILLA_PARAMS
+    print("bayes_scaling demo: synthetic runs from Chinchilla's published law")
+    print(
+        f"  L = {truth['E']} + {truth['A']}/N^{truth['alpha']} + {truth['B']}/D^{truth['beta']}  (Hoffmann et al. 2022)"
+    )
+    print(f"  with heteroscedastic seed noise; {runs!r}\n")
+    start = time.perf_counter()
+    result = fit(runs, draws=args.draws, random_seed=args.seed, progressbar=not args.quiet)
+    print(f"Fitted in {time.perf_counter() - start:.1f} s\n")
+    if out is not None:
+        result.save(out, overwrite=args.overwrite)
+    _print_fit(result, out)
+
+    names = list(KNOWN_RUNS)
+    n, d = (np.array(v) for v in zip(*KNOWN_RUNS.values(), strict=True))
+    fc = result.predict(n, d, kind="new_run")
+    table = forecast_table(fc.to_frame(0.9), 0.9, result.flops_per_param_token)
+    table["vs fitted compute"] = [outside_text(x) for x in result.decades_outside(result.flops_per_param_token * n * d)]
+    table.insert(0, "run", names)
+    table["true law"] = [f"{synthetic.laws.chinchilla_loss(a, b, **truth):.4f}" for a, b in zip(n, d, strict=True)]
+    _print_table(table)
+
+    opt = result.compute_optimal(list(DEMO_BUDGETS))
+    table = optimal_table(opt)
+    n_true, d_true = synthetic.chinchilla_optimum(np.array(DEMO_BUDGETS))
+    table["true N*, D*"] = [f"{format_count(a)}, {format_count(b)}" for a, b in zip(n_true, d_true, strict=True)]
+    _print_table(table)
+    largest = runs.flops.max()
+    print(
+        f"Largest training run in the data: {largest:.2g} FLOPs; the forecasts above extrapolate "
+        f"{pd.Series(DEMO_BUDGETS).max() / largest:.0f}x beyond it."
+    )
+    return 0

@@ -1,0 +1,179 @@
+"""The ``bayes-scaling`` argument parser: every command, its flags and their checks."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import commands as c
+from .words import count, non_negative_float, non_negative_int, open_unit, positive_int, target
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..laws import DEFAULT_LAW
+    from ..noise import DEFAULT_LIKELIHOOD, available_likelihoods
+
+    parser = argparse.ArgumentParser(prog="bayes-scaling", description="Calibrated Bayesian scaling-law forecasts.")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def sampling_options(p, tune: bool = True):
+        p.add_argument("--draws", type=positive_int, default=1000, help="posterior draws per chain (default 1000)")
+        if tune:
+            p.add_argument("--tune", type=non_negative_int, default=1000, help="tuning steps per chain (default 1000)")
+        p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+
+    def table_options(p):
+        p.add_argument(
+            "runs", help="CSV with columns params, tokens, loss (optional flops, seed, run_id, family, step)"
+        )
+        p.add_argument("--family", help="use only the runs of this family")
+        p.add_argument("--params-col", help="column holding N (default 'params')")
+        p.add_argument("--tokens-col", help="column holding D (default 'tokens')")
+        p.add_argument("--loss-col", help="column holding the loss (default 'loss')")
+        p.add_argument("--flops-col", help="column holding the compute C (default 'flops' if present, else k N D)")
+        p.add_argument("--loss-unit", choices=["nats", "bits"], default="nats", help="unit of the loss column")
+        p.add_argument("--encoding", help="text encoding of the CSV (default utf-8), e.g. latin-1")
+        p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default 6)")
+        p.add_argument(
+            "--no-plausibility",
+            action="store_true",
+            help="skip the checks for valid-looking mistakes (perplexity, bits, swapped columns, outliers)",
+        )
+
+    def answer_options(p, machine: bool = True):
+        p.add_argument("model", help="saved posterior (.nc)")
+        p.add_argument(
+            "--accept-unconverged",
+            action="store_true",
+            help="answer even from a fit whose sampler did not converge (R-hat > 1.1 or ESS < 50)",
+        )
+        p.add_argument(
+            "--extrapolation-drift",
+            type=non_negative_float,
+            help="log-loss sd of the drift one decade beyond the fitted compute (default: the fit's own)",
+        )
+        if machine:
+            fmt = p.add_mutually_exclusive_group()
+            fmt.add_argument(
+                "--json", action="store_true", help="print JSON (with the fit's verdict) instead of a table"
+            )
+            fmt.add_argument("--csv", action="store_true", help="print CSV (with a verdict column) instead of a table")
+
+    p = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior")
+    table_options(p)
+    p.add_argument("--out", required=True, help="where to save the posterior (.nc)")
+    p.add_argument("--law", default=DEFAULT_LAW, help=f"a registered law (default {DEFAULT_LAW}); see --law-option")
+    p.add_argument(
+        "--law-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the law, e.g. x=D or breaks=2 (bnsl), E=1.69 (chinchilla_fixed_e); repeatable",
+    )
+    p.add_argument(
+        "--likelihood",
+        default=DEFAULT_LIKELIHOOD,
+        choices=available_likelihoods(),
+        help=f"distribution of the configuration means around the law (default {DEFAULT_LIKELIHOOD})",
+    )
+    p.add_argument("--max-flops", type=count, help="fit only the runs whose final compute is at most this")
+    p.add_argument(
+        "--extrapolation-drift",
+        type=non_negative_float,
+        help="log-loss sd of the forecast drift one decade beyond the fitted compute (default: calibrated; 0: off)",
+    )
+    p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
+    p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
+    p.add_argument(
+        "--target-accept",
+        type=open_unit,
+        default=0.9,
+        help="NUTS target acceptance (default 0.9; 0.95-0.99 when the fit reports divergences)",
+    )
+    p.add_argument(
+        "--init",
+        default="auto",
+        choices=["auto", "jitter", "multistart"],
+        help="where chains start: multistart = best of a multi-start mode search (auto: for bnsl)",
+    )
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when sampling diagnostics fail")
+    sampling_options(p)
+    p.set_defaults(func=c.cmd_fit)
+
+    p = sub.add_parser("predict", help="forecast loss at (params, tokens) from a saved posterior")
+    answer_options(p)
+    p.add_argument("--params", type=count, nargs="+", required=True, help="N, e.g. 7e10 or 70B (or 70b)")
+    p.add_argument("--tokens", type=count, nargs="+", required=True, help="D, e.g. 1.4e12 or 1.4T")
+    p.add_argument("--kind", choices=["new_run", "mean"], default="new_run")
+    p.add_argument("--prob", type=open_unit, default=0.9, help="interval probability (default 0.9)")
+    p.set_defaults(func=c.cmd_predict)
+
+    p = sub.add_parser("optimal", help="compute-optimal N*, D* at FLOP budgets from a saved posterior")
+    answer_options(p)
+    p.add_argument("--flops", type=count, nargs="+", required=True, help="budget(s) C, e.g. 1e24")
+    p.add_argument("--prob", type=open_unit, default=0.9, help="interval probability (default 0.9)")
+    p.set_defaults(func=c.cmd_optimal)
+
+    p = sub.add_parser("plan", help="compute for a target loss, and how to split a budget, from a saved posterior")
+    answer_options(p)
+    p.add_argument("--target-loss", type=float, help="the loss to reach (nats/token)")
+    p.add_argument("--prob", type=open_unit, default=0.9, help="required probability of reaching it (default 0.9)")
+    p.add_argument("--flops", type=count, help="a compute budget C to allocate between N and D")
+    p.set_defaults(func=c.cmd_plan)
+
+    p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
+    p.add_argument("model", help="saved posterior (.nc)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (with the fit's verdict) instead of a table")
+    fmt.add_argument("--csv", action="store_true", help="print CSV (with a verdict column) instead of a table")
+    p.set_defaults(func=c.cmd_summary)
+
+    p = sub.add_parser("report", help="write a self-contained HTML forecast report of a saved posterior")
+    answer_options(p, machine=False)
+    p.add_argument("--out", required=True, help="where to write the report (.html)")
+    p.add_argument(
+        "--target",
+        type=target,
+        nargs="+",
+        help="compute budget(s) to forecast at the compute-optimal allocation (e.g. 1e24), or N,D pairs "
+        "(e.g. 70B,1.4T); default 10x, 100x, 1000x the largest fitted compute",
+    )
+    p.add_argument("--backtest", help="CSV of a backtest table (method, loss, lo_90, hi_90, pit, ...) to show")
+    p.add_argument("--title", help="title of the report")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.set_defaults(func=c.cmd_report)
+
+    p = sub.add_parser("plot", help="save the figures of a saved posterior (PNG, SVG or PDF)")
+    answer_options(p, machine=False)
+    p.add_argument("--out", required=True, help="folder to write the figures to (created if missing)")
+    p.add_argument("--figure", nargs="+", choices=list(c.PLOTS), help="which figures (default: all that apply)")
+    p.add_argument("--format", choices=["png", "svg", "pdf"], default="png")
+    p.add_argument("--dpi", type=positive_int, default=150)
+    p.add_argument("--overwrite", action="store_true", help="replace existing figure files")
+    p.set_defaults(func=c.cmd_plot)
+
+    p = sub.add_parser("backtest", help="fit the runs up to a budget (or all but the largest sizes) and score the rest")
+    table_options(p)
+    p.add_argument("--max-flops", type=count, help="fit runs whose final compute is at most this; score the others")
+    p.add_argument("--largest-sizes", type=positive_int, help="hold out the K largest model sizes instead")
+    p.add_argument("--law", nargs="+", default=[DEFAULT_LAW], help=f"law(s) to fit (default {DEFAULT_LAW})")
+    p.add_argument(
+        "--method",
+        nargs="+",
+        default=["bayes_scaling", "approach3"],
+        help="methods to score (default: bayes_scaling approach3; also approach3_bootstrap, vpnls, bayes_scaling_stack)",
+    )
+    p.add_argument("--out", help="also save the per-run table here (.csv)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the summary as JSON")
+    fmt.add_argument("--csv", action="store_true", help="print the summary as CSV")
+    sampling_options(p)
+    p.set_defaults(func=c.cmd_backtest)
+
+    p = sub.add_parser("demo", help="fit synthetic runs from Chinchilla's published law and print forecasts")
+    p.add_argument("--out", help="also save the posterior here (.nc)")
+    sampling_options(p, tune=False)
+    p.set_defaults(func=c.cmd_demo)
+    return parser

@@ -1,0 +1,153 @@
+"""The command line's own words: argument types that reject bad values before any work, the
+flag that spells each Python argument in advice (:data:`FLAGS`, used through
+``bayes_scaling.errors.spoken_as``), and warnings printed once as ``warning:`` lines."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import sys
+import warnings
+
+
+def count(text: str) -> float:
+    """A count such as ``7e10``, ``70B`` or ``70b``."""
+    from ..units import parse_count
+
+    try:
+        return parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def open_unit(text: str) -> float:
+    """A probability strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def target(text: str):
+    """A report target: a compute budget ("1e24") or an (N, D) pair ("70B,1.4T")."""
+    if "," in text:
+        parts = text.split(",")
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"a target pair is N,D (e.g. 70B,1.4T), got {text!r}")
+        return (count(parts[0].strip()), count(parts[1].strip()))
+    return count(text)
+
+
+# ---------------------------------------------------------------------- the CLI's words
+#: How this command spells the advice of the package's messages (``bayes_scaling.errors.option``):
+#: a Python argument -> the flag that sets it here. ``{}`` takes the value (or an upper-case
+#: placeholder); None: the CLI cannot set it (the message then says how in Python).
+FLAGS = {
+    "plausibility": "--no-plausibility",
+    "loss_unit": "--loss-unit {}",
+    "params": "--params-col {}",
+    "tokens": "--tokens-col {}",
+    "loss": "--loss-col {}",
+    "flops": "--flops-col {}",
+    "step": "--step-col {}",
+    "run_id": "--run-id-col {}",
+    "family": "--family {}",
+    "flops_per_param_token": "--flops-per-param-token {}",
+    "encoding": "--encoding {}",
+    "overwrite": "--overwrite",
+    "accept_unconverged": "--accept-unconverged",
+    "target_accept": "--target-accept {}",
+    "extrapolation_sd": "--extrapolation-drift {}",
+    "law": "--law {}",
+    "likelihood": "--likelihood {}",
+    "draws": "--draws {}",
+    "tune": "--tune {}",
+    "chains": "--chains {}",
+    "init": "--init {}",
+    "strict": "--strict",
+    "random_seed": "--seed {}",
+    "max_flops": "--max-flops {}",
+    "priors": None,
+}
+
+
+def spell(name: str, value) -> str | None:
+    """The flag that sets ``name`` to ``value`` on this command line (see ``errors.option``)."""
+    if name == "law_options":
+        items = value.items() if isinstance(value, dict) else [("KEY", "VALUE")]
+        return " ".join(f"--law-option {k}={v}" for k, v in items)
+    if name not in FLAGS:
+        return None
+    flag = FLAGS[name]
+    if flag is None:
+        return f"a Python fit (bs.fit(..., {name}=...); the command line has no flag for {name})"
+    shown = name.upper() if value is ... else value
+    return flag.format(shown)
+
+
+@contextlib.contextmanager
+def cli_warnings():
+    """Each warning once, as ``warning: <message>`` on stderr (no Python source line)."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message).strip()
+        if text in seen:
+            return
+        seen.add(text)
+        first, *rest = text.splitlines() or [category.__name__]
+        print(f"warning: {first}", file=sys.stderr)
+        for extra in rest:
+            print(f"  {extra.strip()}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = show
+        yield
+
+
+def negative_value(argv) -> str | None:
+    """A value such as ``-1B`` after a flag: argparse would read it as an unknown flag."""
+    for i, token in enumerate(argv):
+        if re.fullmatch(r"-\.?\d[\w.+-]*", token):
+            flag = next((t for t in reversed(argv[:i]) if t.startswith("--")), "a flag")
+            return (
+                f"{flag} got the negative value {token!r}: sizes, token counts, budgets, losses and sampler "
+                "settings are positive"
+            )
+    return None
