@@ -177,8 +177,11 @@ def test_corrupted_model_file_is_one_line_error(saved, capsys):
 def test_plan_answers_budget_and_target(saved, capsys):
     assert main(["plan", str(saved), "--target-loss", "1.95", "--flops", "3e23"]) == 0
     out = capsys.readouterr().out
-    assert "compute needed:" in out and "Allocation of 3e23 FLOPs minimising expected loss" in out
+    assert "Compute for one compute-optimal training run to reach 1.95 nats with probability 90%" in out
+    assert "Compute at which the expected loss" in out and "irreducible loss" in out
+    assert "Allocation of 3e23 FLOPs" in out and "split to minimise the expected loss" in out
     assert "CVaR 90%" in out and "P(a compute-optimal run at 3e23 FLOPs beats 1.95)" in out
+    assert "0.0001 vs 0.0001" not in out
 
 
 def test_plan_without_a_question_is_an_error(saved, capsys):

@@ -127,7 +127,9 @@ def test_every_answer_table_says_how_far_it_extrapolates(saved, capsys):
         ("--target-accept", "1", "--target-accept: must be between 0 and 1"),
     ],
 )
-def test_sampler_arguments_are_checked_before_anything_runs(runs_csv, tmp_path, no_sampling, flag, value, message, capsys):
+def test_sampler_arguments_are_checked_before_anything_runs(
+    runs_csv, tmp_path, no_sampling, flag, value, message, capsys
+):
     with pytest.raises(SystemExit) as exc:
         main(["fit", str(runs_csv), "--out", str(tmp_path / "x.nc"), flag, value])
     assert exc.value.code == 2 and message in capsys.readouterr().err and not no_sampling
@@ -204,3 +206,13 @@ def test_plot_command_saves_figures(saved, tmp_path, capsys):
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in out.iterdir())
     assert main(["plot", str(saved), "--out", str(out), "--figure", "frontier"]) == 1
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_plan_validates_the_target_in_the_cli_words_and_answers_in_json(saved, capsys):
+    assert main(["plan", str(saved), "--target-loss", "50"]) == 1
+    err = capsys.readouterr().err
+    assert "--target-loss 50 is above every fitted loss" in err and "target_loss=" not in err
+    assert main(["plan", str(saved), "--target-loss", "1.0", "--json"]) == 0  # below the floor: never reached
+    payload = json.loads(capsys.readouterr().out)  # standard JSON: no Infinity
+    assert payload["verdict"]["verdict"] == "OK" and payload["target"]["flops"] is None
+    assert payload["target"]["share_floor_above_target"] > 0.9 and payload["lines"]

@@ -33,9 +33,12 @@ def main(argv=None) -> int:
     if negative:
         parser.error(negative)  # exits 2, as argparse does for every other bad argument
     args = parser.parse_args(argv)
-    with spoken_as(spell), cli_warnings():
+    with spoken_as(lambda name, value: spell(name, value, args.command)), cli_warnings():
         try:
             return args.func(args)
+        except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): not an error of ours
+            sys.stderr.close()
+            return 0
         except KeyboardInterrupt:
             print("error: interrupted; nothing was saved", file=sys.stderr)
             return 130

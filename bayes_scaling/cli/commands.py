@@ -39,13 +39,29 @@ def _emit(args, table, fit=None, extra: dict | None = None) -> bool:
         payload.update(extra or {})
         if table is not None:
             payload["rows"] = json.loads(table.reset_index().to_json(orient="records", double_precision=15))
-        print(json.dumps(payload, indent=2, allow_nan=True))
+        print(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
     else:
         out = table.reset_index()
         if verdict is not None:
             out["verdict"] = verdict.label
         print(out.to_csv(index=False), end="")
     return True
+
+
+def _json_safe(value):
+    """Standard JSON: numpy scalars as numbers, NaN and infinities (e.g. "not reached below
+    1e30 FLOPs") as null."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _print_fit(fit, out: Path | None = None) -> None:
@@ -345,48 +361,73 @@ def cmd_backtest(args) -> int:
 
 
 def cmd_plan(args) -> int:
-    import numpy as np
-
     from .. import planning
-    from ..forecast.result import load
-    from ..units import format_count, format_flops
+    from ..units import format_flops
+    from ..viz.tables import outside_text
 
     if args.target_loss is None and args.flops is None:
         raise ValueError("plan needs --target-loss (how much compute?) and/or --flops (how to spend it?)")
-    fit = load(args.model)
+    fit = _load(args)
+    answers: dict = {}
+    text: list[str] = []
     if args.target_loss is not None:
         ans = planning.compute_for_target(fit, args.target_loss, prob=args.prob)
-        lo, hi = ans.needed_interval(0.9)
-        print(f"Target loss {args.target_loss:g} with probability {args.prob:.0%} (one compute-optimal training run):")
-        if np.isfinite(ans.flops):
-            print(
-                f"  compute needed: {format_flops(ans.flops)} FLOPs  (N* {format_count(ans.params)}, D* {format_count(ans.tokens)})"
-            )
-        else:
-            print(f"  not reachable below 1e30 FLOPs (P = {ans.achieved_prob:.2f} there)")
-        if ans.note and np.isfinite(ans.flops):
-            print(f"  note: {ans.note}")
-        print(
-            f"  compute at which the expected loss reaches it: median {format_flops(float(np.median(ans.needed_flops)))}, "
-            f"90% interval [{format_flops(lo)}, {format_flops(hi)}]; P(never: E above target) = {ans.prob_unreachable:.2f}\n"
-        )
+        answers["target"] = _scalars(ans)
+        text += [
+            f"Target loss {args.target_loss:g} with probability {args.prob:.0%}:",
+            *(f"  {x}" for x in ans.lines()),
+            "",
+        ]
     if args.flops is not None:
+        where = outside_text(float(fit.decades_outside([args.flops])[0]))
+        text.append(f"Allocation of {format_flops(args.flops)} FLOPs ({where} the fitted compute):")
+        allocations = []
         for risk in ("mean", ("cvar", 0.9)):
             a = planning.allocate(fit, args.flops, risk=risk)
-            name = "expected loss" if risk == "mean" else "CVaR 90% (mean of the worst 10%)"
-            print(f"Allocation of {format_flops(args.flops)} FLOPs minimising {name}:")
-            print(
-                f"  N {format_count(a.params)}, D {format_count(a.tokens)} (plug-in point fit: N {format_count(a.plugin_params)}, "
-                f"D {format_count(a.plugin_tokens)}); expected excess loss {a.penalty:.2g} vs {a.plugin_penalty:.2g} for the "
-                f"plug-in plan, which wastes {a.plugin_deadweight:.1%} of the budget"
-            )
+            allocations.append(a)
+            text += [f"  {x}" for x in a.lines()]
         if args.target_loss is not None:
             p = planning.prob_below(fit, args.target_loss, flops=[args.flops])[0]
-            print(
+            text.append(
                 f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}"
             )
-        print()
+            answers["prob_below_at_flops"] = float(p)
+        answers["allocations"] = [_scalars(a) for a in allocations]
+        text.append("")
+    if _emit_plan(args, fit, answers, text):
+        return 0
+    print("\n".join(text))
     return 0
+
+
+def _scalars(answer) -> dict:
+    """The numbers, flags and words of a planning answer (a dataclass), without its arrays."""
+    import dataclasses
+
+    import numpy as np
+
+    out = {}
+    for f in dataclasses.fields(answer):
+        value = getattr(answer, f.name)
+        if isinstance(value, (bool, int, float, str, np.floating, np.integer, np.bool_)) or value is None:
+            out[f.name] = value.item() if hasattr(value, "item") else value
+        elif isinstance(value, tuple) and all(isinstance(v, (int, float, str)) for v in value):
+            out[f.name] = list(value)
+    if hasattr(answer, "extrapolation_factor"):
+        out["extrapolation_factor"] = float(answer.extrapolation_factor)
+    return out
+
+
+def _emit_plan(args, fit, answers: dict, text: list[str]) -> bool:
+    """``plan --json``: the labelled lines and the numbers behind them, with the verdict."""
+    if args.csv:
+        raise ValueError("plan answers in sentences: use --json for machine-readable output")
+    if not args.json:
+        return False
+    payload = {"model": args.model, "verdict": fit.verdict.to_dict(), "lines": [t.strip() for t in text if t.strip()]}
+    payload.update({k: v for k, v in answers.items() if v is not None})
+    print(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
+    return True
 
 
 def cmd_demo(args) -> int:

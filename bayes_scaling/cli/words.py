@@ -102,17 +102,23 @@ FLAGS = {
     "random_seed": "--seed {}",
     "max_flops": "--max-flops {}",
     "priors": None,
+    "target_loss": "--target-loss {}",
+    "prob": "--prob {}",
 }
+#: In the commands that answer from a saved fit, these name values, not the table's columns.
+ANSWER_FLAGS = {"params": "--params {}", "tokens": "--tokens {}", "flops": "--flops {}"}
+#: Commands that read a runs table (where ``params`` etc. name its columns).
+TABLE_COMMANDS = ("fit", "backtest")
 
 
-def spell(name: str, value) -> str | None:
-    """The flag that sets ``name`` to ``value`` on this command line (see ``errors.option``)."""
+def spell(name: str, value, command: str | None = None) -> str | None:
+    """The flag that sets ``name`` to ``value`` in ``command`` (see ``errors.option``)."""
     if name == "law_options":
         items = value.items() if isinstance(value, dict) else [("KEY", "VALUE")]
         return " ".join(f"--law-option {k}={v}" for k, v in items)
-    if name not in FLAGS:
+    if name not in FLAGS and name not in ANSWER_FLAGS:
         return None
-    flag = FLAGS[name]
+    flag = FLAGS[name] if command in TABLE_COMMANDS else ANSWER_FLAGS.get(name, FLAGS[name])
     if flag is None:
         return f"a Python fit (bs.fit(..., {name}=...); the command line has no flag for {name})"
     shown = name.upper() if value is ... else value

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.runs import Runs
-from ..errors import SamplingError, SamplingWarning, SpecError
+from ..errors import SamplingError, SamplingWarning, SpecError, option
 from ..inference.initial import MULTIMODAL_GAP, find_mode
 from ..inference.sampling import (
     default_sampler,
@@ -90,6 +90,11 @@ def fit(
 
     from ..inference.model import ScalingModel, data_scale
 
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise SpecError(
+                f"{name} must be a whole number >= {least} ({option(name, 1000 if name != 'chains' else 4)}), got {value!r}"
+            )
     if isinstance(runs, pd.DataFrame):
         runs = Runs.from_frame(runs)
     if not isinstance(runs, Runs):
@@ -178,7 +183,7 @@ def fit(
         warnings.warn(
             f"the posterior has at least two modes: the mode search found one {mode.runner_up_gap:.1f} log-density "
             f"units below the best ({mode.n_at_best} of {mode.n_starts} starts reached the best). The chains "
-            "started at the best mode and may under-represent the other; compare the fit with init='jitter', or "
+            f"started at the best mode and may under-represent the other; compare the fit with {option('init', 'jitter')}, or "
             "narrow the priors on where the law bends",
             SamplingWarning,
             stacklevel=2,

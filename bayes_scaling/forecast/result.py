@@ -160,9 +160,11 @@ class ScalingFit(Predictive):
         NoiseOptions(spec["heteroscedastic"], spec["discrepancy"], spec["likelihood"], extrapolation_sd)  # validates
         tree = self.idata.copy(deep=False)
         tree.attrs = {**self.idata.attrs, "spec": json.dumps(spec, sort_keys=True), "spec_id": spec_id(spec)}
-        return ScalingFit(
+        other = ScalingFit(
             tree, spec_dict=spec, scale=self.scale, flops_per_param_token=self.flops_per_param_token, group=self.group
         )
+        other._accepted, other._warn_verdict = self._accepted, self._warn_verdict
+        return other
 
     def log_mean_draws(
         self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64, inputs: Mapping | None = None
@@ -415,7 +417,8 @@ class ScalingFit(Predictive):
         flag_all(table, "prior-data conflict", rows=conflict)
         return [
             f"prior-data conflict for {conflict}: their posteriors move when either the prior or the data is "
-            f"power-scaled (sensitivity > {PSENSE_THRESHOLD}); widen or re-centre those priors (priors={{...}}) or check the data"
+            f"power-scaled (sensitivity > {PSENSE_THRESHOLD}); widen or re-centre those priors ({option('priors')}) or check "
+            "the data"
         ]
 
     def log_likelihood(self):

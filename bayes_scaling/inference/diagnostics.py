@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import SpecError
+from ..errors import SpecError, option
 
 #: Diagnostic thresholds (Vehtari et al. 2021): R-hat above, bulk/tail ESS below (per chain x 4).
 RHAT_MAX = 1.01
@@ -49,7 +49,7 @@ def diagnostics_table(idata, parameters) -> pd.DataFrame:
     if n_div:
         problems.append(
             f"{n_div} divergent transition(s): the posterior has regions NUTS cannot explore; "
-            "try target_accept=0.95-0.99, tighter priors on the exponents, or check for outlier runs"
+            f"try {option('target_accept', 0.95)} to 0.99, tighter priors on the exponents, or check for outlier runs"
         )
     bad_rhat = table.index[table["r_hat"] > RHAT_MAX].tolist()
     if bad_rhat:

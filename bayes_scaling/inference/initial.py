@@ -85,7 +85,7 @@ def find_mode(model, *, starts: int = DEFAULT_STARTS, random_seed=None) -> ModeS
     from pymc.util import get_default_varnames
     from scipy import optimize
 
-    from ..errors import SamplingError
+    from ..errors import SamplingError, option
 
     start_fn = make_initial_point_fn(model=model, default_strategy="prior", return_transformed=True)
     logp = model.compile_logp(jacobian=True)
@@ -115,7 +115,7 @@ def find_mode(model, *, starts: int = DEFAULT_STARTS, random_seed=None) -> ModeS
     if not found:
         raise SamplingError(
             f"the mode search found no finite log posterior from {starts} prior draws; check the priors "
-            "(e.g. with bayes_scaling.sample_prior) or start without it (init='jitter')"
+            f"(e.g. with bayes_scaling.sample_prior) or start without it ({option('init', 'jitter')})"
         )
     found.sort(key=lambda t: -t[0])
     best = as_point(found[0][1])

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _constants as K
 from ..data.runs import Runs
-from ..errors import SpecError
+from ..errors import SpecError, option
 from ..laws import DEFAULT_LAW, DataScale, Law, get_law
 from ..laws.point_fit import approach3_arrays
 from ..noise import (
@@ -85,7 +85,7 @@ class ScalingModel:
         law = self.law_component
         if law.missing_options:
             raise SpecError(
-                f"law '{law.name}' needs law_options {law.missing_options} (e.g. law_options={{'E': 1.69}})"
+                f"law '{law.name}' needs law_options {law.missing_options} (e.g. {option('law_options', {'E': 1.69})})"
             )
         for name, value in (("heteroscedastic", self.heteroscedastic), ("discrepancy", self.discrepancy)):
             if not isinstance(value, bool):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SpecError, option
 from . import maths as laws
 from .chinchilla import EXPONENT_PRIOR
 from .registry import DataScale, Law, register_law
@@ -23,7 +23,7 @@ def _log_x(x: str, log_n, log_d, scale: DataScale):
 
 def _check_axis(law: str, x) -> None:
     if x not in _AXES:
-        raise SpecError(f"law '{law}' takes x = 'C', 'N' or 'D' (law_options={{'x': ...}}), got {x!r}")
+        raise SpecError(f"law '{law}' takes x = 'C', 'N' or 'D' ({option('law_options', {'x': 'D'})}), got {x!r}")
 
 
 def _log_x_ref(scale: DataScale, x: str) -> float:
@@ -92,7 +92,7 @@ register_law(_power_law())
 def _bnsl(x="C", breaks=1) -> Law:
     _check_axis("bnsl", x)
     if breaks not in (1, 2, 3):
-        raise SpecError(f"bnsl takes 1, 2 or 3 breaks (law_options={{'breaks': n}}), got {breaks!r}")
+        raise SpecError(f"bnsl takes 1, 2 or 3 breaks ({option('law_options', {'breaks': 2})}), got {breaks!r}")
     names = [f"{p}{i}" for i in range(1, breaks + 1) for p in ("c", "f")]
     positions = ["log_d1", *[f"log_gap{i}" for i in range(2, breaks + 1)]]
 

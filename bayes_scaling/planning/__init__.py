@@ -1,11 +1,10 @@
 """Decisions from a posterior (numpy only, no PyMC): probabilities of reaching a loss, the
 compute a target needs, risk-aware allocations, plan and recipe comparisons, and which runs to
-train next. See :mod:`.decisions`."""
+train next. See :mod:`.decisions`; the answers (and their labelled ``lines()``) are in
+:mod:`.answers`, the checks of every argument in :mod:`.inputs`."""
 
+from .answers import Allocation, ComputeForTarget, FitComparison
 from .decisions import (
-    Allocation,
-    ComputeForTarget,
-    FitComparison,
     allocate,
     compare_fits,
     compare_plans,
@@ -13,6 +12,7 @@ from .decisions import (
     next_runs,
     prob_below,
 )
+from .inputs import extrapolation_factor
 
 __all__ = [
     "Allocation",
@@ -22,6 +22,7 @@ __all__ = [
     "compare_fits",
     "compare_plans",
     "compute_for_target",
+    "extrapolation_factor",
     "next_runs",
     "prob_below",
 ]

@@ -9,11 +9,14 @@ likelihood for a new run (e.g. Student-t with the draw's :math:`\nu`, or Gaussia
 :math:`\sqrt{\tau_s^2 + \sigma_s(N)^2}` (see :mod:`bayes_scaling.noise`).
 Probabilities over new runs use that distribution's CDF per draw (exact, no simulation noise),
 averaged over draws. Compute-optimal runs use :math:`N^*_s(C)` per draw unless a plan is given.
+
+Each function checks every argument before any computation (one SpecError naming each problem;
+a target loss above every fitted loss is refused: see :mod:`.inputs`), then asks the fit
+whether it may answer (an unconverged fit refuses; a fit whose verdict is NOT OK warns once).
+The answers, with labelled ``lines()``, are in :mod:`.answers`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,7 +25,11 @@ from scipy import optimize
 from .. import _constants as K
 from ..forecast.result import ScalingFit
 from ..noise import extrapolation_z, new_run_sd
-from ..units import as_counts
+from .answers import Allocation, ComputeForTarget, FitComparison
+from .inputs import Arguments, _answer_guard, fitted_range
+
+KINDS = ("mean", "new_run")
+QUANTITIES = ("tokens", "params", "tokens_per_param", "loss")
 
 
 # --------------------------------------------------------------------------- per-draw pieces
@@ -89,19 +96,44 @@ def prob_below(
     kind="new_run": :math:`\frac1S\sum_s F_s\bigl((\log t - \log\mu_s)/\mathrm{sd}_s\bigr)`, the
     chance that one training run beats the target; kind="mean": the share of draws whose
     expected loss is below it. With ``flops``, each draw uses its own optimum :math:`N^*_s(C)`.
+    ``target_loss`` is a loss in nats, not above every fitted loss (a SpecError says so: such
+    a target is met by the smallest run, and is most likely a perplexity or bits). How far
+    ``flops`` lies beyond the data: :func:`~bayes_scaling.planning.extrapolation_factor`.
     """
+    args = Arguments()
+    target_loss = args.target_loss("target_loss", target_loss, fit)
+    args.choice("kind", kind, KINDS)
     if flops is not None:
-        n, d = _optimal(fit, flops)
-        per_draw = _per_draw_points_prob(fit, target_loss, n, d, kind)
+        flops = args.counts("flops", flops)
+        if params is not None or tokens is not None:
+            args.problems.append("give either flops (compute-optimal runs) or params and tokens, not both")
+    elif params is None or tokens is None:
+        args.problems.append("give params and tokens (the runs to score), or flops (their compute-optimal runs)")
     else:
-        n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
-        if kind == "mean":
-            per_draw = (_log_mean(fit, n, d) < np.log(target_loss)).astype(float)
-        elif kind == "new_run":
-            per_draw = _prob_new_run_below(fit, target_loss, n, d)
-        else:
-            raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
-    return per_draw.mean(axis=0)
+        n = args.counts("params", params, "parameter counts")
+        d = args.counts("tokens", tokens, "token counts")
+        try:
+            n, d = np.broadcast_arrays(n, d)
+        except ValueError:
+            args.problems.append(f"params ({n.size} values) and tokens ({d.size} values) do not broadcast together")
+    args.check()
+    fit = _answer_guard(fit)
+    if flops is not None:
+        return _prob_below_flops(fit, target_loss, flops, kind)
+    return _prob_below_points(fit, target_loss, n, d, kind)
+
+
+def _prob_below_points(fit, target_loss, n, d, kind) -> np.ndarray:
+    """prob_below at (params, tokens) (checked arguments, guarded fit)."""
+    if kind == "mean":
+        return (_log_mean(fit, n, d) < np.log(target_loss)).astype(float).mean(axis=0)
+    return _prob_new_run_below(fit, target_loss, n, d).mean(axis=0)
+
+
+def _prob_below_flops(fit, target_loss, flops, kind) -> np.ndarray:
+    """prob_below at the compute-optimal runs of ``flops`` (checked arguments, guarded fit)."""
+    n, d = _optimal(fit, flops)
+    return _per_draw_points_prob(fit, target_loss, n, d, kind).mean(axis=0)
 
 
 def _per_draw_points_prob(fit, target_loss, n, d, kind):
@@ -109,42 +141,7 @@ def _per_draw_points_prob(fit, target_loss, n, d, kind):
     log_mu = fit.log_mean_draws(n, d)
     if kind == "mean":
         return (log_mu < np.log(target_loss)).astype(float)
-    if kind != "new_run":
-        raise ValueError(f"kind must be 'mean' or 'new_run', got {kind!r}")
     return _new_run_cdf(fit, (np.log(target_loss) - log_mu) / _new_run_scale(fit, np.log(n)))
-
-
-@dataclass(frozen=True)
-class ComputeForTarget:
-    """Answer of :func:`compute_for_target`.
-
-    flops : the smallest compute C with P(a compute-optimal run at C reaches the target) >= prob
-        (``inf`` if no C up to ``max_flops`` does).
-    params, tokens : the posterior-median compute-optimal N*, D* at that C.
-    prob : the probability asked for; ``achieved_prob`` is the one reached at ``flops``.
-    needed_flops : per draw, the compute at which that draw's expected loss L*(C) reaches the
-        target (``inf`` where its irreducible loss E is above the target): the distribution
-        of the compute needed.
-    """
-
-    target_loss: float
-    prob: float
-    flops: float
-    params: float
-    tokens: float
-    achieved_prob: float
-    needed_flops: np.ndarray
-    note: str = ""
-
-    @property
-    def prob_unreachable(self) -> float:
-        """Share of draws whose expected loss never reaches the target (E above it)."""
-        return float(np.mean(~np.isfinite(self.needed_flops)))
-
-    def needed_interval(self, prob: float = 0.9) -> tuple[float, float]:
-        # inverted_cdf picks sample values, so unreachable draws give inf, not NaN.
-        lo, hi = np.quantile(self.needed_flops, [(1 - prob) / 2, (1 + prob) / 2], method="inverted_cdf")
-        return float(lo), float(hi)
 
 
 def compute_for_target(
@@ -163,20 +160,29 @@ def compute_for_target(
     kind="new_run" :math:`p(C)` includes the run's own noise; with kind="mean" it is the share
     of draws whose expected loss is below the target. ``needed_flops`` is the per-draw solution
     of :math:`L^*_s(C) = t` (also by bisection), the distribution of compute required.
+    ``share_floor_above_target`` is the share of draws whose irreducible loss (the law's limit
+    at infinite N and D) is above the target; ``prob_never_reached`` the share whose expected
+    loss, extrapolation drift included, is still above it at ``max_flops``. A target above every
+    fitted loss is a SpecError (see :func:`prob_below`).
     """
-    if not 0 < prob < 1:
-        raise ValueError(f"prob must be between 0 and 1, got {prob!r}")
-    if not (np.isfinite(target_loss) and target_loss > 0):
-        raise ValueError(f"target_loss must be a positive loss in nats, got {target_loss!r}")
-    if not 0 < min_flops < max_flops:
-        raise ValueError(f"need 0 < min_flops < max_flops, got {min_flops!r}, {max_flops!r}")
+    args = Arguments()
+    target_loss = args.target_loss("target_loss", target_loss, fit)
+    prob = args.probability("prob", prob)
+    args.choice("kind", kind, KINDS)
+    min_flops = args.positive("min_flops", min_flops, "a compute budget in FLOPs")
+    max_flops = args.positive("max_flops", max_flops, "a compute budget in FLOPs")
+    if not min_flops < max_flops and np.isfinite([min_flops, max_flops]).all():
+        args.problems.append(f"need min_flops < max_flops, got {min_flops:g} and {max_flops:g}")
+    args.check()
+    fit = _answer_guard(fit)
     lo, hi = np.log(min_flops), np.log(max_flops)
 
     def p_at(log_c):
-        return float(prob_below(fit, target_loss, flops=[np.exp(log_c)], kind=kind)[0])
+        return float(_prob_below_flops(fit, target_loss, [np.exp(log_c)], kind)[0])
 
     note = ""
-    if p_at(hi) < prob:
+    p_max = p_at(hi)
+    if p_max < prob:
         flops = np.inf
         note = f"not reached with probability {prob} below max_flops={max_flops:g}"
     elif p_at(lo) >= prob:
@@ -193,7 +199,7 @@ def compute_for_target(
         params, tokens, achieved = float(np.median(n)), float(np.median(d)), p_at(np.log(flops))
     else:
         params = tokens = np.inf
-        achieved = p_at(hi)
+        achieved = p_max
     return ComputeForTarget(
         target_loss=float(target_loss),
         prob=float(prob),
@@ -203,7 +209,22 @@ def compute_for_target(
         achieved_prob=achieved,
         needed_flops=_needed_flops_per_draw(fit, target_loss, lo, hi),
         note=note,
+        kind=kind,
+        share_floor_above_target=float(np.mean(_floor_log_loss(fit) > np.log(target_loss))),
+        prob_at_max_flops=p_max,
+        min_flops=float(min_flops),
+        max_flops=float(max_flops),
+        fitted_max_flops=fitted_range(fit)[1],
     )
+
+
+def _floor_log_loss(fit: ScalingFit) -> np.ndarray:
+    """Per draw, the log of the law's irreducible loss: its limit at infinite N and D (taken at
+    N = D = 1e100, without the extrapolation drift); -inf for a law that falls to 0."""
+    theta = {k: v[:, None] for k, v in fit.sampled_draws().items()}
+    far = np.full((1, 1), 100 * np.log(10.0))
+    with np.errstate(all="ignore"):
+        return np.asarray(fit.law.log_loss(theta, far, far, fit.scale), dtype=float)[:, 0]
 
 
 def _needed_flops_per_draw(fit: ScalingFit, target_loss: float, lo: float, hi: float) -> np.ndarray:
@@ -213,46 +234,22 @@ def _needed_flops_per_draw(fit: ScalingFit, target_loss: float, lo: float, hi: f
     return np.exp(log_c)
 
 
+def _valid_risk(risk) -> bool:
+    if isinstance(risk, str):
+        return risk == "mean"
+    return isinstance(risk, tuple) and len(risk) == 2 and risk[0] in ("quantile", "cvar") and 0 < risk[1] < 1
+
+
 def _risk(losses: np.ndarray, risk) -> np.ndarray:
     """Risk of loss draws (n_draws, n_points): 'mean', ('quantile', q) or ('cvar', q)."""
     if risk == "mean":
         return losses.mean(axis=0)
-    if not (isinstance(risk, tuple) and len(risk) == 2 and risk[0] in ("quantile", "cvar") and 0 < risk[1] < 1):
-        raise ValueError(f"risk must be 'mean', ('quantile', q) or ('cvar', q) with 0 < q < 1; got {risk!r}")
     kind, q = risk
     if kind == "quantile":
         return np.quantile(losses, q, axis=0)
     if kind == "cvar":
         cut = np.quantile(losses, q, axis=0)
         return np.nanmean(np.where(losses >= cut, losses, np.nan), axis=0)
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """Answer of :func:`allocate`: a risk-chosen (N, D) on the budget and the plug-in plan beside it."""
-
-    flops: float
-    risk: object
-    params: float
-    tokens: float
-    risk_value: float
-    plugin_params: float
-    plugin_tokens: float
-    plugin_risk_value: float
-    penalty: float
-    plugin_penalty: float
-    plugin_deadweight: float
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "plan": ["risk-optimal", "plug-in (point fit)"],
-                K.PARAMS: [self.params, self.plugin_params],
-                K.TOKENS: [self.tokens, self.plugin_tokens],
-                "risk": [self.risk_value, self.plugin_risk_value],
-                "expected_loss_penalty": [self.penalty, self.plugin_penalty],
-            }
-        ).set_index("plan")
 
 
 def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, span: float = 30.0) -> Allocation:
@@ -265,8 +262,20 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     expected excess loss over each draw's own optimum, :math:`E_s[\mu_s(N) - \mu_s(N^*_s)]`;
     ``plugin_deadweight`` is the share of the budget the plug-in plan wastes: with C' the
     budget at which the risk-optimal plan matches the plug-in plan's risk at C,
-    :math:`1 - C'/C` (C' searched in [C/1000, C], so at most 99.9%).
+    :math:`1 - C'/C` (C' searched in [C/1000, C], so at most 99.9%). ``risk_gap_se`` is the
+    Monte Carlo error of the plug-in plan's excess risk (a paired bootstrap over the draws),
+    so :attr:`Allocation.plugin_as_good` can say when the two plans are the same within it.
     """
+    args = Arguments()
+    flops = args.positive("flops", flops, "a compute budget in FLOPs")
+    if not _valid_risk(risk):
+        args.problems.append(f"risk must be 'mean', ('quantile', q) or ('cvar', q) with 0 < q < 1; got {risk!r}")
+    grid = args.count("grid", grid, minimum=3)
+    span = args.positive("span", span, "a factor > 1 around the median N*")
+    if span <= 1:
+        args.problems.append(f"span must be a factor > 1 around the median N*, got {span!r}")
+    args.check()
+    fit = _answer_guard(fit)
     k = fit.flops_per_param_token
     n_star, _ = _optimal(fit, [flops])
     n_grid = np.geomspace(np.median(n_star) / span, np.median(n_star) * span, grid)
@@ -318,7 +327,21 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
         penalty=penalty,
         plugin_penalty=plugin_penalty,
         plugin_deadweight=deadweight,
+        risk_gap_se=_risk_gap_se(best_loss[:, 0], plugin_loss[:, 0], risk),
+        fitted_max_flops=fitted_range(fit)[1],
     )
+
+
+def _risk_gap_se(best: np.ndarray, plugin: np.ndarray, risk, reps: int = 200) -> float:
+    """Monte Carlo standard error of risk(plugin) - risk(best) over the draws: a paired bootstrap
+    (draws resampled as if independent; successive MCMC draws are not quite)."""
+    losses = np.column_stack([best, plugin])
+    rng = np.random.default_rng(0)
+    gaps = np.empty(reps)
+    for r in range(reps):
+        values = _risk(losses[rng.integers(0, len(losses), len(losses))], risk)
+        gaps[r] = values[1] - values[0]
+    return float(np.std(gaps, ddof=1))
 
 
 def compare_plans(
@@ -334,40 +357,41 @@ def compare_plans(
 
     P(plan i has the lowest loss) is the share of joint predictive draws (one posterior draw,
     one independent new-run outcome per plan) in which plan i's loss is the lowest; with
-    kind="mean" it compares the law's expected losses draw by draw.
+    kind="mean" it compares the law's expected losses draw by draw. ``extrapolation_factor``:
+    each plan's compute over the largest fitted compute.
     """
-    plans = np.asarray(plans, dtype=float)
-    if plans.ndim != 2 or plans.shape[1] != 2:
-        raise ValueError("plans must be a list of (params, tokens) pairs")
+    args = Arguments()
+    plans = np.asarray(list(plans) if not isinstance(plans, np.ndarray) else plans, dtype=object)
+    if plans.ndim != 2 or plans.shape[1] != 2 or len(plans) == 0:
+        args.problems.append("plans must be a non-empty list of (params, tokens) pairs")
+    else:
+        plans = np.stack([args.counts("plan params", plans[:, 0], "parameter counts"),
+                          args.counts("plan tokens", plans[:, 1], "token counts")], axis=1)  # fmt: skip
+    if target_loss is not None:
+        target_loss = args.target_loss("target_loss", target_loss, fit)
+    args.choice("kind", kind, KINDS)
+    prob = args.probability("prob", prob)
+    args.check()
+    fit = _answer_guard(fit)
     fc = fit.predict(plans[:, 0], plans[:, 1], kind=kind, random_seed=random_seed)
     lo, hi = fc.interval(prob)
     winner = np.argmin(fc.draws, axis=1)
+    flops = fit.flops_per_param_token * plans[:, 0] * plans[:, 1]
     table = pd.DataFrame(
         {
             K.PARAMS: plans[:, 0],
             K.TOKENS: plans[:, 1],
-            K.FLOPS: fit.flops_per_param_token * plans[:, 0] * plans[:, 1],
+            K.FLOPS: flops,
             "loss_median": fc.median,
             "loss_lo": lo,
             "loss_hi": hi,
             "p_lowest": np.bincount(winner, minlength=len(plans)) / len(winner),
+            "extrapolation_factor": flops / fitted_range(fit)[1],
         }
     ).rename_axis("plan")
     if target_loss is not None:
-        table["p_miss_target"] = 1.0 - prob_below(fit, target_loss, plans[:, 0], plans[:, 1], kind=kind)
+        table["p_miss_target"] = 1.0 - _prob_below_points(fit, target_loss, plans[:, 0], plans[:, 1], kind)
     return table
-
-
-@dataclass(frozen=True)
-class FitComparison:
-    """Answer of :func:`compare_fits` at one budget."""
-
-    flops: float
-    prob_a_better: float
-    multiplier_median: float
-    multiplier_lo: float
-    multiplier_hi: float
-    multiplier_draws: np.ndarray
 
 
 def compare_fits(
@@ -383,6 +407,11 @@ def compare_fits(
     m > 1 means B needs m times the compute to match A. The two members of a pair share the
     extrapolation drift (the same method extrapolates both).
     """
+    args = Arguments()
+    flops = args.positive("flops", flops, "a compute budget in FLOPs")
+    prob = args.probability("prob", prob)
+    args.check()
+    fit_a, fit_b = _answer_guard(fit_a), _answer_guard(fit_b)
     rng = np.random.default_rng(random_seed)
     n = min(fit_a.n_draws, fit_b.n_draws)
     ia = rng.permutation(fit_a.n_draws)[:n]
@@ -401,14 +430,22 @@ def compare_fits(
     multiplier = np.exp(solved - np.log(flops))
     q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     m_lo, m_med, m_hi = np.quantile(multiplier, q, method="inverted_cdf")  # inf-safe
-    return FitComparison(float(flops), prob_a_better, float(m_med), float(m_lo), float(m_hi), multiplier)
+    return FitComparison(
+        float(flops),
+        prob_a_better,
+        float(m_med),
+        float(m_lo),
+        float(m_hi),
+        multiplier,
+        fitted_max_flops_a=fitted_range(fit_a)[1],
+        fitted_max_flops_b=fitted_range(fit_b)[1],
+        prob=float(prob),
+    )
 
 
 # --------------------------------------------------------------------------- next runs
 def _target_quantity(fit: ScalingFit, target_flops: float, quantity: str) -> np.ndarray:
     draws = fit.optimal_draws([target_flops])
-    if quantity not in ("tokens", "params", "loss", "tokens_per_param"):
-        raise ValueError(f"quantity must be 'tokens', 'params', 'tokens_per_param' or 'loss', got {quantity!r}")
     return np.log(draws[quantity][:, 0])
 
 
@@ -465,16 +502,28 @@ def next_runs(
     Returns the chosen runs in order with their FLOPs, the cumulative FLOPs, and the expected
     sd of log q and 90%-interval ratio (hi/lo) of q after adding each.
     """
-    rng = np.random.default_rng(random_seed)
+    args = Arguments()
     cand = np.asarray(list(candidates), dtype=object)
     if cand.ndim != 2 or cand.shape[1] != 2 or len(cand) == 0:
-        raise ValueError("candidates must be a non-empty list of (params, tokens) pairs")
-    cand = np.stack([as_counts(cand[:, 0], "candidate params"), as_counts(cand[:, 1], "candidate tokens")], axis=1)
-    if len(np.unique(cand, axis=0)) < len(cand):
-        raise ValueError(
-            "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "
-            "shares its discrepancy and informs only the seed noise, which this approximation does not value"
-        )
+        args.problems.append("candidates must be a non-empty list of (params, tokens) pairs")
+    else:
+        cand = np.stack([args.counts("candidate params", cand[:, 0], "parameter counts"),
+                         args.counts("candidate tokens", cand[:, 1], "token counts")], axis=1)  # fmt: skip
+        if not args.problems and len(np.unique(cand, axis=0)) < len(cand):
+            args.problems.append(
+                "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "
+                "shares its discrepancy and informs only the seed noise, which this approximation does not value"
+            )
+    budget_flops = args.positive("budget_flops", budget_flops, "a compute budget in FLOPs")
+    target_flops = args.positive("target_flops", target_flops, "a compute budget in FLOPs")
+    args.choice("quantity", quantity, QUANTITIES)
+    n_draws = args.count("n_draws", n_draws, minimum=2)
+    n_sims = args.count("n_sims", n_sims, minimum=1)
+    if max_runs is not None:
+        max_runs = args.count("max_runs", max_runs, minimum=1)
+    args.check()
+    fit = _answer_guard(fit)
+    rng = np.random.default_rng(random_seed)
     k = fit.flops_per_param_token
     cost = k * cand[:, 0] * cand[:, 1]
     idx = rng.choice(fit.n_draws, size=min(n_draws, fit.n_draws), replace=False)
@@ -516,7 +565,12 @@ def next_runs(
     )
     table = table.rename_axis("order")
     table.attrs.update(
-        {"quantity": quantity, "target_flops": target_flops, "prior_sd_log_q": float(np.sqrt(prior_var))}
+        {
+            "quantity": quantity,
+            "target_flops": target_flops,
+            "target_extrapolation_factor": target_flops / fitted_range(fit)[1],
+            "prior_sd_log_q": float(np.sqrt(prior_var)),
+        }
     )
     if table.empty:
         table.attrs["note"] = "no candidate fits the budget, or none is expected to reduce the uncertainty"

@@ -21,6 +21,7 @@ noise model and, when a backtest is given, its calibration.
 from __future__ import annotations
 
 import json
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from markupsafe import Markup
 
 from .. import _constants as K
 from ..atomic import atomic_write, check_save_path
+from ..errors import DiagnosticsWarning, ExtrapolationWarning
 from ..units import format_count
 from . import _html, plots
 from . import report_data as rd
@@ -382,7 +384,12 @@ def write_report(fit, path, *, targets=None, backtest=None, title: str | None = 
         interrupted write leaves any previous file untouched.
     """
     path = check_save_path(path, overwrite=overwrite, suffix=".html")
-    text = build_report(fit, targets=targets, backtest=backtest, title=title)
+    fit._check_answerable()  # refuses a fit that did not converge; a NOT OK verdict warns once
+    with warnings.catch_warnings():
+        # the report states the verdict and each target's extrapolation itself
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        text = build_report(fit, targets=targets, backtest=backtest, title=title)
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=overwrite)
 
 

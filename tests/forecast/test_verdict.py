@@ -119,3 +119,13 @@ def test_answers_far_outside_the_fitted_compute_warn(fake_fit):
         fake_fit.predict(1e6, 1e7)  # 6e13 FLOPs: 17,000x below the data, as a CLI user once asked
     table = fake_fit.compute_optimal([hi * 10])
     assert table["decades_outside"].iloc[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("setting", [{"draws": 0}, {"draws": -5}, {"chains": 0}, {"tune": -1}, {"draws": 2.5}])
+def test_sampler_settings_are_checked_before_any_work(small_runs, setting, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "run_nuts", lambda **k: pytest.fail("sampled"))
+    name = next(iter(setting))
+    with pytest.raises(bs.SpecError, match=rf"{name} must be a whole number"):
+        bs.fit(small_runs, **setting)
