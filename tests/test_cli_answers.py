@@ -216,3 +216,16 @@ def test_plan_validates_the_target_in_the_cli_words_and_answers_in_json(saved, c
     payload = json.loads(capsys.readouterr().out)  # standard JSON: no Infinity
     assert payload["verdict"]["verdict"] == "OK" and payload["target"]["flops"] is None
     assert payload["target"]["share_floor_above_target"] > 0.9 and payload["lines"]
+
+
+def test_each_warning_prints_once_without_python_source(capsys):
+    import warnings
+
+    from bayes_scaling.cli.words import cli_warnings
+
+    with cli_warnings():
+        for _ in range(3):
+            warnings.warn("sampling diagnostics failed:\n  - R-hat > 1.01 for ['alpha']", bs.SamplingWarning)
+    err = capsys.readouterr().err
+    assert err.count("warning: sampling diagnostics failed") == 1 and "  - R-hat" in err
+    assert "warnings.warn" not in err and ".py:" not in err

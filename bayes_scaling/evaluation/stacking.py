@@ -60,6 +60,18 @@ class StackedFit(Predictive):
                 self._rows[name] = np.sort(rng.choice(fit.n_draws, size=count, replace=count > fit.n_draws))
         self._n_draws = int(sum(counts))
 
+    def _check_answerable(self, stacklevel: int = 3) -> None:
+        """Each fit with weight in the mixture answers only as it would alone: refused if it did
+        not converge (unless accepted), with a warning if its verdict is NOT OK."""
+        for name in self._rows:
+            self.fits[name]._check_answerable(stacklevel=stacklevel + 1)
+
+    @property
+    def fitted_compute(self) -> tuple[float, float] | None:
+        """The compute range of the fitted runs (the fits share their runs)."""
+        ranges = [fit.fitted_compute for fit in self.fits.values() if fit.fitted_compute is not None]
+        return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
+
     def __repr__(self) -> str:
         parts = ", ".join(f"{name} {w:.2f}" for name, w in self.weights.items())
         return f"StackedFit({parts}; {self.n_draws} draws)"

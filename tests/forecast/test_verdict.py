@@ -129,3 +129,14 @@ def test_sampler_settings_are_checked_before_any_work(small_runs, setting, monke
     name = next(iter(setting))
     with pytest.raises(bs.SpecError, match=rf"{name} must be a whole number"):
         bs.fit(small_runs, **setting)
+
+
+def test_a_mixture_answers_only_as_its_fits_would(fake_fit, unconverged):
+    from bayes_scaling.evaluation.stacking import StackedFit
+
+    mixture = StackedFit({"good": fake_fit, "bad": unconverged}, {"good": 0.5, "bad": 0.5}, n_draws=200)
+    with pytest.raises(UnconvergedFitError):
+        mixture.predict(7e10, 1.4e12)
+    assert mixture.fitted_compute == fake_fit.fitted_compute
+    accepted = StackedFit({"good": fake_fit, "bad": unconverged.accept_unconverged(warn=False)}, {"good": 1, "bad": 0})
+    assert np.isfinite(accepted.predict(7e10, 1.4e12).median).all()
