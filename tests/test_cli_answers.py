@@ -170,7 +170,7 @@ def test_advice_names_the_flags_of_the_command_line(tmp_path, no_sampling, capsy
     assert main(["fit", str(path), "--out", str(tmp_path / "x.nc")]) == 1
     err = capsys.readouterr().err
     assert "--no-plausibility" in err and "plausibility=False" not in err
-    assert main(["fit", str(path), "--out", str(tmp_path / "x.nc"), "--no-plausibility"]) == 1  # reaches the fit
+    assert main(["fit", str(path), "--out", str(tmp_path / "x.nc"), "--no-plausibility"]) == 130  # reaches the fit
     assert len(no_sampling) == 1 and "interrupted" in capsys.readouterr().err
 
 

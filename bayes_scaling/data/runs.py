@@ -17,7 +17,6 @@ held-out run is fitted.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import RunsValidationError
+from ..errors import RunsValidationError, option
 from ..units import parse_count
 from .plausibility import plausibility_problems, rows_text
+from .reading import FINAL, column_suggestions, final_flags, missing_column_hint, read_table, wrong_delimiter
 
 _POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS)
 #: What a law input column holds, in the words of an error message.
@@ -81,7 +81,9 @@ class Runs:
 
     Columns: ``params`` (N), ``tokens`` (D), ``loss`` (final loss, nats/token), ``flops``
     (C; ``k N D`` when not given), and ``seed``, ``run_id``, ``family``, ``step`` when known;
-    ``unique_tokens`` (U, the distinct tokens behind D: D/U epochs) for data-constrained laws.
+    ``unique_tokens`` (U, the distinct tokens behind D: D/U epochs) for data-constrained laws;
+    ``is_final_checkpoint`` (1 / 0 / NaN: a run's last checkpoint, an intermediate one, unknown)
+    when the source flags its runs' final checkpoints (used by :meth:`final`).
     Runs that differ only in U are different configurations.
     Build it with :meth:`from_frame` or :meth:`from_csv`; every problem in the input is
     reported at once in one :class:`~bayes_scaling.errors.RunsValidationError`.
@@ -105,6 +107,7 @@ class Runs:
         family: str | None = K.FAMILY,
         step: str | None = K.STEP,
         unique_tokens: str | None = K.UNIQUE_TOKENS,
+        final: str | None = FINAL,
         flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN,
         loss_unit: str = "nats",
         plausibility: bool = True,
@@ -114,12 +117,17 @@ class Runs:
         Required columns are named by ``params``, ``tokens`` and ``loss``; optional ones are
         used when present (pass ``None`` to ignore a column). Text such as ``"7B"`` or
         ``"1.4T"`` in numeric columns is read as 7e9 and 1.4e12. ``loss_unit="bits"`` converts
-        a loss in bits/token to nats (x ln 2).
+        a loss in bits/token to nats (x ln 2). ``final`` names the column that flags each run's
+        final checkpoint (true / false / blank), read by :meth:`final`. A missing required
+        column is reported with the columns that may hold it (common export names such as
+        ``eval/loss``, ``num_params`` or ``tokens_seen``; never one given for another role).
 
         With ``plausibility=True`` (default) the table is also checked for what is valid but
         almost surely a mistake (see :func:`plausibility_problems`): perplexity or percent in
-        the loss column, a mix of bits and nats, swapped N/D columns, loss rising with compute,
-        one run id reused for different runs. Pass ``plausibility=False`` to skip these.
+        the loss column, a mix of bits and nats, one loss in every row, values decades away
+        from the rest of their column, swapped N/D columns, a flops column off k N D, loss
+        rising with compute, one run id reused for different runs. Pass
+        ``plausibility=False`` to skip these.
         """
         if loss_unit not in ("nats", "bits"):
             raise RunsValidationError([f"loss_unit must be 'nats' or 'bits', got {loss_unit!r}"])
@@ -138,19 +146,22 @@ class Runs:
             K.FAMILY: family,
             K.STEP: step,
             K.UNIQUE_TOKENS: unique_tokens,
+            FINAL: final,
         }
         available = [str(c) for c in df.columns]
-        for canonical, source in required.items():
-            if source not in df.columns:
-                close = difflib.get_close_matches(str(source), available, n=1, cutoff=0.6)
-                hint = (
-                    f"did you mean '{close[0]}'? pass {canonical}='{close[0]}'"
-                    if close
-                    else (f"pass {canonical}='<your column>' to name it")
-                )
-                problems.append(
-                    f"missing column '{source}' ({canonical}, required); columns present: {available}; {hint}"
-                )
+        absent = [canonical for canonical, source in required.items() if source not in df.columns]
+        delimiter = wrong_delimiter(available) if absent else None
+        if delimiter:
+            problems.append(delimiter)
+        for canonical in [] if delimiter else absent:
+            source = required[canonical]
+            used = [
+                v for k, v in {**required, **optional}.items() if k != canonical and v is not None and v in df.columns
+            ]
+            problems.append(
+                f"missing column '{source}' ({canonical}, required); columns present: {available}; "
+                + missing_column_hint(canonical, available, used)
+            )
         for canonical, source in optional.items():
             if source is not None and source not in df.columns and source != canonical:
                 problems.append(
@@ -169,6 +180,8 @@ class Runs:
                 continue
             if canonical in (K.SEED, K.RUN_ID, K.FAMILY):
                 out[canonical] = df[source]
+            elif canonical == FINAL:
+                out[canonical] = final_flags(df[source], str(source), problems, rows_text)
             else:
                 out[canonical], reported[canonical] = _to_numeric(df[source], str(source), problems)
 
@@ -213,10 +226,19 @@ class Runs:
         if loss_unit == "bits":
             out[K.LOSS] = out[K.LOSS] * np.log(2.0)
         if plausibility:
-            problems = plausibility_problems(out, {**required, **optional})
+            used = {v for v in {**required, **optional}.values() if v is not None}
+            problems = plausibility_problems(
+                out,
+                {**required, **optional},
+                flops_per_param_token=float(flops_per_param_token),
+                step_candidates=column_suggestions(K.STEP, available, used) if step not in df.columns else (),
+            )
             if problems:
                 raise RunsValidationError(
-                    [*problems, "(if the table is right as it is, pass plausibility=False to skip these checks)"]
+                    [
+                        *problems,
+                        f"(if the table is right as it is, pass {option('plausibility', False)} to skip these checks)",
+                    ]
                 )
         runs = cls(out, float(flops_per_param_token))
         if plausibility:
@@ -224,16 +246,14 @@ class Runs:
         return runs
 
     @classmethod
-    def from_csv(cls, path: str | Path, **columns) -> Runs:
-        """Read a CSV file and validate it (see :meth:`from_frame` for ``columns``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise RunsValidationError([f"no runs file at '{path}'"])
-        try:
-            df = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise RunsValidationError([f"'{path}' is not a readable CSV file: {exc}"]) from None
-        return cls.from_frame(df, **columns)
+    def from_csv(cls, path: str | Path, *, sep: str | None = None, encoding: str | None = None, **columns) -> Runs:
+        """Read a CSV file and validate it (see :meth:`from_frame` for ``columns``).
+
+        ``sep``: the delimiter (default: detected among ``, ; TAB |`` from the header line).
+        ``encoding``: the file's text encoding (default UTF-8; a file that is not UTF-8 is an
+        error naming the first byte that is not, with its line: pass e.g. ``encoding="latin-1"``).
+        """
+        return cls.from_frame(read_table(path, sep=sep, encoding=encoding), **columns)
 
     def _check_replicates(self) -> None:
         """Replicates (same config) whose losses are all identical are almost surely duplicated rows."""
@@ -314,11 +334,30 @@ class Runs:
         return np.lexsort((self.tokens, step))
 
     def final(self) -> Runs:
-        """The last observation of each run (by step, then D): a final-checkpoint table."""
-        if not self.has_checkpoints:
-            return self
+        """The final checkpoint of each run: a final-checkpoint table.
+
+        Without an ``is_final_checkpoint`` column, or for a run whose rows it leaves blank, that
+        is the run's last observation (by step, then D). Where the column flags a row true, that
+        row (the last such row of the run); a run whose every row is flagged false never reached
+        its final checkpoint (stopped early) and is left out. Returns ``self`` when nothing is
+        left out.
+        """
         keep = np.zeros(len(self), dtype=bool)
         keep[self.run_table["final_row"].to_numpy()] = True
+        if FINAL in self.frame and (self.frame[FINAL] == 1).any():
+            flag = self.frame[FINAL].to_numpy(dtype=float)
+            codes = self.run_index
+            order = self._checkpoint_order()
+            flagged = order[flag[order] == 1]
+            last_flagged = np.full(self.n_runs, -1)
+            last_flagged[codes[flagged]] = flagged  # the last row flagged final, in checkpoint order
+            unfinished = np.bincount(codes, weights=(flag != 0).astype(float), minlength=self.n_runs) == 0
+            has_flag = last_flagged >= 0
+            keep[:] = False
+            keep[last_flagged[has_flag]] = True
+            keep[self.run_table["final_row"].to_numpy()[~has_flag & ~unfinished]] = True
+        if keep.all():
+            return self
         return self.subset(keep)
 
     def runs_held_out(self, run_mask) -> np.ndarray:
@@ -459,12 +498,16 @@ class Runs:
         if len(self.families) > 1:
             problems.append(
                 f"the runs mix {len(self.families)} families {self.families}: one law per family; "
-                "use runs.select(family=...)"
+                f"use runs.select({option('family', ...)})"
             )
         if n_configs <= n_parameters:
             problems.append(
                 f"only {n_configs} distinct (N, D) configuration{'s' if n_configs != 1 else ''} for law "
                 f"'{law_name}' with {n_parameters} parameters plus noise: add runs at more sizes"
+            )
+        if len(self) > 1 and np.ptp(self.loss) == 0:
+            problems.append(
+                f"every row has the same loss ({self.loss[0]:.6g}): there is no scaling to fit; give the loss of each run"
             )
         ties = self.configs[(self.configs["n_seeds"] > 1) & (self.configs["within_ss"] <= 1e-24)]
         if len(ties):

@@ -96,13 +96,24 @@ def test_a_compute_cutoff_holds_out_whole_runs():
 
 
 def test_a_fit_of_a_checkpoint_table_keeps_its_runs_through_save_and_load(tmp_path):
+    """With a law that reads whole curves (``reads_curves``); a law of the final loss is fitted
+    to the final checkpoints (tests/forecast/test_fit.py)."""
+    import dataclasses
+
+    from bayes_scaling.laws import registry
+
+    curves = dataclasses.replace(bs.get_law("chinchilla"), name="test_data_unit_curves")
+    object.__setattr__(curves, "reads_curves", True)
     runs = bs.Runs.from_frame(_checkpoint_frame(steps=8))
-    with warnings.catch_warnings():  # about the data's path, not convergence (100 draws)
-        warnings.simplefilter("ignore", bs.SamplingWarning)
-        fit = bs.fit(runs, draws=100, tune=150, chains=2, random_seed=0, progressbar=False, cores=1)
-    assert fit.n_configs == len(runs.configs) == 40  # every checkpoint is an observation of the law
-    fit.save(tmp_path / "ckpt.nc")
-    loaded = bs.load(tmp_path / "ckpt.nc").runs
+    try:
+        with warnings.catch_warnings():  # about the data's path, not convergence (100 draws)
+            warnings.simplefilter("ignore", bs.SamplingWarning)
+            fit = bs.fit(runs, curves, draws=100, tune=150, chains=2, random_seed=0, progressbar=False, cores=1)
+        assert fit.n_configs == len(runs.configs) == 40  # every checkpoint is an observation of the law
+        fit.save(tmp_path / "ckpt.nc")
+        loaded = bs.load(tmp_path / "ckpt.nc").runs
+    finally:
+        registry._REGISTRY.pop("test_data_unit_curves", None)
     assert loaded.n_runs == 5 and loaded.has_checkpoints
     pd.testing.assert_frame_equal(loaded.run_table, runs.run_table, check_dtype=False)
 
