@@ -334,7 +334,7 @@ def cmd_backtest(args) -> int:
         args.law,
         holdout=holdout,
         methods=args.method,
-        fit_options={"draws": args.draws, "tune": args.tune},
+        fit_options={k: v for k, v in {"draws": args.draws, "tune": args.tune}.items() if v is not None},
         random_seed=args.seed,
         executor=None,
     )
