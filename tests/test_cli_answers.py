@@ -225,7 +225,9 @@ def test_each_warning_prints_once_without_python_source(capsys):
 
     with cli_warnings():
         for _ in range(3):
-            warnings.warn("sampling diagnostics failed:\n  - R-hat > 1.01 for ['alpha']", bs.SamplingWarning)
+            warnings.warn(
+                "sampling diagnostics failed:\n  - R-hat > 1.01 for ['alpha']", bs.SamplingWarning, stacklevel=1
+            )
     err = capsys.readouterr().err
     assert err.count("warning: sampling diagnostics failed") == 1 and "  - R-hat" in err
     assert "warnings.warn" not in err and ".py:" not in err

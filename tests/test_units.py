@@ -19,6 +19,9 @@ from bayes_scaling.units import format_count, format_flops, parse_count
     [
         ("70B", 70e9),
         ("1.4T", 1.4e12),
+        ("1.4t", 1.4e12),
+        ("70b", 70e9),
+        ("500m", 500e6),
         ("500M", 500e6),
         ("2.5e9", 2.5e9),
         ("7e10", 7e10),
@@ -61,9 +64,8 @@ def test_parse_count_non_finite_floats_pass_through():
 @pytest.mark.parametrize(
     "bad",
     [
-        "1.4t",
-        "1.4b",
         "7X",
+        "1.4bn",
         "seven",
         "",
         "   ",
