@@ -19,7 +19,7 @@ PACKAGE = Path(bs.__file__).resolve().parent
 ROOT = PACKAGE.parent
 MAX_LINES = 600
 #: The package's base modules every layer may use (not part of any subpackage).
-BASE_PRIVATE = {"bayes_scaling._constants"}
+BASE_PRIVATE = {"bayes_scaling._constants", "bayes_scaling._threads"}
 
 
 def _modules() -> dict[str, Path]:

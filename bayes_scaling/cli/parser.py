@@ -9,8 +9,11 @@ from .words import count, non_negative_float, non_negative_int, open_unit, posit
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..inference import sampling as S
     from ..laws import DEFAULT_LAW
     from ..noise import DEFAULT_LIKELIHOOD, available_likelihoods
+
+    large = f"from {S.LARGE_TABLE_CONFIGS:,} configurations"
 
     parser = argparse.ArgumentParser(prog="bayes-scaling", description="Calibrated Bayesian scaling-law forecasts.")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
@@ -20,13 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--draws",
             type=positive_int,
-            help="posterior draws per chain (default 1000; 250 from 50,000 configurations, ESS checked)",
+            help=f"posterior draws per chain (default {S.DEFAULT_DRAWS}; {S.LARGE_TABLE_DRAWS} {large}; ESS is checked)",
         )
         if tune:
             p.add_argument(
                 "--tune",
                 type=non_negative_int,
-                help="tuning steps per chain (default 1000; 250 from 50,000 configurations)",
+                help=f"tuning steps per chain (default {S.DEFAULT_TUNE}; {S.LARGE_TABLE_TUNE} {large})",
             )
         p.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
         p.add_argument("--quiet", action="store_true", help="no progress output")

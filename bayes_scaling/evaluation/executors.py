@@ -8,8 +8,8 @@ import os
 from collections.abc import Sequence
 
 from .. import _constants as K
+from .._threads import available_cpus
 from ..errors import SpecError
-from ..inference.sampling import available_cpus
 
 #: Where :func:`run_tasks` runs its tasks ("auto" is resolved by :func:`backtest`).
 EXECUTORS = (None, "serial", "process", "dask")

@@ -15,6 +15,7 @@ from ..data.runs import Runs
 from ..errors import SamplingError, SamplingWarning, SpecError, option
 from ..inference.initial import MULTIMODAL_GAP, find_mode
 from ..inference.sampling import (
+    chain_length,
     default_sampler,
     log_prior_draws,
     nuts_options,
@@ -25,6 +26,9 @@ from ..inference.sampling import (
 from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
 from ..noise import DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
 from .result import ScalingFit
+
+#: Above this many configurations a fit takes minutes: fit() says so once, with ways to aggregate.
+SLOW_FIT_CONFIGS = 20_000
 
 
 def fit(
@@ -38,8 +42,8 @@ def fit(
     likelihood: str = DEFAULT_LIKELIHOOD,
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
     model=None,
-    draws: int = 1000,
-    tune: int = 1000,
+    draws: int | None = None,
+    tune: int | None = None,
     chains: int = 4,
     cores: int | None = None,
     sampler: str | None = None,
@@ -54,6 +58,10 @@ def fit(
     Parameters
     ----------
     runs : a validated :class:`~bayes_scaling.data.runs.Runs` table (a DataFrame is validated first).
+        A law of the final loss (every built-in law) is fitted to the final checkpoint of each
+        run (:meth:`~bayes_scaling.data.runs.Runs.final`), with a ``UserWarning`` saying so when
+        that leaves rows out; a law that declares ``reads_curves = True`` reads every
+        checkpoint. Tables of more than 20,000 configurations warn that the fit takes minutes.
     law : registered law name, or a :class:`~bayes_scaling.laws.registry.Law` (registered under its name
         if it is not yet; see :func:`bayes_scaling.define_law`). Ignored when ``model`` is given.
     law_options : the law's settings, e.g. ``{"x": "D", "breaks": 2}`` for ``bnsl``.
@@ -63,7 +71,10 @@ def fit(
         the square root of the distance (forecasts only; the default was estimated from public
         scaling studies; 0 switches it off).
     model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the three above.
-    draws, tune, chains : NUTS settings (per chain).
+    draws, tune, chains : NUTS settings (per chain). draws and tune default to 1000 each; from
+        50,000 configurations (``inference.sampling.LARGE_TABLE_CONFIGS``) to 400 draws after 200
+        tuning iterations, which there still give an ESS near 1,000 per parameter in a third of
+        the time (the diagnostics check it as for any fit).
     cores : chains sampled at once (default: every CPU this process may use, at most
         ``chains``; ``$BAYES_SCALING_CORES`` if set, as in backtest worker processes). The
         draws do not depend on it.
@@ -73,7 +84,10 @@ def fit(
         "multistart": the best of a multi-start search for the posterior mode
         (:func:`bayes_scaling.inference.initial.find_mode`, jittered), for laws whose posteriors have
         several local modes; "auto" (default): "multistart" for laws marked ``multimodal``
-        (``bnsl``), else "jitter". The search's result is kept in ``fit.idata.attrs["init"]``.
+        (``bnsl``), else "jitter", and from 50,000 configurations "subsample_laplace": each chain
+        starts at a draw from the Laplace approximation at the posterior mode of 5,000 of them
+        (:func:`bayes_scaling.inference.model.large_table_start`; jittered prior centres let a
+        chain settle in a local mode there). The search's result is kept in ``fit.idata.attrs["init"]``.
     random_seed : same seed, same draws.
     strict : raise :class:`~bayes_scaling.errors.SamplingError` instead of warning when the
         diagnostics fail (divergences, R-hat > 1.01, low ESS).
@@ -88,9 +102,11 @@ def fit(
     """
     import pymc as pm
 
-    from ..inference.model import ScalingModel, data_scale
+    from ..inference.model import ScalingModel, data_scale, large_table_start
 
     for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if value is None and name != "chains":  # draws, tune: chosen for the table below
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise SpecError(
                 f"{name} must be a whole number >= {least} ({option(name, 1000 if name != 'chains' else 4)}), got {value!r}"
@@ -123,11 +139,16 @@ def fit(
     n_cores = sampling_cores(chains, cores)  # checked before any work
     if init not in ("auto", "jitter", "multistart"):
         raise SpecError(f"init must be 'auto', 'jitter' or 'multistart', got {init!r}")
-    if init == "auto":
+    auto = init == "auto"
+    if auto:
         init = "multistart" if get_law(spec.law).multimodal else "jitter"
+    runs = _table_for_law(runs, get_law(spec.law))
     scale = data_scale(runs)
     pm_model = spec.build(runs, scale)
     mode = find_mode(pm_model, random_seed=random_seed) if init == "multistart" else None
+    draws, tune = chain_length(draws, tune, len(runs.configs))
+    starts = large_table_start(spec, runs, scale, random_seed=random_seed) if auto and init == "jitter" else None
+    init = "subsample_laplace" if starts is not None else init
     with pm_model:
         idata = run_nuts(
             draws=draws,
@@ -139,6 +160,7 @@ def fit(
             random_seed=random_seed,
             progressbar=progressbar,
             initvals=None if mode is None else mode.initvals,
+            starts=starts,
         )
         with quiet_pymc_logs():
             prior = pm.sample_prior_predictive(draws=1000, var_names=list(spec.parameters), random_seed=random_seed)
@@ -194,6 +216,42 @@ def fit(
             raise SamplingError(message)
         warnings.warn(message, SamplingWarning, stacklevel=2)
     return result
+
+
+def _table_for_law(runs: Runs, law: Law) -> Runs:
+    """The rows the law is fitted to: a law of the final loss (``reads_curves`` false, every
+    built-in law) gets the final checkpoint of each run, said once; a table of more than
+    :data:`SLOW_FIT_CONFIGS` configurations warns that the fit will take minutes."""
+    if not getattr(law, "reads_curves", False):
+        final = runs.final()
+        if final is not runs:
+            table = runs.run_table
+            with_checkpoints = int((table["n_observations"] > 1).sum())
+            unfinished = runs.n_runs - final.n_runs
+            stopped = (
+                f"; {unfinished} run(s) whose every row is flagged not final (stopped early) are left out"
+                if unfinished
+                else ""
+            )
+            which = f"{with_checkpoints} runs with checkpoints: " if with_checkpoints else ""
+            warnings.warn(
+                f"{which}fitting the final checkpoint of each run ({len(final)} of {len(runs)} rows){stopped}; "
+                f"law '{law.name}' is a law of the final loss. "
+                "Pass runs.final() to fit these rows without this warning",
+                UserWarning,
+                stacklevel=3,
+            )
+            runs = final
+    n_configs = len(runs.configs)
+    if n_configs > SLOW_FIT_CONFIGS:
+        warnings.warn(
+            f"{n_configs:,} configurations: this fit will take minutes. To aggregate: replicate seeds of one "
+            "configuration are pooled already; round D to fewer distinct values, drop intermediate checkpoints "
+            "(runs.final()), or fit a subsample (runs.subset(mask))",
+            UserWarning,
+            stacklevel=3,
+        )
+    return runs
 
 
 def _registered_name(law: Law) -> str:

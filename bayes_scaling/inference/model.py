@@ -8,6 +8,7 @@ at build time as user > data-aware default (see :attr:`Law.default_priors` and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -28,9 +29,16 @@ from ..noise import (
     add_likelihood,
     default_noise_priors,
 )
+from .sampling import LARGE_TABLE_CONFIGS
 
 #: data_scale's Approach-3 point fit picks its starts on at most this many configurations.
 GRID_ROWS = 2000
+#: ... and is refined on at most this many (a fixed random subset): the reference sizes need the
+#: neighbourhood of the point fit, not its last digits, and 200,000 configurations took 6-10 s.
+POINT_FIT_ROWS = 20_000
+#: Configurations of the subsample whose posterior mode and curvature start the chains of a
+#: large table (:func:`large_table_start`).
+START_CONFIGS = 5000
 
 
 def _as_prior(name: str, value):
@@ -181,7 +189,8 @@ def data_scale(runs: Runs) -> DataScale:
 
     with the covariance from the inverse Fisher information of (log E, l_N, l_D, alpha, beta)
     on the configuration means (weights = seeds per configuration). Falls back to the mean of
-    log N, log D when the point fit is degenerate.
+    log N, log D when the point fit is degenerate. Above :data:`POINT_FIT_ROWS` configurations
+    the point fit runs on a fixed random subset of them (the covariance on all).
     """
     configs = runs.configs
     log_n = np.log(configs[K.PARAMS].to_numpy())
@@ -189,8 +198,11 @@ def data_scale(runs: Runs) -> DataScale:
     y = configs["mean_log_loss"].to_numpy()
     x0, z0 = float(log_n.mean()), float(log_d.mean())
     log_n_ref, log_d_ref = x0, z0
+    rows = slice(None)
+    if len(y) > POINT_FIT_ROWS:
+        rows = np.sort(np.random.default_rng(0).choice(len(y), POINT_FIT_ROWS, replace=False))
     try:
-        point = approach3_arrays(log_n, log_d, y, n_starts=4, grid_rows=GRID_ROWS)
+        point = approach3_arrays(log_n[rows], log_d[rows], y[rows], n_starts=4, grid_rows=GRID_ROWS)
         cov = _laplace_covariance(point, log_n, log_d, configs["n_seeds"].to_numpy(), x0, z0)
     except (FloatingPointError, ValueError, np.linalg.LinAlgError):
         cov = None
@@ -271,5 +283,108 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
             if name not in theta and name in law.reported:
                 pm.Deterministic(name, value)
         log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, inputs)
+        if len(configs) >= LARGE_TABLE_CONFIGS:  # (smaller tables keep the graph, and draws, they had)
+            log_mu = _flat_logaddexp(log_mu)
         add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)
     return model
+
+
+def _flat_logaddexp(var):
+    r"""``var`` with the log-sum-exps at its root written as one log of a sum of exponentials:
+    ``logaddexp(a, logaddexp(b, c))`` -> :math:`\log(e^a + e^b + e^c)`, as laws write a sum of
+    terms on the log scale. PyTensor's stabilising rewrites turn that back into one
+    shifted log-sum-exp of all the terms; the sampler's compile (:mod:`._compile.nutpie_sampler`,
+    as nutpie's) rewrites before it differentiates, so value and gradient stay finite for terms
+    far beyond :math:`e^{\pm 700}`, and the gradient reuses the value's exponentials where each
+    nested ``LogAddExp`` op shifted and exponentiated on its own. The per-configuration work NUTS
+    repeats at every leapfrog step shrinks: on 200,000 configurations the Chinchilla law's log
+    density and gradient took 27 ms, 17 ms so (a single ``LogAddExp`` of the three terms: 21 ms).
+    Applied from :data:`~bayes_scaling.inference.sampling.LARGE_TABLE_CONFIGS` configurations:
+    the value is the same to rounding, but NUTS amplifies the last bits, so smaller tables keep
+    the draws a seed gave them.
+    A gradient PyMC takes before rewriting (its own NUTS, the mode search) overflows only where a
+    term exceeds :math:`e^{709}`, a loss beyond 1e308, which the sampler rejects either way."""
+    import pytensor.tensor as pt
+    from pytensor.tensor.special import LogAddExp
+
+    def terms(x):
+        if x.owner is not None and isinstance(x.owner.op, LogAddExp):
+            return [t for inner in x.owner.inputs for t in terms(inner)]
+        return [x]
+
+    if var.owner is None or not isinstance(var.owner.op, LogAddExp):
+        return var
+    xs = terms(var)
+    return pt.log(functools.reduce(pt.add, [pt.exp(x) for x in xs]))
+
+
+def large_table_start(spec: ScalingModel, runs: Runs, scale: DataScale, *, random_seed=None):
+    r"""Where the chains of a large table start (:class:`~bayes_scaling.inference.sampling.ChainStarts`),
+    or None below :data:`~bayes_scaling.inference.sampling.LARGE_TABLE_CONFIGS` configurations.
+
+    Chains started from jittered prior centres can settle in a local mode that the data of a
+    large table wall off: on 200,000 configurations one of four chains stayed at E = 1.35,
+    nu = 9.5 (R-hat 1.6), the others at E = 1.69, nu = 150. Here the posterior mode is found on
+    :data:`START_CONFIGS` configurations drawn at random (the multi-start search of
+    :func:`~bayes_scaling.inference.initial.find_mode`: a few seconds), and each chain starts
+    at its own draw from the Gaussian (Laplace) approximation there, on the sampler's
+    unconstrained scale. That subsample posterior is wider than the full one by about
+    :math:`\sqrt{n / n_{sub}}`, so the starts are overdispersed around the full posterior (as
+    R-hat wants) but in its basin; and away from the mode the gradients give the sampler's
+    first mass matrix its scales (at the mode itself they vanish: starting every chain there
+    cost 1,900 leapfrog steps in the first 50 tuning iterations instead of 350).
+    """
+    from pymc.blocking import DictToArrayBijection
+    from pymc.initial_point import make_initial_point_fn
+    from threadpoolctl import threadpool_limits
+
+    from .initial import find_mode
+    from .sampling import LARGE_TABLE_CONFIGS, ChainStarts
+
+    n_configs = len(runs.configs)
+    if n_configs < LARGE_TABLE_CONFIGS:
+        return None
+    pick = np.random.default_rng(random_seed).choice(n_configs, min(START_CONFIGS, n_configs), replace=False)
+    sub_model = build_model(spec, runs.subset(np.isin(runs.config_index, pick)), scale)
+    # L-BFGS on a few parameters calls BLAS on tiny vectors: its threads only cost there (steps
+    # 7-15x slower on busy cores, see tests/conftest.py)
+    with threadpool_limits(1, user_api="blas"):
+        mode = find_mode(sub_model, starts=8, random_seed=random_seed)
+        point = make_initial_point_fn(
+            model=sub_model, overrides=mode.initvals, jitter_rvs=set(), return_transformed=True
+        )(0)
+        names = [v.name for v in sub_model.value_vars]
+        raveled = DictToArrayBijection.map({name: np.asarray(point[name], dtype=float) for name in names})
+        hessian = _hessian(sub_model, raveled)
+    try:
+        chol = np.linalg.cholesky(np.linalg.inv(hessian))
+    except np.linalg.LinAlgError:  # not a strict maximum: each coordinate's own curvature
+        chol = np.diag(1 / np.sqrt(np.clip(np.diag(hessian), 1e-12, None)))
+    return ChainStarts(
+        mean=raveled.data,
+        chol=chol,
+        layout=tuple((name, shape) for name, shape, _, _ in raveled.point_map_info),
+        mode=dict(mode.initvals),
+        n_configs=len(pick),
+    )
+
+
+def _hessian(model, raveled, step: float = 1e-5) -> np.ndarray:
+    """Hessian of ``-log p`` (Jacobian included, unconstrained scale) at the raveled point, by
+    central differences of the gradient: PyMC's exact ``compile_d2logp`` builds it with a scan
+    whose compile took 35 s."""
+    from pymc.blocking import DictToArrayBijection
+
+    dlogp = model.compile_dlogp(jacobian=True)
+
+    def gradient(x):
+        return np.asarray(dlogp(DictToArrayBijection.rmap(raveled._replace(data=x))), dtype=float)
+
+    x0 = raveled.data
+    columns = []
+    for i in range(x0.size):
+        dx = np.zeros_like(x0)
+        dx[i] = step
+        columns.append((gradient(x0 + dx) - gradient(x0 - dx)) / (2 * step))
+    hessian = -np.array(columns)
+    return (hessian + hessian.T) / 2

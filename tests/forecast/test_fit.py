@@ -422,3 +422,90 @@ def test_draws_do_not_depend_on_how_many_chains_run_at_once(small_runs):
     for name in ("alpha", "beta", "E"):
         np.testing.assert_array_equal(fits[0].idata["posterior"][name].values, fits[1].idata["posterior"][name].values)
     assert json.loads(fits[1].idata.attrs["sampler_settings"])["cores"] == 2
+
+
+# ------------------------------------------------------------------ the table a law is fitted to
+class _TableSeen(Exception):
+    """Raised where fit() would start building the model: the runs it would fit, no sampling."""
+
+    def __init__(self, runs):
+        super().__init__("stopped before sampling")
+        self.runs = runs
+
+
+def _fitted_table(monkeypatch, runs, law="chinchilla"):
+    """The runs fit() hands to the model, and the warnings it gave on the way."""
+    import bayes_scaling.inference.model as model
+
+    def stop(runs):
+        raise _TableSeen(runs)
+
+    monkeypatch.setattr(model, "data_scale", stop)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with pytest.raises(_TableSeen) as seen:
+            bs.fit(runs, law, progressbar=False)
+    return seen.value.runs, [str(w.message) for w in record if issubclass(w.category, UserWarning)]
+
+
+def _curves(flags=None):
+    rows = []
+    for i, n in enumerate(np.geomspace(1e8, 2e9, 8)):
+        for s, d in enumerate(np.geomspace(2e9, 40 * n, 4)):
+            loss = 1.69 + 406.4 * n**-0.34 + 410.7 * d**-0.28
+            rows.append(
+                {"run_id": f"r{i}", "step": s, "params": n, "tokens": d, "loss": loss * (1 + 0.002 * (-1) ** s)}
+            )
+    frame = pd.DataFrame(rows)
+    if flags is not None:
+        frame["is_final_checkpoint"] = flags
+    return frame
+
+
+def test_a_final_loss_law_is_fitted_to_the_final_checkpoints_and_says_so(monkeypatch):
+    runs = bs.Runs.from_frame(_curves())
+    fitted, said = _fitted_table(monkeypatch, runs)
+    assert len(fitted) == 8 and not fitted.has_checkpoints
+    pd.testing.assert_frame_equal(fitted.to_frame(), runs.final().to_frame())
+    assert len(said) == 1
+    assert re.match(
+        r"8 runs with checkpoints: fitting the final checkpoint of each run \(8 of 32 rows\); law 'chinchilla'", said[0]
+    )
+    _, said = _fitted_table(monkeypatch, runs.final())  # a final-checkpoint table: nothing to say
+    assert said == []
+
+
+def test_runs_flagged_as_stopped_early_are_left_out_of_a_final_loss_fit(monkeypatch):
+    flags = ["false"] * 32
+    for run in range(1, 8):  # run r0 never reached its final checkpoint
+        flags[4 * run + 3] = "true"
+    fitted, said = _fitted_table(monkeypatch, bs.Runs.from_frame(_curves(flags)))
+    assert sorted(fitted.run_table["run_id"]) == [f"r{i}" for i in range(1, 8)] and len(fitted) == 7
+    assert "(7 of 32 rows); 1 run(s) whose every row is flagged not final (stopped early) are left out" in said[0]
+
+
+def test_a_law_that_reads_curves_gets_every_checkpoint(monkeypatch):
+    import dataclasses
+
+    from bayes_scaling.laws import registry
+
+    curves = dataclasses.replace(bs.get_law("chinchilla"), name="test_fit_reads_curves")
+    object.__setattr__(curves, "reads_curves", True)
+    runs = bs.Runs.from_frame(_curves())
+    try:
+        fitted, said = _fitted_table(monkeypatch, runs, law=curves)
+    finally:
+        registry._REGISTRY.pop("test_fit_reads_curves", None)
+    assert len(fitted) == 32 and said == []
+
+
+def test_a_large_table_warns_once_that_the_fit_takes_minutes(monkeypatch, small_runs):
+    from bayes_scaling.forecast import fitting
+
+    _, said = _fitted_table(monkeypatch, small_runs)
+    assert said == []
+    monkeypatch.setattr(fitting, "SLOW_FIT_CONFIGS", 50)
+    _, said = _fitted_table(monkeypatch, small_runs)
+    assert len(said) == 1
+    assert re.match(r"60 configurations: this fit will take minutes\. To aggregate: replicate seeds .* pooled", said[0])
+    assert "drop intermediate checkpoints (runs.final()), or fit a subsample" in said[0]
