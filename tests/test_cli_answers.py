@@ -174,6 +174,19 @@ def test_advice_names_the_flags_of_the_command_line(tmp_path, no_sampling, capsy
     assert len(no_sampling) == 1 and "interrupted" in capsys.readouterr().err
 
 
+def test_mixed_families_advice_is_the_family_flag(tmp_path, capsys):
+    path = tmp_path / "two.csv"
+    a = bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().assign(family="a")
+    b = bs.synthetic.chinchilla_runs(n_configs=20, random_seed=1).to_frame().assign(family="b")
+    pd.concat([a, b.assign(run_id=b["run_id"].astype(str) + "b")] if "run_id" in b else [a, b]).to_csv(
+        path, index=False
+    )
+    assert main(["fit", str(path), "--out", str(tmp_path / "x.nc")]) == 1
+    err = capsys.readouterr().err
+    assert "one law per family" in err and "--family FAMILY" in err and "runs.select" not in err
+    assert not (tmp_path / "x.nc").exists()
+
+
 def test_table_flags_reach_the_fit(runs_csv, tmp_path, no_sampling, capsys):
     frame = pd.read_csv(runs_csv)
     bits = tmp_path / "bits.csv"

@@ -498,7 +498,7 @@ class Runs:
         if len(self.families) > 1:
             problems.append(
                 f"the runs mix {len(self.families)} families {self.families}: one law per family; "
-                f"use runs.select({option('family', ...)})"
+                f"use {option('family', ..., python='runs.select(family=...)')}"
             )
         if n_configs <= n_parameters:
             problems.append(

@@ -64,7 +64,7 @@ def diagnostics_table(idata, parameters) -> pd.DataFrame:
     table.attrs["problems"] = problems
     table["why_not"] = ""
     for name in bad_rhat:
-        table.loc[name, "why_not"] = f"R-hat {table.loc[name, 'r_hat']:.3g} > {RHAT_MAX}"
+        table.loc[name, "why_not"] = f"R-hat {table.loc[name, 'r_hat']:.3f} > {RHAT_MAX}"
     for name in low_ess:
         table.loc[name, "why_not"] = _join(table.loc[name, "why_not"], f"ESS below {ess_min}")
     if n_div:
@@ -122,7 +122,7 @@ class Verdict:
             return "OK"
         n = len(self.problems)
         return (
-            f"{self.label}: max R-hat {self.max_r_hat:.3g}, min ESS {self.min_ess:.0f}, "
+            f"{self.label}: max R-hat {self.max_r_hat:.3f}, min ESS {self.min_ess:.0f}, "
             f"{n} failed check{'s' if n != 1 else ''}"
         )
 
