@@ -76,6 +76,11 @@ class ExtrapolationWarning(UserWarning):
     """An answer lies far outside the fitted range (beyond or below the fitted compute)."""
 
 
+class RunsWarning(UserWarning):
+    """fit() uses the runs table other than as given, or it will be slow: only each run's final
+    checkpoint for a law of the final loss; a table so large the fit takes minutes."""
+
+
 # ---------------------------------------------------------------------- the interface's words
 # Messages advise the user to change an argument. A Python caller passes ``plausibility=False``;
 # a command-line user passes ``--no-plausibility``. Messages spell the advice with

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.runs import Runs
-from ..errors import SamplingError, SamplingWarning, SpecError, option
+from ..errors import RunsWarning, SamplingError, SamplingWarning, SpecError, option
 from ..inference.initial import MULTIMODAL_GAP, find_mode
 from ..inference.sampling import (
     chain_length,
@@ -59,7 +59,7 @@ def fit(
     ----------
     runs : a validated :class:`~bayes_scaling.data.runs.Runs` table (a DataFrame is validated first).
         A law of the final loss (every built-in law) is fitted to the final checkpoint of each
-        run (:meth:`~bayes_scaling.data.runs.Runs.final`), with a ``UserWarning`` saying so when
+        run (:meth:`~bayes_scaling.data.runs.Runs.final`), with a :class:`~bayes_scaling.errors.RunsWarning` saying so when
         that leaves rows out; a law that declares ``reads_curves = True`` reads every
         checkpoint. Tables of more than 20,000 configurations warn that the fit takes minutes.
     law : registered law name, or a :class:`~bayes_scaling.laws.registry.Law` (registered under its name
@@ -238,7 +238,7 @@ def _table_for_law(runs: Runs, law: Law) -> Runs:
                 f"{which}fitting the final checkpoint of each run ({len(final)} of {len(runs)} rows){stopped}; "
                 f"law '{law.name}' is a law of the final loss. "
                 "Pass runs.final() to fit these rows without this warning",
-                UserWarning,
+                RunsWarning,
                 stacklevel=3,
             )
             runs = final
@@ -248,7 +248,7 @@ def _table_for_law(runs: Runs, law: Law) -> Runs:
             f"{n_configs:,} configurations: this fit will take minutes. To aggregate: replicate seeds of one "
             "configuration are pooled already; round D to fewer distinct values, drop intermediate checkpoints "
             "(runs.final()), or fit a subsample (runs.subset(mask))",
-            UserWarning,
+            RunsWarning,
             stacklevel=3,
         )
     return runs

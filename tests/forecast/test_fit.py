@@ -445,7 +445,7 @@ def _fitted_table(monkeypatch, runs, law="chinchilla"):
         warnings.simplefilter("always")
         with pytest.raises(_TableSeen) as seen:
             bs.fit(runs, law, progressbar=False)
-    return seen.value.runs, [str(w.message) for w in record if issubclass(w.category, UserWarning)]
+    return seen.value.runs, [str(w.message) for w in record if issubclass(w.category, bs.RunsWarning)]
 
 
 def _curves(flags=None):
