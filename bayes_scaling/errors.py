@@ -109,6 +109,12 @@ def option(name: str, value=..., *, python: str | None = None) -> str:
     return python if python is not None else _python_spelling(name, value)
 
 
+def in_python() -> bool:
+    """Whether messages are spelled for a Python caller (no :func:`spoken_as` block is active):
+    for advice that only Python can follow, e.g. a method to call."""
+    return _SPELLING.get() is None
+
+
 @contextlib.contextmanager
 def spoken_as(spelling: Callable[[str, object], str | None]) -> Iterator[None]:
     """Spell the advice of every message raised inside the block with ``spelling(name, value)``

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import bayes_scaling as bs
-from bayes_scaling.cli import main
+from bayes_scaling.cli import build_parser, main
 from bayes_scaling.forecast.result import ScalingFit
 
 
@@ -244,3 +244,27 @@ def test_each_warning_prints_once_without_python_source(capsys):
     err = capsys.readouterr().err
     assert err.count("warning: sampling diagnostics failed") == 1 and "  - R-hat" in err
     assert "warnings.warn" not in err and ".py:" not in err
+
+
+def test_every_flag_the_advice_names_exists():
+    from bayes_scaling.cli.words import ANSWER_FLAGS, FLAGS
+
+    parser = build_parser()
+    known = {
+        opt
+        for sub in parser._subparsers._group_actions
+        for p in sub.choices.values()
+        for a in p._actions
+        for opt in a.option_strings
+    }
+    named = {flag.split()[0] for flag in [*FLAGS.values(), *ANSWER_FLAGS.values()] if flag}
+    assert named <= known, f"advice names flags no command has: {sorted(named - known)}"
+
+
+def test_optional_columns_can_be_switched_off_from_the_command_line(runs_csv, tmp_path, no_sampling):
+    frame = pd.read_csv(runs_csv)
+    off = tmp_path / "off.csv"
+    frame.assign(flops=frame["flops"] * 1e-9).to_csv(off, index=False)  # GFLOPs: 1e9x below k N D
+    assert main(["fit", str(off), "--out", str(tmp_path / "x.nc"), "--flops-col", "none"]) == 130  # reaches the fit
+    fitted = no_sampling[-1]
+    assert fitted.flops == pytest.approx(6 * fitted.params * fitted.tokens)

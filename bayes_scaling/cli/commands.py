@@ -122,9 +122,14 @@ def _read_runs(args):
             "tokens": args.tokens_col,
             "loss": args.loss_col,
             "flops": args.flops_col,
+            "run_id": args.run_id_col,
+            "step": args.step_col,
         }.items()
         if v
     }
+    for optional in ("flops", "run_id", "step"):  # 'none': the table has no such column
+        if str(columns.get(optional, "")).lower() == "none":
+            columns[optional] = None
     if args.encoding:
         columns["encoding"] = args.encoding
     runs = Runs.from_csv(

@@ -43,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--params-col", help="column holding N (default 'params')")
         p.add_argument("--tokens-col", help="column holding D (default 'tokens')")
         p.add_argument("--loss-col", help="column holding the loss (default 'loss')")
-        p.add_argument("--flops-col", help="column holding the compute C (default 'flops' if present, else k N D)")
+        p.add_argument(
+            "--flops-col", help="column holding the compute C (default 'flops' if present; 'none': C = k N D)"
+        )
+        p.add_argument(
+            "--run-id-col", help="column naming each run (default 'run_id' if present; 'none': a row is a run)"
+        )
+        p.add_argument(
+            "--step-col", help="column ordering a run's checkpoints (default 'step' if present; 'none': no steps)"
+        )
         p.add_argument("--loss-unit", choices=["nats", "bits"], default="nats", help="unit of the loss column")
         p.add_argument("--encoding", help="text encoding of the CSV (default utf-8), e.g. latin-1")
         p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default 6)")

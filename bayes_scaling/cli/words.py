@@ -102,7 +102,7 @@ def spell(name: str, value, command: str | None = None) -> str | None:
     flag = FLAGS[name] if command in TABLE_COMMANDS else ANSWER_FLAGS.get(name, FLAGS[name])
     if flag is None:
         return f"a Python fit (bs.fit(..., {name}=...); the command line has no flag for {name})"
-    shown = name.upper() if value is ... else value
+    shown = name.upper() if value is ... else "none" if value is None else value
     return flag.format(shown)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.runs import Runs
-from ..errors import RunsWarning, SamplingError, SamplingWarning, SpecError, option
+from ..errors import RunsWarning, SamplingError, SamplingWarning, SpecError, in_python, option
 from ..inference.initial import MULTIMODAL_GAP, find_mode
 from ..inference.sampling import (
     chain_length,
@@ -236,18 +236,20 @@ def _table_for_law(runs: Runs, law: Law) -> Runs:
             which = f"{with_checkpoints} runs with checkpoints: " if with_checkpoints else ""
             warnings.warn(
                 f"{which}fitting the final checkpoint of each run ({len(final)} of {len(runs)} rows){stopped}; "
-                f"law '{law.name}' is a law of the final loss. "
-                "Pass runs.final() to fit these rows without this warning",
+                f"law '{law.name}' is a law of the final loss"
+                + (". Pass runs.final() to fit these rows without this warning" if in_python() else ""),
                 RunsWarning,
                 stacklevel=3,
             )
             runs = final
     n_configs = len(runs.configs)
     if n_configs > SLOW_FIT_CONFIGS:
+        subsample = (
+            "fit a subsample (runs.subset(mask))" if in_python() else "fit the runs up to a compute (--max-flops C)"
+        )
         warnings.warn(
             f"{n_configs:,} configurations: this fit will take minutes. To aggregate: replicate seeds of one "
-            "configuration are pooled already; round D to fewer distinct values, drop intermediate checkpoints "
-            "(runs.final()), or fit a subsample (runs.subset(mask))",
+            f"configuration are pooled already; round D to fewer distinct values, or {subsample}",
             RunsWarning,
             stacklevel=3,
         )

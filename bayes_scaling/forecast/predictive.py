@@ -74,8 +74,8 @@ def draw_quantiles(draws: np.ndarray, q, workers: int | None = None) -> np.ndarr
     shape ``(len(q), n_points)``, by a partial sort of cache-sized blocks of columns on
     ``workers`` threads: only the order statistics the quantiles need are placed (np.quantile
     and np.median place them on the whole strided array, and once per call). Positions and
-    interpolation are numpy's (``n q + (1 - q) - 1`` and its two-sided lerp), so the results
-    agree with ``np.quantile`` to the last bits."""
+    interpolation are numpy's (``n q + (1 - q) - 1`` and its two-sided lerp): the results agree
+    with ``np.quantile`` to rounding (1e-14 relative), in the draws' float dtype."""
     draws = np.asarray(draws)
     q = np.asarray(q, dtype=float)
     m, n_points = draws.shape
@@ -116,7 +116,7 @@ class Forecast:
 
     ``median`` and ``interval(prob)`` are the quantiles of ``draws`` (``np.quantile``'s linear
     interpolation), computed in one partial sort per ``prob`` (median and interval together)
-    and kept: the draws do not change after ``predict`` returns, so do not change them in place.
+    and kept; ``predict`` hands out its draws read-only, so the kept summaries stay theirs.
     """
 
     params: np.ndarray
@@ -138,8 +138,8 @@ class Forecast:
         """Posterior median loss per point (with the 90% interval in the same pass, unless an
         interval was asked for first)."""
         if not self._summaries:
-            return self._summary(0.9)[0]
-        return next(iter(self._summaries.values()))[0]
+            return self._summary(0.9)[0].copy()
+        return next(iter(self._summaries.values()))[0].copy()
 
     @cached_property
     def mean(self) -> np.ndarray:
@@ -247,6 +247,7 @@ class Predictive:
             np.exp(log_loss, out=draws[:, sl])  # the one exponential, into place
 
         in_threads(work, starts, workers)
+        draws.flags.writeable = False  # its median and intervals are kept (see Forecast)
         return Forecast(params=n, tokens=d, draws=draws, kind=kind)
 
     def predict_summary(

@@ -57,6 +57,12 @@ def diagnostics_table(idata, parameters) -> pd.DataFrame:
             f"R-hat > {RHAT_MAX} for {bad_rhat}: chains disagree; run more tune/draws or check for "
             "multiple modes (e.g. an irreducible loss against the amplitudes when few runs approach convergence)"
         )
+    undefined = table.index[~np.isfinite(table["r_hat"])].tolist()  # one chain, or constant draws
+    if undefined:
+        problems.append(
+            f"R-hat is undefined for {undefined} ({n_chains} chain(s), or draws that never change): "
+            "convergence cannot be checked; run 2 or more chains"
+        )
     low_ess = table.index[(table["ess_bulk"] < ess_min) | (table["ess_tail"] < ess_min)].tolist()
     if low_ess:
         problems.append(f"effective sample size below {ess_min} for {low_ess}: intervals are imprecise; run more draws")
@@ -65,6 +71,8 @@ def diagnostics_table(idata, parameters) -> pd.DataFrame:
     table["why_not"] = ""
     for name in bad_rhat:
         table.loc[name, "why_not"] = f"R-hat {table.loc[name, 'r_hat']:.3f} > {RHAT_MAX}"
+    for name in undefined:
+        table.loc[name, "why_not"] = "R-hat undefined"
     for name in low_ess:
         table.loc[name, "why_not"] = _join(table.loc[name, "why_not"], f"ESS below {ess_min}")
     if n_div:

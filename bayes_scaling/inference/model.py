@@ -359,7 +359,7 @@ def large_table_start(spec: ScalingModel, runs: Runs, scale: DataScale, *, rando
     try:
         chol = np.linalg.cholesky(np.linalg.inv(hessian))
     except np.linalg.LinAlgError:  # not a strict maximum: each coordinate's own curvature
-        chol = np.diag(1 / np.sqrt(np.clip(np.diag(hessian), 1e-12, None)))
+        chol = np.diag(1 / np.sqrt(np.clip(np.diag(hessian), 1.0, None)))  # sd <= 1, as a jitter
     return ChainStarts(
         mean=raveled.data,
         chol=chol,

@@ -17,13 +17,14 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._threads import available_cpus
-from ..errors import SpecError
+from ..errors import SamplingWarning, SpecError
 
 #: Draws and tuning iterations per chain when fit() is not told.
 DEFAULT_DRAWS = 1000
@@ -377,6 +378,13 @@ def _cached_nutpie(model, initvals, starts=None):
     fits = [sizes.get(name) for name in names] == [w.stop - w.start for w in slices]
     if starts is not None and initvals is None and fits:  # (else nutpie's own start)
         compiled = dataclasses.replace(compiled, initial_point_func=lambda seed: starts.flat(seed, names, slices))
+    elif starts is not None and initvals is None:  # a layout this code does not know: say so
+        warnings.warn(
+            "the large table's chain starts do not match the sampler's layout of the model; the chains "
+            "start at nutpie's jittered initial point instead (check R-hat: a chain may settle in a local mode)",
+            SamplingWarning,
+            stacklevel=4,
+        )
     return functools.partial(nutpie_sampler.sample, model, initvals=initvals, compiled=compiled)
 
 

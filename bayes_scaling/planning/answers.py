@@ -15,11 +15,11 @@ from ..units import format_count, format_flops
 
 
 def beyond_text(factor: float) -> str:
-    """ "120x beyond the fitted compute" / "within the fitted compute" ("" if unknown)."""
+    """ "120x beyond the fitted compute" / "not beyond the largest fitted compute" ("" if unknown)."""
     if not np.isfinite(factor):
         return ""
     if factor <= 1:
-        return "within the fitted compute"
+        return "not beyond the largest fitted compute"
     if factor < 10:
         return f"{factor:.2g}x beyond the fitted compute"
     return (

@@ -365,8 +365,10 @@ def compare_plans(
     if plans.ndim != 2 or plans.shape[1] != 2 or len(plans) == 0:
         args.problems.append("plans must be a non-empty list of (params, tokens) pairs")
     else:
-        plans = np.stack([args.counts("plan params", plans[:, 0], "parameter counts"),
-                          args.counts("plan tokens", plans[:, 1], "token counts")], axis=1)  # fmt: skip
+        columns = [args.counts("plan params", plans[:, 0], "parameter counts"),
+                   args.counts("plan tokens", plans[:, 1], "token counts")]  # fmt: skip
+        if not args.problems:  # (a bad column is named by args.check() below)
+            plans = np.stack(columns, axis=1)
     if target_loss is not None:
         target_loss = args.target_loss("target_loss", target_loss, fit)
     args.choice("kind", kind, KINDS)
@@ -507,8 +509,10 @@ def next_runs(
     if cand.ndim != 2 or cand.shape[1] != 2 or len(cand) == 0:
         args.problems.append("candidates must be a non-empty list of (params, tokens) pairs")
     else:
-        cand = np.stack([args.counts("candidate params", cand[:, 0], "parameter counts"),
-                         args.counts("candidate tokens", cand[:, 1], "token counts")], axis=1)  # fmt: skip
+        columns = [args.counts("candidate params", cand[:, 0], "parameter counts"),
+                   args.counts("candidate tokens", cand[:, 1], "token counts")]  # fmt: skip
+        if not args.problems:  # (a bad column is named by args.check() below)
+            cand = np.stack(columns, axis=1)
         if not args.problems and len(np.unique(cand, axis=0)) < len(cand):
             args.problems.append(
                 "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "

@@ -65,7 +65,7 @@ def _answer_guard(fit, stacklevel: int = 4):
     was not accepted raises UnconvergedFitError; a fit whose verdict is NOT OK warns once, at the
     caller of the planning function), then return the fit to compute with: a copy that does not
     repeat the warning on each of the many forecasts a planning answer makes. A fit without the
-    guard (a stacked mixture) is returned as it is."""
+    guard (an object of the caller's own) is returned as it is."""
     check = getattr(fit, "_check_answerable", None)
     if check is None:
         return fit

@@ -508,4 +508,9 @@ def test_a_large_table_warns_once_that_the_fit_takes_minutes(monkeypatch, small_
     _, said = _fitted_table(monkeypatch, small_runs)
     assert len(said) == 1
     assert re.match(r"60 configurations: this fit will take minutes\. To aggregate: replicate seeds .* pooled", said[0])
-    assert "drop intermediate checkpoints (runs.final()), or fit a subsample" in said[0]
+    assert "round D to fewer distinct values, or fit a subsample (runs.subset(mask))" in said[0]
+    from bayes_scaling.errors import spoken_as
+
+    with spoken_as(lambda name, value: None):  # as the command line speaks: no Python to call
+        _, said = _fitted_table(monkeypatch, small_runs)
+    assert "--max-flops C" in said[0] and "runs.subset" not in said[0]

@@ -140,3 +140,17 @@ def test_a_mixture_answers_only_as_its_fits_would(fake_fit, unconverged):
     assert mixture.fitted_compute == fake_fit.fitted_compute
     accepted = StackedFit({"good": fake_fit, "bad": unconverged.accept_unconverged(warn=False)}, {"good": 1, "bad": 0})
     assert np.isfinite(accepted.predict(7e10, 1.4e12).median).all()
+
+
+def test_one_chain_is_not_ok_and_says_why():
+    import xarray as xr
+
+    from bayes_scaling.inference.diagnostics import Verdict, diagnostics_table
+
+    draws = np.random.default_rng(0).normal(size=(1, 400))
+    idata = xr.DataTree.from_dict({"posterior": xr.Dataset({"alpha": (("chain", "draw"), draws)})})
+    table = diagnostics_table(idata, ["alpha"])
+    verdict = Verdict.from_table(table)
+    assert not verdict.ok and verdict.problems
+    assert "R-hat is undefined" in verdict.problems[0] and "2 or more chains" in verdict.problems[0]
+    assert table.loc["alpha", "why_not"] == "R-hat undefined"

@@ -293,3 +293,10 @@ def test_an_unconverged_fit_refuses_every_planning_answer(post, monkeypatch):
         with pytest.raises(UnconvergedFitError):
             answer()
             pytest.fail(name)
+
+
+def test_a_bad_plan_or_candidate_column_is_named_not_a_shape_error(post):
+    with pytest.raises(SpecError, match="plan params must be parameter counts"):
+        planning.compare_plans(post, [(7e10, 1.4e12), ("x", 3e12)])
+    with pytest.raises(SpecError, match="candidate tokens must be token counts"):
+        planning.next_runs(post, [(1e9, "bad"), (2e9, 4e10)], budget_flops=1e21, target_flops=1e24)
