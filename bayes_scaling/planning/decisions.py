@@ -361,14 +361,7 @@ def compare_plans(
     each plan's compute over the largest fitted compute.
     """
     args = Arguments()
-    plans = np.asarray(list(plans) if not isinstance(plans, np.ndarray) else plans, dtype=object)
-    if plans.ndim != 2 or plans.shape[1] != 2 or len(plans) == 0:
-        args.problems.append("plans must be a non-empty list of (params, tokens) pairs")
-    else:
-        columns = [args.counts("plan params", plans[:, 0], "parameter counts"),
-                   args.counts("plan tokens", plans[:, 1], "token counts")]  # fmt: skip
-        if not args.problems:  # (a bad column is named by args.check() below)
-            plans = np.stack(columns, axis=1)
+    plans = args.pairs("plan", plans)
     if target_loss is not None:
         target_loss = args.target_loss("target_loss", target_loss, fit)
     args.choice("kind", kind, KINDS)
@@ -505,19 +498,12 @@ def next_runs(
     sd of log q and 90%-interval ratio (hi/lo) of q after adding each.
     """
     args = Arguments()
-    cand = np.asarray(list(candidates), dtype=object)
-    if cand.ndim != 2 or cand.shape[1] != 2 or len(cand) == 0:
-        args.problems.append("candidates must be a non-empty list of (params, tokens) pairs")
-    else:
-        columns = [args.counts("candidate params", cand[:, 0], "parameter counts"),
-                   args.counts("candidate tokens", cand[:, 1], "token counts")]  # fmt: skip
-        if not args.problems:  # (a bad column is named by args.check() below)
-            cand = np.stack(columns, axis=1)
-        if not args.problems and len(np.unique(cand, axis=0)) < len(cand):
-            args.problems.append(
-                "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "
-                "shares its discrepancy and informs only the seed noise, which this approximation does not value"
-            )
+    cand = args.pairs("candidate", candidates)
+    if cand is not None and len(np.unique(cand, axis=0)) < len(cand):
+        args.problems.append(
+            "candidates repeat an (N, D): list each configuration once. A second seed at one configuration "
+            "shares its discrepancy and informs only the seed noise, which this approximation does not value"
+        )
     budget_flops = args.positive("budget_flops", budget_flops, "a compute budget in FLOPs")
     target_flops = args.positive("target_flops", target_flops, "a compute budget in FLOPs")
     args.choice("quantity", quantity, QUANTITIES)

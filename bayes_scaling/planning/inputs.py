@@ -106,6 +106,18 @@ class Arguments:
             return np.array([math.nan])
         return arr.reshape(-1)
 
+    def pairs(self, name: str, values) -> np.ndarray | None:
+        """A non-empty list of (params, tokens) pairs ("70B" reads too) as an ``(n, 2)`` array;
+        None (with the problem named, by column) if it is not one."""
+        table = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+        if table.ndim != 2 or table.shape[1] != 2 or len(table) == 0:
+            self.problems.append(f"{name}s must be a non-empty list of (params, tokens) pairs")
+            return None
+        before = len(self.problems)
+        columns = [self.counts(f"{name} params", table[:, 0], "parameter counts"),
+                   self.counts(f"{name} tokens", table[:, 1], "token counts")]  # fmt: skip
+        return np.stack(columns, axis=1) if len(self.problems) == before else None
+
     def probability(self, name: str, value) -> float:
         """A probability strictly between 0 and 1."""
         x = _number(value)
