@@ -61,7 +61,11 @@ def test_forecast_summaries_are_numpys_on_its_draws(fake_fit, small_blocks, firs
     np.testing.assert_allclose(lo80, np.quantile(fc.draws, 0.1, axis=0), rtol=1e-12, atol=0)
     np.testing.assert_allclose(hi80, np.quantile(fc.draws, 0.9, axis=0), rtol=1e-12, atol=0)
     lo[:] = 0.0  # the caller's copy: the kept interval does not change
+    fc.median[:] = 0.0
     assert (fc.interval(0.9)[0] > 0).all()
+    np.testing.assert_array_equal(fc.median, median)
+    with pytest.raises(ValueError, match="read-only"):  # nor can the draws behind them change
+        fc.draws[0, 0] = 0.0
     frame = fc.to_frame(0.9)
     np.testing.assert_array_equal(frame["loss_median"], median)
     np.testing.assert_array_equal(frame["loss_hi"], hi)
