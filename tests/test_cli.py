@@ -200,3 +200,44 @@ def test_fit_refuses_a_bad_output_name_before_sampling(tmp_path, monkeypatch, ca
     monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "fit", lambda *a, **k: called.append(1))
     assert main(["fit", str(runs), "--out", str(tmp_path / "model.netcdf")]) == 1
     assert "'.nc'" in capsys.readouterr().err and not called
+
+
+def test_fit_near_optimum_and_allocation_drift_reach_the_fit(tmp_path, monkeypatch, capsys):
+    """--near-optimum selects the runs before fitting, --allocation-drift sets lambda; both
+    checked without sampling (the fit is intercepted with the arguments it was given)."""
+    runs = tmp_path / "runs.csv"
+    bs.synthetic.chinchilla_runs(n_configs=40, random_seed=0).to_frame().to_csv(runs, index=False)
+    seen = {}
+
+    def fake_fit(runs, law, **kwargs):
+        seen.update(kwargs, n=len(runs))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(sys.modules["bayes_scaling.forecast.fitting"], "fit", fake_fit)
+    with pytest.raises(SystemExit):
+        main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--near-optimum", "0.02", "--allocation-drift", "0.2"])
+    out = capsys.readouterr().out
+    assert "--near-optimum 0.02: fitting the" in out and "within 2% of their budget's best loss" in out
+    assert seen["allocation_sd"] == 0.2 and seen["n"] < 40 * 1.5
+
+
+def test_answers_take_another_allocation_drift(saved, capsys):
+    assert main(["optimal", str(saved), "--flops", "1e25", "--allocation-drift", "0", "--csv"]) == 0
+    narrow = capsys.readouterr().out
+    assert main(["optimal", str(saved), "--flops", "1e25", "--allocation-drift", "0.3", "--csv"]) == 0
+    wide = capsys.readouterr().out
+    assert narrow != wide
+
+
+def test_a_bad_allocation_drift_is_named_as_the_flag(saved, capsys):
+    assert main(["optimal", str(saved), "--flops", "1e25", "--allocation-drift", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "the allocation drift must be a number in [0, 1)" in err and "--allocation-drift 0.04" in err
+    assert "allocation_sd" not in err
+
+
+def test_report_with_other_laws(saved, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(saved), "--out", str(out), "--laws", str(saved)]) == 0
+    html = out.read_text()
+    assert "Compute-optimal N* under each law" in html and "largest / smallest median" in html

@@ -106,6 +106,8 @@ def _load(args):
     fit = load(args.model)
     if getattr(args, "extrapolation_drift", None) is not None:
         fit = fit.with_extrapolation_sd(args.extrapolation_drift)
+    if getattr(args, "allocation_drift", None) is not None:
+        fit = fit.with_allocation_sd(args.allocation_drift)
     if getattr(args, "accept_unconverged", False):
         fit = fit.accept_unconverged()
     return fit
@@ -164,6 +166,13 @@ def cmd_fit(args) -> int:
             f"--max-flops {args.max_flops:g}: fitting {int((~held).sum())} of {len(runs)} rows; {int(held.sum())} held back"
         )
         runs = runs.subset(~held)
+    if args.near_optimum is not None:
+        near = runs.select(near_optimum=args.near_optimum)
+        print(
+            f"--near-optimum {args.near_optimum:g}: fitting the {len(near)} of {len(runs)} rows within "
+            f"{args.near_optimum:.0%} of their budget's best loss"
+        )
+        runs = near
     print(f"Fitting law '{args.law}' to {runs!r}")
     with warnings.catch_warnings():
         # the summary block below lists each failed check; do not print them twice
@@ -183,6 +192,7 @@ def cmd_fit(args) -> int:
             init=args.init,
             target_accept=args.target_accept,
             **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
+            **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
         )
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)
@@ -265,8 +275,18 @@ def cmd_report(args) -> int:
     fit = _load(args)
     fit._check_answerable()  # refuse a fit that did not converge; a failed verdict warns once
     backtest = pd.read_csv(args.backtest) if args.backtest else None
+    laws = None
+    if args.laws:
+        from ..forecast.result import load
+
+        laws = {fit.law.name: fit}
+        for path in args.laws:
+            other = load(path)
+            if args.accept_unconverged:
+                other = other.accept_unconverged()
+            laws[other.law.name if other.law.name not in laws else Path(path).stem] = other
     path = write_report(
-        fit, out, targets=args.target or None, backtest=backtest, title=args.title, overwrite=args.overwrite
+        fit, out, targets=args.target or None, backtest=backtest, title=args.title, laws=laws, overwrite=args.overwrite
     )
     print(f"Wrote report to {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained HTML)")
     return 0

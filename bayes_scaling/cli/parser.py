@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
             type=non_negative_float,
             help="log-loss sd of the drift one decade beyond the fitted compute (default: the fit's own)",
         )
+        p.add_argument(
+            "--allocation-drift",
+            type=non_negative_float,
+            help="sd of log10 N* per decade of compute beyond the fitted range (default: the fit's own)",
+        )
         if machine:
             fmt = p.add_mutually_exclusive_group()
             fmt.add_argument(
@@ -102,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--extrapolation-drift",
         type=non_negative_float,
         help="log-loss sd of the forecast drift one decade beyond the fitted compute (default: calibrated; 0: off)",
+    )
+    p.add_argument(
+        "--allocation-drift",
+        type=non_negative_float,
+        help="sd of log10 N* per decade of compute beyond the fitted range (default: calibrated; 0: off)",
+    )
+    p.add_argument(
+        "--near-optimum",
+        type=non_negative_float,
+        metavar="FRACTION",
+        help="fit only the runs within this fraction of their IsoFLOP budget's best loss (e.g. 0.2): "
+        "the far arms a global law misfits are left out; for allocation questions",
     )
     p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
     p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
@@ -160,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. 70B,1.4T); default 10x, 100x, 1000x the largest fitted compute",
     )
     p.add_argument("--backtest", help="CSV of a backtest table (method, loss, lo_90, hi_90, pit, ...) to show")
+    p.add_argument(
+        "--laws",
+        nargs="+",
+        metavar="MODEL",
+        help="saved posteriors of the same runs under other laws: the report tabulates N* under each",
+    )
     p.add_argument("--title", help="title of the report")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report")
     p.set_defaults(func=c.cmd_report)

@@ -73,6 +73,8 @@ FLAGS = {
     "accept_unconverged": "--accept-unconverged",
     "target_accept": "--target-accept {}",
     "extrapolation_sd": "--extrapolation-drift {}",
+    "allocation_sd": "--allocation-drift {}",
+    "near_optimum": "--near-optimum {}",
     "law": "--law {}",
     "likelihood": "--likelihood {}",
     "draws": "--draws {}",

@@ -472,8 +472,15 @@ class Runs:
             plausibility=False,  # these runs were accepted already
         )
 
-    def select(self, family: str | None = None, max_flops: float | None = None) -> Runs:
-        """Runs of one ``family`` and/or with compute at most ``max_flops``."""
+    def select(
+        self, family: str | None = None, max_flops: float | None = None, near_optimum: float | None = None
+    ) -> Runs:
+        """Runs of one ``family`` and/or with compute at most ``max_flops``, and/or (IsoFLOP
+        designs) with loss within ``near_optimum`` (a fraction: 0.15 = 15%) of the best loss at
+        their compute budget (:mod:`bayes_scaling.data.isoflop`: the far arms a global law
+        misfits are left out; for allocation questions)."""
+        from .isoflop import near_optimum_mask
+
         mask = np.ones(len(self), dtype=bool)
         if family is not None:
             if family not in self.families:
@@ -481,6 +488,16 @@ class Runs:
             mask &= (self.frame[K.FAMILY] == family).to_numpy()
         if max_flops is not None:
             mask &= self.flops <= max_flops
+        if near_optimum is not None:
+            if isinstance(near_optimum, bool) or not isinstance(near_optimum, (int, float)) or not near_optimum > 0:
+                raise RunsValidationError(
+                    [
+                        f"near_optimum must be a positive fraction of the best loss, e.g. {option('near_optimum', 0.15)} "
+                        f"for 15%; got {near_optimum!r}"
+                    ]
+                )
+            near = near_optimum_mask(self.flops[mask], self.loss[mask], near_optimum)
+            mask[np.flatnonzero(mask)[~near]] = False
         return self.subset(mask)
 
     def data_hash(self) -> str:

@@ -1,4 +1,9 @@
-"""Scores of the compute-optimal allocation: forecasts of N*(C) at held-out IsoFLOP budgets."""
+"""Legacy score of the compute-optimal allocation: forecasts of N*(C) against the raw vertex of
+held-out IsoFLOP parabolas, as if it were exact.
+
+Kept so that older results can be reproduced; it blames the forecast for the vertex estimator's
+own noise and bias. Use :mod:`bayes_scaling.evaluation.allocation` (design-consistent) instead.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from .baselines import approach2, approach3, isoflop_groups, isoflop_minimum
 
 
 def score_optimum(train: Runs, test: Runs, fit=None, *, prob: float = 0.9, decimals: int = 1) -> pd.DataFrame:
-    """Forecasts of the compute-optimal size N*(C) at held-out IsoFLOP budgets.
+    """Legacy: forecasts of the compute-optimal size N*(C) at held-out IsoFLOP budgets, scored
+    against the raw parabola vertex (see :func:`bayes_scaling.evaluation.allocation.score_allocation`).
 
     The held-out runs are grouped into IsoFLOP budgets (log10 C rounded to ``decimals``); a group
     whose parabola in log N has an interior minimum gives an *empirical* N* (itself noisy).

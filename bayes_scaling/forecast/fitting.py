@@ -24,7 +24,7 @@ from ..inference.sampling import (
     sampling_cores,
 )
 from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
-from ..noise import DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
+from ..noise import DEFAULT_ALLOCATION_SD, DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
 from .result import ScalingFit
 
 #: Above this many configurations a fit takes minutes: fit() says so once, with ways to aggregate.
@@ -41,6 +41,7 @@ def fit(
     discrepancy: bool = True,
     likelihood: str = DEFAULT_LIKELIHOOD,
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
+    allocation_sd: float = DEFAULT_ALLOCATION_SD,
     model=None,
     draws: int | None = None,
     tune: int | None = None,
@@ -70,6 +71,10 @@ def fit(
     extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
         the square root of the distance (forecasts only; the default was estimated from public
         scaling studies; 0 switches it off).
+    allocation_sd : sd of the drift of log10 N* per decade of compute beyond the fitted range:
+        the compute-optimal exponent's uncertainty where the IsoFLOP minima of real studies
+        drift from a global law (forecasts only; default estimated leave-one-data-set-out on
+        public IsoFLOP studies, ``benchmarks/results/allocation.md``; 0 switches it off).
     model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain). draws and tune default to 1000 each; from
         50,000 configurations (``inference.sampling.LARGE_TABLE_CONFIGS``) to 400 draws after 200
@@ -130,6 +135,7 @@ def fit(
             discrepancy=discrepancy,
             likelihood=likelihood,
             extrapolation_sd=extrapolation_sd,
+            allocation_sd=allocation_sd,
         )
     )
     sampler = sampler or default_sampler()

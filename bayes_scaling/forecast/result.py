@@ -23,7 +23,14 @@ from ..errors import DiagnosticsWarning, SpecError, UnconvergedFitError, option
 from ..inference.diagnostics import PSENSE_THRESHOLD, Verdict, diagnostics_table, flag_all
 from ..laws import DataScale, get_law
 from ..laws import maths as laws
-from ..noise import NoiseOptions, extrapolation_distance, extrapolation_z, new_run_noise
+from ..noise import (
+    NoiseOptions,
+    allocation_shift,
+    allocation_u,
+    extrapolation_distance,
+    extrapolation_z,
+    new_run_noise,
+)
 from ..units import as_counts
 from . import files
 from .predictive import Predictive, interval_quantiles
@@ -51,6 +58,8 @@ class ScalingFit(Predictive):
             self.spec_dict["likelihood"],
             # Files written before the extrapolation term existed were fitted without it.
             self.spec_dict.get("extrapolation_sd", 0.0),
+            # ... and those written before the allocation drift without that.
+            self.spec_dict.get("allocation_sd", 0.0),
         )
 
     def __repr__(self) -> str:
@@ -155,10 +164,17 @@ class ScalingFit(Predictive):
     def with_extrapolation_sd(self, extrapolation_sd: float) -> ScalingFit:
         """The same posterior with another extrapolation drift :math:`\\kappa` (no refit: the
         term acts on forecasts only). The copy shares the draws; its spec records the new value."""
+        return self._with_spec(extrapolation_sd=extrapolation_sd)
+
+    def with_allocation_sd(self, allocation_sd: float) -> ScalingFit:
+        """The same posterior with another allocation drift :math:`\\lambda` (sd of log10 N* per
+        decade of compute beyond the data; forecasts only, no refit). Shares the draws."""
+        return self._with_spec(allocation_sd=allocation_sd)
+
+    def _with_spec(self, **changes) -> ScalingFit:
         from ..inference.model import spec_id
 
-        spec = {**self.spec_dict, "extrapolation_sd": extrapolation_sd}
-        NoiseOptions(spec["heteroscedastic"], spec["discrepancy"], spec["likelihood"], extrapolation_sd)  # validates
+        spec = {**self.spec_dict, **changes}  # (validated by the NoiseOptions the copy builds)
         tree = self.idata.copy(deep=False)
         tree.attrs = {**self.idata.attrs, "spec": json.dumps(spec, sort_keys=True), "spec_id": spec_id(spec)}
         other = ScalingFit(
@@ -166,6 +182,15 @@ class ScalingFit(Predictive):
         )
         other._accepted, other._warn_verdict = self._accepted, self._warn_verdict
         return other
+
+    def _allocation_shift(self, log_c, rows=slice(None)) -> np.ndarray | None:
+        """The allocation drift :math:`w_s(C)` (ln N) at ``log_c = ln(ND)`` for draws ``rows``;
+        None without one (no allocation, or lambda = 0)."""
+        lam, const = self._noise.allocation_sd, self.idata["constant_data"]
+        if lam <= 0 or not self._law.allocates:
+            return None
+        fitted = const["log_n"].values + const["log_d"].values
+        return allocation_shift(np.asarray(log_c, dtype=float), fitted, lam, allocation_u(self.n_draws)[rows])
 
     def log_mean_draws(
         self, params, tokens, rows=slice(None), drift_z=None, dtype=np.float64, inputs: Mapping | None = None
@@ -185,11 +210,15 @@ class ScalingFit(Predictive):
         n, d = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
         theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
         logs = {name: np.log(np.asarray(v, dtype=float)).astype(dtype) for name, v in dict(inputs or {}).items()}
-        log_mu = self._law.log_loss(theta, np.log(n).astype(dtype), np.log(d).astype(dtype), self.scale, logs)
+        log_n, log_d = np.log(n), np.log(d)
+        shift = self._allocation_shift(log_n + log_d, rows=rows)
+        if shift is not None:  # each IsoFLOP profile moved along its line (C kept)
+            log_n, log_d = log_n - shift, log_d + shift
+        log_mu = self._law.log_loss(theta, log_n.astype(dtype), log_d.astype(dtype), self.scale, logs)
         kappa = self._noise.extrapolation_sd
         if kappa <= 0:
             return log_mu
-        h = self._distance_outside_data(np.log(n), np.log(d))
+        h = self._distance_outside_data(log_n, log_d)  # in the law's frame: the optimum's loss keeps its drift
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
         return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
 
@@ -204,10 +233,11 @@ class ScalingFit(Predictive):
             log_loss = log_loss + new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=marginal_only)
         return log_loss
 
-    def optimal_params_draws(self, flops, rows=slice(None)) -> np.ndarray:
+    def optimal_params_draws(self, flops, rows=slice(None), *, drift: bool = True) -> np.ndarray:
         """Per-draw compute-optimal N* (rows ``rows``) at budgets ``flops`` broadcast against
         ``(n_draws, 1)``: the law's closed form, else a numeric minimum along each IsoFLOP line
-        (NaN where the minimum is not inside 0.01-1e6 tokens per parameter)."""
+        (NaN where the minimum is not inside 0.01-1e6 tokens per parameter), moved by the
+        allocation drift beyond the fitted compute unless ``drift=False`` (the law's own N*)."""
         law = self._law
         if not law.allocates:
             raise SpecError(
@@ -216,7 +246,9 @@ class ScalingFit(Predictive):
             )
         sampled = {name: v[rows, None] for name, v in self.sampled_draws().items()}
         reported = {name: v[rows, None] for name, v in self.reported_draws().items()}
-        return self.optimal_params_at(flops, sampled, reported)
+        n_star = self.optimal_params_at(flops, sampled, reported)
+        shift = self._allocation_shift(np.log(np.asarray(flops, dtype=float) / self.flops_per_param_token), rows)
+        return n_star if shift is None or not drift else n_star * np.exp(shift)
 
     def optimal_params_at(self, flops, sampled: Mapping, reported: Mapping) -> np.ndarray:
         """Compute-optimal N* for given parameter values (``sampled`` and ``reported``, e.g. the

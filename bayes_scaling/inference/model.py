@@ -23,6 +23,7 @@ from ..errors import SpecError, option
 from ..laws import DEFAULT_LAW, DataScale, Law, get_law
 from ..laws.point_fit import approach3_arrays
 from ..noise import (
+    DEFAULT_ALLOCATION_SD,
     DEFAULT_EXTRAPOLATION_SD,
     DEFAULT_LIKELIHOOD,
     NoiseOptions,
@@ -76,6 +77,9 @@ class ScalingModel:
     extrapolation_sd : :math:`\\kappa`, log-loss sd of a drift one decade beyond the fitted N, D,
         C, growing as the square root of the distance (forecasts only; see
         :mod:`bayes_scaling.noise`). 0 switches it off.
+    allocation_sd : :math:`\\lambda`, sd of the drift of log10 N* per decade of compute beyond the
+        fitted range: each IsoFLOP profile moves along its line, its minimum loss unchanged
+        (forecasts only; see :mod:`bayes_scaling.noise.extrapolation`). 0 switches it off.
     """
 
     law: str = DEFAULT_LAW
@@ -85,6 +89,7 @@ class ScalingModel:
     discrepancy: bool = True
     likelihood: str = DEFAULT_LIKELIHOOD
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
+    allocation_sd: float = DEFAULT_ALLOCATION_SD
 
     def __post_init__(self):
         if not isinstance(self.law_options, Mapping):
@@ -115,7 +120,9 @@ class ScalingModel:
 
     @property
     def noise(self) -> NoiseOptions:
-        return NoiseOptions(self.heteroscedastic, self.discrepancy, self.likelihood, self.extrapolation_sd)
+        return NoiseOptions(
+            self.heteroscedastic, self.discrepancy, self.likelihood, self.extrapolation_sd, self.allocation_sd
+        )
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -135,11 +142,13 @@ class ScalingModel:
             "discrepancy": self.discrepancy,
             "likelihood": self.likelihood,
             "extrapolation_sd": float(self.extrapolation_sd),
+            "allocation_sd": float(self.allocation_sd),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingModel:
         known = {"law", "law_options", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
+        known |= {"allocation_sd"}
         unknown = set(data) - known
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
@@ -152,6 +161,8 @@ class ScalingModel:
             likelihood=data.get("likelihood", DEFAULT_LIKELIHOOD),
             # Specs written before the extrapolation term existed were fitted without it.
             extrapolation_sd=data.get("extrapolation_sd", 0.0),
+            # ... and those written before the allocation drift without that.
+            allocation_sd=data.get("allocation_sd", 0.0),
         )
 
     def to_json(self) -> str:

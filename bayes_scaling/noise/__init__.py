@@ -14,7 +14,15 @@ Adding a likelihood is one new file that builds a :class:`Likelihood` and calls
 """
 
 from . import normal, outlier_mixture, student_t  # noqa: F401 (registers the built-in likelihoods)
-from .extrapolation import DEFAULT_EXTRAPOLATION_SD, extrapolation_distance, extrapolation_z
+from .extrapolation import (
+    DEFAULT_ALLOCATION_SD,
+    DEFAULT_EXTRAPOLATION_SD,
+    allocation_shift,
+    allocation_u,
+    compute_distance,
+    extrapolation_distance,
+    extrapolation_z,
+)
 from .model import (
     add_likelihood,
     config_mean_variance,
@@ -43,14 +51,18 @@ from .student_t import student_t_logpdf
 _freeze_builtins()
 
 __all__ = [
+    "DEFAULT_ALLOCATION_SD",
     "DEFAULT_EXTRAPOLATION_SD",
     "DEFAULT_LIKELIHOOD",
     "Likelihood",
     "NoiseOptions",
     "add_likelihood",
+    "allocation_shift",
+    "allocation_u",
     "available_likelihoods",
     "config_mean_variance",
     "config_sd",
+    "compute_distance",
     "default_noise_priors",
     "extrapolation_distance",
     "extrapolation_z",

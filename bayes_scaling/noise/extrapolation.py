@@ -16,6 +16,23 @@ growth :math:`\kappa h` and a drift of the reducible loss only were tried too an
 worse). One :math:`z_s` per draw keeps each draw's deviation of one sign at every distance, so
 answers over several budgets stay coherent. Inside the data :math:`h = 0` and nothing changes.
 The drift does not depend on the likelihood.
+
+**Allocation drift.** The loss drift moves the level of the loss, not *where* along an IsoFLOP
+line its minimum sits, and in a global law the compute-optimal exponent :math:`a` (N* ~ C^a) is
+pinned by the arms of the IsoFLOP profiles, so its posterior is tight even where the minima of
+real studies drift away from it (per-scale tuning, counting conventions;
+``benchmarks/results/allocation.md``). Beyond the fitted compute every forecast therefore moves
+each IsoFLOP profile along its line by a shift that grows linearly with the distance, as a change
+of the exponent does:
+
+.. math::  L_s(N, D) = L^{\text{law}}_s\!\left(N e^{-w_s}, D e^{w_s}\right),\qquad
+           w_s(C) = \ln 10\; \lambda\, h_C(C)\, u_s,\qquad u_s \sim \mathcal N(0, 1),
+
+where :math:`h_C` is the distance in decades of :math:`C = kND` outside the fitted compute range
+and :math:`\lambda` (``allocation_sd``) the sd of :math:`\log_{10} N^*` per decade. C is unchanged,
+the minimum loss of each IsoFLOP line is unchanged, and its argmin moves to
+:math:`N^*_s = N^{*\,\text{law}}_s\, e^{w_s}`: the exponent of N* becomes :math:`a_s + \lambda u_s`.
+Inside the fitted compute :math:`w = 0`. Only laws with an allocation move.
 """
 
 from __future__ import annotations
@@ -26,6 +43,12 @@ import numpy as np
 #: Estimated by ``benchmarks/calibration.py`` (CRPS-optimal over 7 public data sets; the
 #: leave-one-data-set-out values and their coverage are in benchmarks/results/calibration.md).
 DEFAULT_EXTRAPOLATION_SD = 0.0275
+
+
+#: Default :math:`\lambda`: sd of the drift of :math:`\log_{10} N^*` per decade of compute beyond
+#: the fitted range (module docstring). Estimated by ``benchmarks/allocation.py`` (CRPS-optimal
+#: over the public IsoFLOP studies; leave-one-data-set-out values in benchmarks/results/allocation.md).
+DEFAULT_ALLOCATION_SD = 0.04
 
 
 def extrapolation_distance(log_n, log_d, fitted_log_n, fitted_log_d):
@@ -44,6 +67,29 @@ def extrapolation_distance(log_n, log_d, fitted_log_n, fitted_log_d):
 
     h = np.maximum(np.maximum(out(log_n, fitted_log_n), out(log_d, fitted_log_d)), out(log_c, fitted_log_c))
     return h / np.log(10.0)
+
+
+def compute_distance(log_c, fitted_log_c) -> np.ndarray:
+    """Decades (log10) by which compute lies outside the fitted compute range (0 inside);
+    natural-log inputs, broadcast."""
+    fitted_log_c = np.asarray(fitted_log_c)
+    log_c = np.asarray(log_c)
+    out = np.maximum(np.maximum(fitted_log_c.min() - log_c, log_c - fitted_log_c.max()), 0.0)
+    return out / np.log(10.0)
+
+
+def allocation_shift(log_c, fitted_log_c, allocation_sd: float, u) -> np.ndarray:
+    """The allocation drift :math:`w_s(C)` in natural log units of N (module docstring):
+    shape ``(len(u), ...)`` for ``u`` one standard normal per draw."""
+    h = compute_distance(log_c, fitted_log_c)
+    u = np.asarray(u, dtype=float).reshape(-1, 1) if np.ndim(h) else np.asarray(u, dtype=float)
+    return np.log(10.0) * allocation_sd * h * u
+
+
+def allocation_u(n_draws: int) -> np.ndarray:
+    """The standard-normal :math:`u_s` of the allocation drift, one per draw (fixed seed,
+    independent of the loss drift's :math:`z_s`)."""
+    return np.random.default_rng(20220329).standard_normal(n_draws)
 
 
 def extrapolation_z(n_draws: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SpecError
+from ..errors import SpecError, option
 from .registry import DEFAULT_LIKELIHOOD, Likelihood, get_likelihood
 
 #: Symbols (LaTeX) and meanings of the shared noise parameters, sampled and reported.
@@ -48,18 +48,31 @@ class NoiseOptions:
     extrapolation_sd : float
         :math:`\kappa`, log-loss sd of the drift one decade beyond the fitted range (grows as the
         square root of the distance; forecasts only; 0 switches it off).
+    allocation_sd : float
+        :math:`\lambda`, sd of the drift of log10 N* per decade of compute beyond the fitted range
+        (moves each IsoFLOP profile along its line; forecasts only; 0 switches it off).
     """
 
     heteroscedastic: bool = True
     discrepancy: bool = True
     likelihood: str = DEFAULT_LIKELIHOOD
     extrapolation_sd: float = 0.0
+    allocation_sd: float = 0.0
 
     def __post_init__(self):
         get_likelihood(self.likelihood)  # a SpecError lists the registered names
         value = self.extrapolation_sd
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise SpecError(f"extrapolation_sd must be a number in [0, 1) (log loss per decade), got {value!r}")
+            raise SpecError(
+                f"the extrapolation drift must be a number in [0, 1) (log loss per decade), e.g. "
+                f"{option('extrapolation_sd', 0.0275)}; got {value!r}"
+            )
+        value = self.allocation_sd
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise SpecError(
+                f"the allocation drift must be a number in [0, 1) (decades of N* per decade of compute), e.g. "
+                f"{option('allocation_sd', 0.04)}; got {value!r}"
+            )
 
     @property
     def likelihood_component(self) -> Likelihood:

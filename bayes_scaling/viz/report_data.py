@@ -330,3 +330,30 @@ __all__ = [
     "identifiability_warnings",
     "parse_targets",
 ]
+
+
+def optimal_across_laws(fits, budgets, weights=None, prob: float = 0.9) -> pd.DataFrame:
+    """N* at each budget under each law: ``median [lo, hi]`` per fit (``fits``: name -> fit of the
+    same runs; ``weights``: their stacking weights, if any), and how far the medians disagree.
+
+    Published fits of one data set disagree on N* at 3.8e25 FLOPs by more than 10x depending on
+    the form and the fitting choices; one law's band does not show that. Fits whose law has no
+    allocation are left out (``attrs["skipped"]``)."""
+    columns, medians, skipped = {}, {}, []
+    for name, fit in fits.items():
+        if not fit.law.allocates:
+            skipped.append(name)
+            continue
+        opt = fit.compute_optimal(list(budgets), prob=prob)
+        label = name if weights is None else f"{name} (weight {float(weights[name]):.2f})"
+        medians[name] = opt["params_median"].to_numpy()
+        columns[label] = [
+            f"{format_count(m)} [{format_count(lo)}, {format_count(hi)}]"
+            for m, lo, hi in zip(opt["params_median"], opt["params_lo"], opt["params_hi"], strict=True)
+        ]
+    frame = pd.DataFrame(columns, index=pd.Index([format_flops(c) for c in budgets], name="compute (FLOPs)"))
+    if len(medians) > 1:
+        m = np.vstack(list(medians.values()))
+        frame["largest / smallest median"] = [f"{r:,.1f}x" for r in m.max(axis=0) / m.min(axis=0)]
+    frame.attrs["skipped"] = skipped
+    return frame

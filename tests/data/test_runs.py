@@ -777,3 +777,30 @@ def test_from_frame_returns_runs_or_raises_validation_error(df):
         assert values.dtype == np.float64
         assert np.all(np.isfinite(values)) and np.all(values > 0)
     assert len(runs.configs) >= 1
+
+
+def test_select_near_optimum_keeps_each_budgets_minimum_region():
+    """Runs within a fraction of their IsoFLOP budget's best loss; budgets by exact compute."""
+    rows = []
+    for c in (1e18, 1e19):
+        for i, n in enumerate(np.geomspace(1e7, 1e9, 7)):
+            rows.append({"params": n, "tokens": c / (6 * n), "loss": 3.0 * (1 + 0.04 * abs(i - 3))})
+    rows.append({"params": 5e8, "tokens": 5e10 / 3, "loss": 9.0})  # alone at its compute: kept
+    runs = Runs.from_frame(pd.DataFrame(rows))
+    near = runs.select(near_optimum=0.09)  # the best and the 2 neighbours (4% and 8% worse) of each
+    assert len(near) == 2 * 5 + 1
+    assert near.loss.max() == 9.0
+    assert len(runs.select(near_optimum=0.5)) == len(runs)
+    for bad in (0, -0.1, True, "15%"):
+        with pytest.raises(RunsValidationError, match=r"near_optimum must be a positive fraction.*near_optimum=0.15"):
+            runs.select(near_optimum=bad)
+
+
+def test_near_optimum_mask_with_design_labels_keeps_unlabelled_runs():
+    from bayes_scaling.data.isoflop import budget_labels, near_optimum_mask
+
+    flops = np.array([1e18, 1.06e18, 1.01e18, 1e19, 1e19, 2e19])
+    loss = np.array([3.0, 3.5, 3.1, 2.5, 2.9, 4.0])
+    assert list(budget_labels(flops)) == [0, 1, 0, 2, 2, 3]  # 1.06e18 is 0.025 dex away: its own budget
+    labels = np.array([1e18, 1e18, 1e18, 1e19, 1e19, np.nan], dtype=object)
+    assert near_optimum_mask(flops, loss, 0.05, labels).tolist() == [True, False, True, True, False, True]

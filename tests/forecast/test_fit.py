@@ -129,6 +129,7 @@ def test_optimal_loss_is_the_minimum_along_the_isoflop(small_fit):
 def test_extrapolation_drift_grows_with_distance_and_vanishes_inside(small_fit, small_runs):
     """log loss drifts by kappa * sqrt(h) * z: nothing inside the fitted box, a variance
     growing linearly in the decades h beyond it."""
+    small_fit = small_fit.with_allocation_sd(0.0)  # the loss drift alone (tests/evaluation/test_allocation.py)
     n, d = small_runs.params[:5], small_runs.tokens[:5]
     np.testing.assert_array_equal(small_fit.extrapolation_distance(n, d), 0.0)
     theta = {k: v[:, None] for k, v in small_fit.sampled_draws().items()}
@@ -202,9 +203,9 @@ def test_prior_predictive_curves_are_plausible(small_runs):
     loss = small_runs.loss
     fc = prior.predict(small_runs.params, small_runs.tokens, kind="mean")
     # Every curve of the law is positive and decreasing in N (at fixed D) and in D (at fixed N).
-    # (Beyond the data the extrapolation drift can bend the flattest prior curves upward: a
-    # law with alpha = 0.05 barely decays, so it is checked without the drift.)
-    law = prior.with_extrapolation_sd(0.0)
+    # (Beyond the data the extrapolation drifts can bend the flattest prior curves upward: a
+    # law with alpha = 0.05 barely decays, so it is checked without them.)
+    law = prior.with_extrapolation_sd(0.0).with_allocation_sd(0.0)
     grid = law.predict(np.geomspace(1e7, 1e11, 9), 1e10, kind="mean").draws
     assert np.all(np.diff(grid, axis=1) < 0)
     grid = law.predict(1e9, np.geomspace(1e9, 1e13, 9), kind="mean").draws

@@ -457,3 +457,14 @@ def test_page_parser_sees_external_resources():
     with pytest.raises(AssertionError):
         _assert_self_contained(page)
     assert re.search("script", " ".join(page.tags))
+
+
+def test_report_tabulates_n_star_under_each_law(fake_fit):
+    """laws=: N* under each law fitted to the same runs, and how far their medians disagree."""
+    other = fake_fit.with_allocation_sd(0.0)  # stands in for another law's fit: another band
+    from bayes_scaling.testing import fabricated_fit
+
+    shifted = fabricated_fit({"alpha": 0.30, "beta": 0.30})
+    html = build_report(fake_fit, laws={"tilted": shifted, "no drift": other})
+    assert "Compute-optimal N* under each law" in html
+    assert "largest / smallest median" in html and "chinchilla" in html and "tilted" in html

@@ -194,11 +194,12 @@ def allocation_exponent(fit, flops) -> np.ndarray:
     smallest and largest of ``flops``: :math:`N^* \propto C^a`.
 
     Exact for the laws whose optimum is a power law of C (Chinchilla: :math:`a = \beta/(\alpha+\beta)`);
-    the average slope over the range otherwise. NaN where a draw has no optimum there.
+    the average slope over the range otherwise. NaN where a draw has no optimum there. The law's
+    own exponent: the allocation drift beyond the data (which widens the N* bands) is left out.
     """
     c = np.asarray(flops, dtype=float)
     lo, hi = float(c.min()), float(c.max())
-    n_star = fit.optimal_params_draws(np.array([[lo, hi]]))
+    n_star = fit.optimal_params_draws(np.array([[lo, hi]]), drift=False)  # the law's own exponent
     return np.log(n_star[:, 1] / n_star[:, 0]) / np.log(hi / lo)
 
 

@@ -1,0 +1,392 @@
+"""Allocation benchmark: design-consistent scores of N*(C) at held-out IsoFLOP budgets.
+
+Every IsoFLOP design in ../shared/data (marin, porian's final, tuned-constant-LR and Kaplan-style
+configurations, xlstm, llama3, chinchilla_epoch snapped to its 9 budgets) is split at rolling
+compute origins between budgets; bayes_scaling is fitted below each origin (once: the allocation
+drift acts on forecasts only, so every drift scale is scored from the same fit), and each held-out
+budget's observed vertex is scored against replicates of the same vertex estimator
+(bayes_scaling.evaluation.allocation). The allocation drift's scale is chosen leave-one-dataset-out
+(CRPS over the other datasets' budgets); two synthetic IsoFLOP studies (well specified; the N*
+exponent drifting from 0.6 to 0.45) check the score itself. Writes
+benchmarks/results/allocation.md and allocation.csv and prints the table.
+
+    .venv/bin/python benchmarks/allocation.py [--quick] [--cache DIR] [--only marin_isoflops ...]
+
+Fits are cached in --cache (default /tmp/bayes_scaling_allocation_fits; outside the repository:
+the files hold the runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from datasets import DATA, _extra, _read, _runs  # noqa: E402
+
+import bayes_scaling as bs  # noqa: E402
+from bayes_scaling.data import synthetic  # noqa: E402
+from bayes_scaling.data.isoflop import near_optimum_mask  # noqa: E402
+from bayes_scaling.evaluation import allocation as al  # noqa: E402
+from bayes_scaling.evaluation.holdout import ComputeCutoff, split  # noqa: E402
+from bayes_scaling.noise import DEFAULT_ALLOCATION_SD  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+#: Grid of the allocation drift (dex of N* per dex of C beyond the fitted compute).
+SDS = tuple(np.round(np.arange(0.0, 0.3001, 0.02), 3))
+#: Chinchilla's nine IsoFLOP budgets (Hoffmann et al. 2022, Fig. 3); Epoch's digitised points
+#: scatter +-0.05 dex around them.
+CHINCHILLA_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+
+
+@dataclass(frozen=True)
+class IsoCase:
+    dataset: str
+    family: str
+    runs: bs.Runs
+    labels: np.ndarray | None  # design label per row of runs (None: exact compute)
+    cutoffs: tuple[float, ...]
+    note: str
+
+
+def _labelled(frame: pd.DataFrame, labels) -> tuple[bs.Runs, np.ndarray]:
+    runs = _runs(frame)
+    if not np.allclose(runs.params, frame["params"].to_numpy()):  # the table keeps row order
+        raise RuntimeError("Runs reordered the rows; labels would not line up")
+    return runs, np.asarray(labels)
+
+
+def iso_cases() -> list[IsoCase]:
+    out = []
+    df = _read("chinchilla_epoch")
+    df = df.drop(df.nlargest(5, "loss").index).reset_index(drop=True)
+    runs, labels = _labelled(df, al.snap_to_budgets(df["flops"], CHINCHILLA_BUDGETS))
+    note = "digitized; snapped to the 9 budgets of Hoffmann et al. Fig. 3 (+-0.1 dex); 5 highest losses dropped"
+    out.append(IsoCase("chinchilla_epoch", "chinchilla", runs, labels, (1.3e20, 8e20), note))
+
+    df = _read("marin_isoflops")
+    for family in sorted(df["family"].unique()):
+        sub = df[df["family"] == family].reset_index(drop=True)
+        runs, labels = _labelled(sub, _extra(sub, "budget_in_name").astype(float))
+        out.append(IsoCase("marin_isoflops", family, runs, labels, (3.1e19, 1.1e20), "budget from the run name"))
+
+    df = _read("porian_isoflops")
+    df = df[df["loss_kind"] == "validation"].copy()
+    df["config"] = _extra(df, "config")
+    for config in (
+        "rw-base-short-chinchilla-standard-val",
+        "owt2-base-short-chinchilla-standard-val",
+        "rw-tuned-short-const-standard-val",
+        "owt2-tuned-short-const-standard-val",
+        "rw-base-short-kaplan-standard-val",
+        "owt2-base-short-kaplan-standard-val",
+    ):
+        sub = df[df["config"] == config].reset_index(drop=True).assign(family=config)
+        runs = _runs(sub)
+        out.append(IsoCase("porian_isoflops", config, runs, None, (8.1e17, 3.3e18), "exact budgets; standard N"))
+
+    df = _read("xlstm_isoflops")
+    df = df[df["is_final_checkpoint"] == True].reset_index(drop=True)  # noqa: E712
+    cut = {"llama_ctx2048": 2e19, "llama_ctx8192": 1.2e19, "llama_ctx16384": 1e19, "mlstm_ctx16384": 2e19}
+    for family, c in cut.items():
+        sub = df[df["family"] == family].reset_index(drop=True)
+        runs, labels = _labelled(sub, _extra(sub, "isoflop_group"))
+        out.append(IsoCase("xlstm_isoflops", family, runs, labels, (c,), "final checkpoints; isoflop_group labels"))
+
+    df = _read("llama3_isoflops")
+    runs = _runs(df.reset_index(drop=True))
+    out.append(IsoCase("llama3_isoflops", "llama3", runs, None, (1.1e20, 1.1e21), "digitized; loss in plot units"))
+    return out
+
+
+def _drift_dex(log10_c, drift: bool) -> np.ndarray:
+    """Shift of log10 N* from the generating law's own optimum in the drifting study: the IsoFLOP
+    minima's exponent is 0.6 up to 1e19 FLOPs and falls linearly in log C to 0.45 at 1e22 (the
+    law's own exponent is 0.45); zero at 1e17."""
+    if not drift:
+        return np.zeros_like(np.asarray(log10_c, dtype=float))
+    p = synthetic.CHINCHILLA_PARAMS
+    excess = 0.6 - p["beta"] / (p["alpha"] + p["beta"])
+    t = np.asarray(log10_c, dtype=float) - 17
+    beyond = np.clip(t - 2, 0, None)
+    return excess * t - 0.025 * beyond**2
+
+
+def synthetic_cases(seeds=range(5)) -> list[IsoCase]:
+    """Two IsoFLOP studies from Hoffmann et al.'s Chinchilla fit, 9 sizes over +-0.6 dex around
+    the true optimum at each of 11 budgets 1e17-1e22: well specified, and with the minima's
+    exponent drifting (the law evaluated along each IsoFLOP line shifted by the drift, so the
+    loss at the optimum is the law's)."""
+    p = synthetic.CHINCHILLA_PARAMS
+    law = (p["E"], p["A"], p["B"], p["alpha"], p["beta"])
+    out = []
+    for (name, drift), seed in itertools.product((("well_specified", False), ("a_drifts_0.6_to_0.45", True)), seeds):
+
+        def mean(n, d, drift=drift):
+            w = np.log(10.0) * _drift_dex(np.log10(6 * n * d), drift)
+            return bs.laws.maths.chinchilla_loss(n * np.exp(-w), d * np.exp(w), *law)
+
+        n_all, d_all = [], []
+        for c in np.geomspace(1e17, 1e22, 11):
+            centre = np.log10(synthetic.chinchilla_optimum(c)[0]) + _drift_dex(np.log10(c), drift)
+            sizes = np.round(10 ** np.linspace(centre - 0.6, centre + 0.6, 9), -3)
+            n_all.append(sizes)
+            d_all.append(c / (6 * sizes))
+        runs = synthetic.runs_from_law(mean, np.concatenate(n_all), np.concatenate(d_all), random_seed=7 + seed)
+        note = "9 sizes per budget, 11 budgets 1e17-1e22"
+        out.append(IsoCase("synthetic", f"{name}#{seed}", runs, None, (1.1e19,), note))
+    return out
+
+
+#: Training-run selections scored: every run, or the runs within this fraction of their
+#: budget's best loss (bayes_scaling.data.isoflop).
+VARIANTS = (None, 0.05, 0.1, 0.2, 0.35)
+
+
+def variant_name(within) -> str:
+    return "all runs" if within is None else f"near optimum ({within:.0%})"
+
+
+def cached_fit(case: IsoCase, cutoff: float, train: bs.Runs, cache: Path, fit_options: dict):
+    key = hashlib.sha256(
+        json.dumps([case.dataset, case.family, cutoff, len(train), float(train.loss.sum()), fit_options]).encode()
+    ).hexdigest()[:16]
+    path = cache / f"{case.dataset}-{case.family}-{cutoff:.2g}-{key}.nc"
+    if path.exists():
+        return bs.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bs.fit(train, random_seed=0, progressbar=False, **fit_options)
+    fit.save(path)
+    return fit
+
+
+def score_case(case: IsoCase, cache: Path, fit_options: dict, sds, log: list[str], variants=VARIANTS) -> pd.DataFrame:
+    frames = []
+    for cutoff in case.cutoffs:
+        rule = ComputeCutoff(cutoff)
+        held = rule.held_out(case.runs)
+        train, test = split(case.runs, rule)
+        labels = (None, None) if case.labels is None else (case.labels[~held], case.labels[held])
+        name = f"{case.dataset}/{case.family} ({rule})"
+        t0 = time.perf_counter()
+        base, excluded = al.score_allocation(
+            train, test, None, train_labels=labels[0], test_labels=labels[1], name=name
+        )
+        log.extend(excluded)
+        rows = [base]
+        for within in variants:
+            fitted = train
+            if within is not None:
+                fitted = train.subset(near_optimum_mask(train.flops, train.loss, within, labels[0]))
+            fit = cached_fit(case, cutoff, fitted, cache, fit_options).accept_unconverged(warn=False)
+            verdict = fit.verdict
+            if not verdict.ok:
+                log.append(f"{name}, {variant_name(within)}: fit kept, diagnostics {verdict.headline()}")
+            for sd in sds:
+                table, _ = al.score_allocation(
+                    train, test, fit.with_allocation_sd(sd), train_labels=labels[0], test_labels=labels[1]
+                )
+                if not len(table):
+                    continue
+                tag = {"sd": sd, "variant": variant_name(within), "ok": verdict.ok}
+                rows.append(table[table["method"] == "bayes_scaling"].assign(**tag))
+                if case.dataset == "synthetic":
+                    rows.append(true_argmin_rows(case, fit.with_allocation_sd(sd), table).assign(**tag))
+        frame = pd.concat(rows, ignore_index=True)
+        frames.append(frame.assign(dataset=case.dataset, family=case.family, origin=str(rule)))
+        print(f"  {name}: {time.perf_counter() - t0:.0f} s", flush=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def true_argmin_rows(case: IsoCase, fit, table: pd.DataFrame) -> pd.DataFrame:
+    """Synthetic studies: the posterior N* band (``fit.optimal_draws``) scored against the true
+    argmin of the generating law at each scored budget."""
+    budgets = table[table["method"] == "bayes_scaling"]
+    flops = budgets["flops"].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        draws = np.log10(fit.optimal_draws(flops)["params"])
+    truth = np.log10(synthetic.chinchilla_optimum(flops)[0]) + _drift_dex(
+        np.log10(flops), case.family != "well_specified"
+    )
+    out = []
+    for j, (_, row) in enumerate(budgets.iterrows()):
+        out.append(
+            {
+                **row[["budget", "flops", "distance_dex", "runs"]].to_dict(),
+                "method": "bayes_scaling",
+                "target": "true argmin",
+                **al.score_replicates(draws[:, j], truth[j]),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def choose(rows: pd.DataFrame) -> dict[str, tuple[str, float]]:
+    """The (training-run selection, drift scale) minimising the mean CRPS over families (each
+    family's budgets averaged first): over all datasets, and for each dataset over the families
+    of the others (leave-one-dataset-out)."""
+    ours = rows[(rows["method"] == "bayes_scaling") & (rows["dataset"] != "synthetic")]
+    if "target" in ours:
+        ours = ours[ours["target"].isna()]
+    # one mean per family (the independent studies: budgets of a family share its fits)
+    per_family = ours.groupby(["variant", "sd", "dataset", "family"])["crps_dex"].mean().reset_index()
+    out = {"all": per_family.groupby(["variant", "sd"])["crps_dex"].mean().idxmin()}
+    for dataset in sorted(per_family["dataset"].unique()):
+        rest = per_family[per_family["dataset"] != dataset]
+        out[dataset] = rest.groupby(["variant", "sd"])["crps_dex"].mean().idxmin()
+    return out
+
+
+def final_rows(rows: pd.DataFrame, chosen: dict[str, tuple[str, float]]) -> pd.DataFrame:
+    """Baselines; bayes_scaling at its leave-one-dataset-out settings (synthetic: the pooled
+    ones); at the package defaults on every run; and on every run without the allocation drift
+    (the model before it)."""
+    base = rows[rows["method"] != "bayes_scaling"]
+    ours = rows[rows["method"] == "bayes_scaling"]
+    setting = ours["dataset"].map(lambda d: chosen.get(d, chosen["all"]))
+    picked = ours[(ours["variant"] == setting.str[0]) & np.isclose(ours["sd"], setting.str[1].astype(float))]
+    everything = ours["variant"] == variant_name(None)
+    default = ours[everything & np.isclose(ours["sd"], DEFAULT_ALLOCATION_SD)]
+    none = ours[everything & (ours["sd"] == 0.0)]
+    out = pd.concat(
+        [
+            base,
+            picked.assign(method="bayes_scaling"),
+            default.assign(method="bayes_scaling (all runs, default drift)"),
+            none.assign(method="bayes_scaling (all runs, no allocation drift)"),
+        ],
+        ignore_index=True,
+    )
+    out["target"] = out["target"].fillna("observed vertex") if "target" in out else "observed vertex"
+    out["bin"] = al.distance_bin(out["distance_dex"]).to_numpy()
+    out["cluster"] = out["dataset"] + "/" + out["family"]
+    return out
+
+
+def sensitivity(rows: pd.DataFrame) -> pd.DataFrame:
+    """Pooled 90% coverage, CRPS and width of every (selection, drift) pair (real data)."""
+    ours = rows[(rows["method"] == "bayes_scaling") & (rows["dataset"] != "synthetic")]
+    if "target" in ours:
+        ours = ours[ours["target"].isna()]
+    keep = ours["sd"].isin([0.0, 0.04, 0.08, 0.12, 0.16, 0.2])
+    return al.summarize_allocation(ours[keep], ["variant", "sd"])[
+        ["cover_50", "cover_90", "crps_dex", "median_width90_dex"]
+    ]
+
+
+def fmt(table: pd.DataFrame) -> str:
+    return table.to_markdown(floatfmt=".3f")
+
+
+def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sens: pd.DataFrame) -> str:
+    real = final[final["dataset"] != "synthetic"]
+    synth = final[final["dataset"] == "synthetic"].assign(study=lambda f: f["family"].str.split("#").str[0])
+    ours = real[real["method"] == "bayes_scaling"]
+    pooled = al.summarize_allocation(real, ["method"])
+    lo, hi = al.cluster_bootstrap(ours, "covered_90")
+    lines = [
+        "# Allocation: N*(C) at held-out IsoFLOP budgets (design-consistent score)",
+        "",
+        f"Written by `benchmarks/allocation.py`. {settings}",
+        "",
+        "Each held-out budget's observed IsoFLOP vertex (least-squares parabola in ln N through its",
+        "runs) is scored against the forecast distribution of the *same* estimator applied to",
+        "replicate losses simulated at the budget's actual (N, D) from each posterior draw",
+        "(`bayes_scaling.evaluation.allocation`). Coverage = share of budgets whose observed vertex",
+        "lies in the central interval; CRPS, errors and widths in dex of N. Approach 3 is a point",
+        "forecast (its estimator applied to its noise-free predictions); Approach 2's interval is a",
+        "noise-injection bootstrap. bayes_scaling's training-run selection (every run, or the runs",
+        "within 10/20/35% of their budget's best loss) and allocation drift scale (dex of N* per",
+        "dex of compute) are chosen leave-one-dataset-out by CRPS: "
+        + "; ".join(f"{k}: {v[0]}, drift {v[1]:g}" for k, v in chosen.items())
+        + ".",
+        "",
+        "## Summary",
+        "",
+        f"pooled 90% coverage of IsoFLOP minima: {100 * ours['covered_90'].mean():.0f}% "
+        f"(95% cluster-bootstrap interval over families {100 * lo:.0f}-{100 * hi:.0f}%; {len(ours)} budgets, "
+        f"{ours['cluster'].nunique()} families)",
+        "",
+        "### Pooled, by method",
+        "",
+        fmt(pooled),
+        "",
+        "### By dataset",
+        "",
+        fmt(al.summarize_allocation(real, ["dataset", "method"])),
+        "",
+        "### By extrapolation distance, log10(C / largest fitted C)",
+        "",
+        fmt(al.summarize_allocation(real, ["bin", "method"])),
+        "",
+        "### Synthetic studies (5 seeds each; fit below 1.1e19 FLOPs, 11 budgets 1e17-1e22)",
+        "",
+        "Target 'observed vertex': the design-consistent score as on real data; 'true argmin': the",
+        "posterior N* band against the generating law's argmin (the pooled drift scale).",
+        "",
+        fmt(al.summarize_allocation(synth, ["study", "target", "method"])),
+        "",
+        "### Every selection and drift scale, pooled over the real datasets",
+        "",
+        fmt(sens),
+        "",
+        "## Budgets excluded and fits flagged",
+        "",
+        *[f"- {line}" for line in log],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 chains x 300 draws (results not written unless --out)")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/bayes_scaling_allocation_fits"))
+    ap.add_argument("--only", nargs="+", help="dataset names")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"no data folder at {DATA}: this benchmark reads ../shared/data")
+    fit_options = {"draws": 300, "tune": 300, "chains": 2} if args.quick else {"draws": 500, "tune": 1000, "chains": 4}
+    args.cache.mkdir(parents=True, exist_ok=True)
+    log: list[str] = []
+    frames = []
+    t0 = time.perf_counter()
+    for case in [*iso_cases(), *synthetic_cases()]:
+        if args.only and case.dataset not in args.only:
+            continue
+        frames.append(score_case(case, args.cache, fit_options, SDS, log))
+    rows = pd.concat(frames, ignore_index=True)
+    chosen = choose(rows)
+    final = final_rows(rows, chosen)
+    settings = (
+        f"bayes_scaling {fit_options['chains']} chains x {fit_options['draws']} draws, default model; "
+        f"{time.perf_counter() - t0:.0f} s."
+    )
+    text = report(final, chosen, log, settings, sensitivity(rows))
+    print(text)
+    out = args.out or (None if args.quick else RESULTS)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "allocation.md").write_text(text)
+        keep = ["dataset", "family", "origin", "budget", "flops", "distance_dex", "runs", "method", "variant", "sd"]
+        keep += ["target", "pit"]
+        keep += ["crps_dex", "median_error_dex", "width90_dex", "covered_50", "covered_80", "covered_90", "ok"]
+        rows[[c for c in keep if c in rows]].to_csv(out / "allocation.csv", index=False, float_format="%.5g")
+
+
+if __name__ == "__main__":
+    main()
