@@ -248,6 +248,7 @@ def _allocation(fit, budgets: list[float], largest: float | None, laws=None) -> 
 
     law = fit.law
     out = {"kind": law.allocation_kind, "law": law.name, "rule": law.allocation_rule}
+    out["drift"] = float(getattr(fit.noise, "allocation_sd", 0.0) or 0.0)
     if law.allocation_kind == "not_applicable":
         return out
     if law.allocation_kind == "closed_form":
