@@ -370,7 +370,9 @@ def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sen
     synth = final[final["dataset"] == "synthetic"].assign(study=lambda f: f["family"].str.split("#").str[0])
     ours = real[real["method"] == "bayes_scaling"]
     pooled = al.summarize_allocation(real, ["method"])
-    lo, hi = al.cluster_bootstrap(ours, "covered_90")
+    scored = ours[ours["pit"].notna()]
+    lo, hi = al.cluster_bootstrap(scored, "covered_90")
+    distinct = ours[["dataset", "family", "budget"]].drop_duplicates().shape[0]
     lines = [
         "# Allocation: N*(C) at held-out IsoFLOP budgets (design-consistent score)",
         "",
@@ -390,9 +392,14 @@ def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sen
         "",
         "## Summary",
         "",
-        f"pooled 90% coverage of IsoFLOP minima: {100 * ours['covered_90'].mean():.0f}% "
-        f"(95% cluster-bootstrap interval over families {100 * lo:.0f}-{100 * hi:.0f}%; {len(ours)} budgets, "
-        f"{ours['cluster'].nunique()} families)",
+        f"pooled 90% coverage of IsoFLOP minima: {100 * scored['covered_90'].mean():.0f}% "
+        f"(95% cluster-bootstrap interval {100 * lo:.0f}-{100 * hi:.0f}%, resampling families; {len(scored)} "
+        f"(budget, origin) scores of {distinct} distinct budgets in {ours['cluster'].nunique()} families; "
+        f"{len(ours) - len(scored)} forecast(s) with fewer than {al.MIN_ACCEPTED} replicates inside the scoring "
+        "window left unscored)",
+        "",
+        "Replicates are conditioned on the event that made a budget scorable (its vertex at least one",
+        "size inside the grid); `median_accepted` is the share of replicates that pass.",
         "",
         "### The targets of issue 21, measured",
         "",
@@ -448,13 +455,16 @@ def main() -> None:
         if args.from_rows or (args.only and case.dataset not in args.only):
             continue
         frames.append(score_case(case, args.cache, fit_options, SDS, log))
-    if frames:
-        rows = pd.concat(frames, ignore_index=True)
-        rows.attrs = {"log": log, "seconds": time.perf_counter() - t0}
-        rows.to_pickle(args.cache / "rows.pkl")  # --from-rows rewrites the report without scoring again
-    else:
+    if args.from_rows:
         rows = pd.read_pickle(args.cache / "rows.pkl")
-    log, seconds = rows.attrs["log"], rows.attrs["seconds"]
+    elif not frames:
+        sys.exit(f"no dataset named {args.only}")
+    else:
+        rows = pd.concat(frames, ignore_index=True)
+        rows.attrs = {"log": log, "seconds": time.perf_counter() - t0, "fit_options": fit_options}
+        if not args.only:  # --from-rows rewrites the report of a whole run without scoring again
+            rows.to_pickle(args.cache / "rows.pkl")
+    log, seconds, fit_options = rows.attrs["log"], rows.attrs["seconds"], rows.attrs["fit_options"]
     chosen = choose(rows)
     final = final_rows(rows, chosen)
     settings = (

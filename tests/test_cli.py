@@ -232,7 +232,7 @@ def test_answers_take_another_allocation_drift(saved, capsys):
 def test_a_bad_allocation_drift_is_named_as_the_flag(saved, capsys):
     assert main(["optimal", str(saved), "--flops", "1e25", "--allocation-drift", "2"]) == 1
     err = capsys.readouterr().err
-    assert "the allocation drift must be a number in [0, 1)" in err and "--allocation-drift 0.04" in err
+    assert "the allocation drift must be a number in [0, 1)" in err and "--allocation-drift 0.06" in err
     assert "allocation_sd" not in err
 
 
@@ -241,3 +241,14 @@ def test_report_with_other_laws(saved, tmp_path, capsys):
     assert main(["report", str(saved), "--out", str(out), "--laws", str(saved)]) == 0
     html = out.read_text()
     assert "Compute-optimal N* under each law" in html and "largest / smallest median" in html
+
+
+def test_near_optimum_takes_a_fraction(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--near-optimum", "15"])
+    assert exc.value.code == 2
+    assert (
+        "--near-optimum: must be a fraction above 0 and below 1 (0.1 = within 10%), got 15" in capsys.readouterr().err
+    )

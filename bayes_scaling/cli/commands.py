@@ -170,7 +170,7 @@ def cmd_fit(args) -> int:
         near = runs.select(near_optimum=args.near_optimum)
         print(
             f"--near-optimum {args.near_optimum:g}: fitting the {len(near)} of {len(runs)} rows within "
-            f"{args.near_optimum:.0%} of their budget's best loss"
+            f"{100 * args.near_optimum:g}% of their budget's best loss"
         )
         runs = near
     print(f"Fitting law '{args.law}' to {runs!r}")
@@ -280,11 +280,16 @@ def cmd_report(args) -> int:
         from ..forecast.result import load
 
         laws = {fit.law.name: fit}
-        for path in args.laws:
+        for i, path in enumerate(args.laws):
             other = load(path)
+            if args.extrapolation_drift is not None:  # the same answer options as the main fit
+                other = other.with_extrapolation_sd(args.extrapolation_drift)
+            if args.allocation_drift is not None:
+                other = other.with_allocation_sd(args.allocation_drift)
             if args.accept_unconverged:
                 other = other.accept_unconverged()
-            laws[other.law.name if other.law.name not in laws else Path(path).stem] = other
+            name = next(n for n in (other.law.name, Path(path).stem, f"{Path(path).stem} ({i + 1})") if n not in laws)
+            laws[name] = other
     path = write_report(
         fit, out, targets=args.target or None, backtest=backtest, title=args.title, laws=laws, overwrite=args.overwrite
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import commands as c
-from .words import count, non_negative_float, non_negative_int, open_unit, positive_int, target
+from .words import count, loss_fraction, non_negative_float, non_negative_int, open_unit, positive_int, target
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--near-optimum",
-        type=non_negative_float,
+        type=loss_fraction,
         metavar="FRACTION",
         help="fit only the runs within this fraction of their IsoFLOP budget's best loss (e.g. 0.2): "
         "the far arms a global law misfits are left out; for allocation questions",

@@ -41,6 +41,10 @@ non_negative_int = _number(int, "a whole number", lambda v: v >= 0, "0 or more")
 #: A probability strictly between 0 and 1.
 open_unit = _number(float, "a number between 0 and 1", lambda v: 0 < v < 1, "between 0 and 1 (exclusive)")
 non_negative_float = _number(float, "a number", lambda v: v >= 0, "0 or more")
+#: A fraction of the best loss (0.1 = within 10%); 1 or more is almost surely a percentage typed.
+loss_fraction = _number(
+    float, "a fraction such as 0.1", lambda v: 0 < v < 1, "a fraction above 0 and below 1 (0.1 = within 10%)"
+)
 
 
 def target(text: str):

@@ -18,6 +18,7 @@ held-out run is fitted.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import RunsValidationError, option
+from ..errors import RunsValidationError, RunsWarning, option
 from ..units import parse_count
 from .plausibility import plausibility_problems, rows_text
 from .reading import FINAL, column_suggestions, final_flags, missing_column_hint, read_table, wrong_delimiter
@@ -342,6 +343,13 @@ class Runs:
         its final checkpoint (stopped early) and is left out. Returns ``self`` when nothing is
         left out.
         """
+        keep = self._final_mask()
+        if keep.all():
+            return self
+        return self.subset(keep)
+
+    def _final_mask(self) -> np.ndarray:
+        """Rows that are their run's final checkpoint (see :meth:`final`)."""
         keep = np.zeros(len(self), dtype=bool)
         keep[self.run_table["final_row"].to_numpy()] = True
         if FINAL in self.frame and (self.frame[FINAL] == 1).any():
@@ -356,9 +364,7 @@ class Runs:
             keep[:] = False
             keep[last_flagged[has_flag]] = True
             keep[self.run_table["final_row"].to_numpy()[~has_flag & ~unfinished]] = True
-        if keep.all():
-            return self
-        return self.subset(keep)
+        return keep
 
     def runs_held_out(self, run_mask) -> np.ndarray:
         """Observation mask of the runs selected by ``run_mask`` (boolean over :attr:`run_table`)."""
@@ -479,7 +485,6 @@ class Runs:
         designs) with loss within ``near_optimum`` (a fraction: 0.15 = 15%) of the best loss at
         their compute budget (:mod:`bayes_scaling.data.isoflop`: the far arms a global law
         misfits are left out; for allocation questions)."""
-        from .isoflop import near_optimum_mask
 
         mask = np.ones(len(self), dtype=bool)
         if family is not None:
@@ -489,16 +494,47 @@ class Runs:
         if max_flops is not None:
             mask &= self.flops <= max_flops
         if near_optimum is not None:
-            if isinstance(near_optimum, bool) or not isinstance(near_optimum, (int, float)) or not near_optimum > 0:
+            if isinstance(near_optimum, bool) or not isinstance(near_optimum, (int, float)) or not 0 < near_optimum < 1:
                 raise RunsValidationError(
                     [
-                        f"near_optimum must be a positive fraction of the best loss, e.g. {option('near_optimum', 0.15)} "
-                        f"for 15%; got {near_optimum!r}"
+                        "the near-optimum fraction must lie between 0 and 1 (a fraction of the best loss), e.g. "
+                        f"{option('near_optimum', 0.15)} for 15%; got {near_optimum!r}"
                     ]
                 )
-            near = near_optimum_mask(self.flops[mask], self.loss[mask], near_optimum)
-            mask[np.flatnonzero(mask)[~near]] = False
+            picked = self.subset(mask) if not mask.all() else self
+            mask[np.flatnonzero(mask)[~picked._near_optimum_rows(near_optimum)]] = False
         return self.subset(mask)
+
+    def _near_optimum_rows(self, within: float) -> np.ndarray:
+        """Rows of the runs whose final configuration lies within ``within`` of the best at its
+        IsoFLOP budget (per family; a configuration's loss is the mean of its seeds); every row
+        of a kept run is kept. Budgets whose compute is not shared exactly are kept whole, with
+        a :class:`~bayes_scaling.errors.RunsWarning`."""
+        from .isoflop import near_optimum_mask, spread_budgets
+
+        final_rows = np.flatnonzero(self._final_mask())
+        config = self.config_index[final_rows]
+        final_cfg, at = np.unique(config, return_inverse=True)  # (seeds of a config: its mean log loss)
+        cfg_loss = np.exp(pd.Series(np.log(self.loss[final_rows])).groupby(at).mean().to_numpy())
+        cfg_flops = self.configs[K.FLOPS].to_numpy()[final_cfg]
+        family = (
+            self.configs[K.FAMILY].to_numpy()[final_cfg] if K.FAMILY in self.configs else np.full(final_cfg.size, "")
+        )
+        keep_cfg = np.ones(final_cfg.size, dtype=bool)
+        for fam in pd.unique(family):
+            sel = np.flatnonzero(family == fam)
+            keep_cfg[sel] = near_optimum_mask(cfg_flops[sel], cfg_loss[sel], within)
+            spread = spread_budgets(cfg_flops[sel])
+            if spread:
+                warnings.warn(
+                    f"near_optimum: {spread}; their runs were all kept. The selection needs an IsoFLOP design "
+                    "(runs sharing exact compute budgets)",
+                    RunsWarning,
+                    stacklevel=4,
+                )
+        kept_runs = np.zeros(self.n_runs, dtype=bool)
+        kept_runs[self.run_index[final_rows[keep_cfg[at]]]] = True
+        return kept_runs[self.run_index]
 
     def data_hash(self) -> str:
         """SHA-256 of the canonical table (provenance of a fit)."""

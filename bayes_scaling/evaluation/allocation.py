@@ -19,12 +19,16 @@ forecast for the estimator. Here the forecast is moved into the estimator's spac
    *actual* (N, D) (``fit.predict(kind="new_run")``: noise, drift and allocation drift
    included) and the *same* vertex estimator (:func:`vertex_log_params`) is applied to each
    replicate, giving the forecast distribution of the observed vertex.
-3. **Scores** in dex (log10 N): the PIT of the observed vertex, whether the central 50/80/90%
+3. **Scores** in dex (log10 N), of the replicates *conditioned on the event that made the
+   observed budget scorable* (a vertex at least one size inside the grid; ``accepted`` is the
+   share of replicates that pass): the PIT of the observed vertex, whether the central 50/80/90%
    intervals cover it, the CRPS, the error of the forecast's median and its 90% width.
 
-Baselines in the same space: Approach 3 (the estimator applied to its noise-free predictions at
-the budget's points; a point forecast) and Approach 2 with a noise-injection bootstrap (the
-parabola residual sd put back on the training losses, every parabola and the power law refitted).
+Baselines: Approach 3 (the estimator applied to its noise-free predictions at the budget's
+points; a point forecast) and Approach 2 with a noise-injection bootstrap (the parabola residual
+sd put back on the training losses, every parabola and the power law refitted). Approach 2's
+draws are its law's N*(C), conditioned on the same window but without the held-out budget's own
+estimator noise: the interval a practitioner gets from it, not a design-consistent forecast.
 """
 
 from __future__ import annotations
@@ -35,14 +39,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..data.isoflop import budget_labels
+from ..data.isoflop import MAX_BUDGET_SD, budget_labels
 from ..data.runs import Runs
 from ..laws.maths import chinchilla_loss
 from .baselines import approach3
 from .scores import crps_from_draws
 
-#: Largest sd of log10 C among the runs of one budget (exact-compute designs).
-MAX_BUDGET_SD = 0.01
 #: Fewest distinct model sizes a scored budget must have.
 MIN_SIZES = 5
 #: Smallest span of the sizes of a scored budget, in decades of N.
@@ -61,25 +63,34 @@ LEVELS = (0.5, 0.8, 0.9)
 
 
 # --------------------------------------------------------------------------- the estimator
+def diverged(losses) -> np.ndarray:
+    """Runs of a budget (last axis) whose loss exceeds :data:`DIVERGED_RATIO` times the budget's
+    second-best loss (one low outlier cannot make every other run "diverged"); NaN counts."""
+    y = np.asarray(losses, dtype=float)
+    second = np.sort(np.where(np.isnan(y), np.inf, y), axis=-1)[..., 1:2]
+    return ~(y <= DIVERGED_RATIO * second)
+
+
 def vertex_log_params(log_n, losses) -> np.ndarray:
     r""":math:`\ln N` at the minimum of a robust parabola in :math:`\ln N` through the losses of one
-    IsoFLOP budget, kept inside the sizes tried: the vertex estimator of this module.
+    IsoFLOP budget: the vertex estimator of this module.
 
     ``losses`` has shape ``(..., n)`` (any number of replicates at once) for the ``n`` sizes
-    ``log_n``. Runs above :data:`DIVERGED_RATIO` times the budget's best loss are dropped (as
-    :func:`isoflop_budgets` drops them from observed budgets), then the parabola is fitted by
-    least squares and refitted :data:`ROBUST_STEPS` times with Tukey's bisquare weights (scale:
-    the MAD of the residuals), so one outlying run cannot throw the vertex to the end of the grid
-    (real budgets have them; so do replicates from a heavy-tailed new-run noise). A parabola
-    opening downward (or flat) has its minimum at the end of the grid with the lower fitted loss;
-    a vertex outside the grid is moved to its nearer end. Defined for every replicate.
+    ``log_n``. Runs flagged by :func:`diverged` are dropped (as :func:`isoflop_budgets` drops them
+    from observed budgets), then the parabola is fitted by least squares and refitted
+    :data:`ROBUST_STEPS` times with Tukey's bisquare weights (scale: the MAD of the residuals),
+    so one outlying run cannot throw the vertex away (real budgets have them; so do replicates
+    from a heavy-tailed new-run noise). A parabola opening downward (or flat) has its minimum at
+    the end of the grid with the lower fitted loss; a vertex outside the grid is moved to its
+    nearer end. NaN where fewer than 3 runs are kept.
     """
     x = np.asarray(log_n, dtype=float)
     y = np.asarray(losses, dtype=float)
     centre = x.mean()
     u = x - centre
     design = np.column_stack([u**2, u, np.ones_like(u)])
-    keep = (y <= DIVERGED_RATIO * y.min(axis=-1, keepdims=True)).astype(float)
+    keep = (~diverged(y)).astype(float)
+    y = np.where(keep > 0, y, 0.0)  # (NaN and diverged runs have weight 0)
     weights = keep
     ridge = 1e-12 * np.eye(3)
     for step in range(ROBUST_STEPS + 1):
@@ -90,8 +101,10 @@ def vertex_log_params(log_n, losses) -> np.ndarray:
             break
         resid = y - coef @ design.T
         spread = np.where(keep > 0, np.abs(resid), np.nan)
-        scale = 1.4826 * np.nanmedian(spread, axis=-1, keepdims=True)
-        scale = np.maximum(scale, 1e-9 * np.abs(y).mean(axis=-1, keepdims=True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (replicates with no run kept: NaN below)
+            scale = 1.4826 * np.nanmedian(spread, axis=-1, keepdims=True)
+        scale = np.maximum(np.nan_to_num(scale), 1e-9 * np.abs(y).mean(axis=-1, keepdims=True) + 1e-300)
         t = resid / (BISQUARE_C * scale)
         weights = keep * np.where(np.abs(t) < 1, (1 - t**2) ** 2, 0.0)
     c2, c1 = coef[..., 0], coef[..., 1]
@@ -99,7 +112,8 @@ def vertex_log_params(log_n, losses) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         vertex = np.where(c2 > 0, -c1 / (2 * c2), np.nan)
     at_ends = np.where(c2 * lo**2 + c1 * lo <= c2 * hi**2 + c1 * hi, lo, hi)
-    return centre + np.clip(np.where(np.isfinite(vertex), vertex, at_ends), lo, hi)
+    out = centre + np.clip(np.where(np.isfinite(vertex), vertex, at_ends), lo, hi)
+    return np.where(keep.sum(axis=-1) >= 3, out, np.nan)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -118,6 +132,13 @@ class Budget:
     def observed(self) -> float:
         """The observed vertex, log10 N."""
         return float(vertex_log_params(np.log(self.params), self.loss) / np.log(10.0))
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """Where a vertex must lie for the budget to be scored (log10 N): from the second smallest
+        to the second largest size. Replicates are conditioned on the same event."""
+        sizes = np.unique(np.round(np.log10(self.params), 4))
+        return float(sizes[1]), float(sizes[-2])
 
 
 @dataclass
@@ -161,13 +182,13 @@ def isoflop_budgets(runs: Runs, labels=None, *, name: str = "") -> Budgets:
         if exact and sd > MAX_BUDGET_SD:
             out.excluded.append(f"{where}: sd of log10 C within the budget is {sd:.3f} > {MAX_BUDGET_SD}")
             continue
-        loss = runs.loss[rows]
-        diverged = loss > DIVERGED_RATIO * loss.min()
-        if diverged.any():
+        bad = diverged(runs.loss[rows]) if rows.size > 1 else np.zeros(rows.size, dtype=bool)
+        if bad.any():
             out.excluded.append(
-                f"{where}: {int(diverged.sum())} run(s) with loss > {DIVERGED_RATIO}x the budget's best dropped (diverged or far out on an arm)"
+                f"{where}: {int(bad.sum())} run(s) with loss > {DIVERGED_RATIO}x the budget's second best dropped "
+                "(diverged or far out on an arm)"
             )
-            rows = rows[~diverged]
+            rows = rows[~bad]
         x = np.log10(runs.params[rows])
         sizes = np.unique(np.round(x, 4))
         if sizes.size < MIN_SIZES:
@@ -184,7 +205,8 @@ def isoflop_budgets(runs: Runs, labels=None, *, name: str = "") -> Budgets:
             tokens=runs.tokens[rows],
             loss=runs.loss[rows],
         )
-        if not sizes[1] <= budget.observed <= sizes[-2]:
+        lo, hi = budget.window
+        if not lo <= budget.observed <= hi:
             out.excluded.append(f"{where}: observed vertex is not at least one size inside the grid")
             continue
         out.scored.append(budget)
@@ -192,9 +214,26 @@ def isoflop_budgets(runs: Runs, labels=None, *, name: str = "") -> Budgets:
 
 
 # --------------------------------------------------------------------------- scores
-def score_replicates(replicates, observed: float) -> dict:
-    """Scores (dex) of a forecast distribution of the vertex (``replicates``, log10 N)."""
+#: Fewest accepted replicates a forecast needs to be scored.
+MIN_ACCEPTED = 100
+
+
+def score_replicates(replicates, observed: float, window=None) -> dict:
+    """Scores (dex) of a forecast distribution of the vertex (``replicates``, log10 N).
+
+    With ``window`` (the budget's :attr:`Budget.window`) the forecast is conditioned on the event
+    that made the observed budget scorable: only replicates whose vertex lies inside it count
+    (``accepted``: their share). Without that, replicates piled at the grid's ends would widen
+    every interval to the whole grid and "cover" any interior vertex by construction."""
     x = np.asarray(replicates, dtype=float)
+    x = x[np.isfinite(x)]
+    accepted = 1.0
+    if window is not None:
+        inside = (x >= window[0]) & (x <= window[1])
+        accepted = float(inside.mean()) if x.size else 0.0
+        x = x[inside]
+    if x.size < MIN_ACCEPTED:
+        return {"accepted": accepted, "pit": np.nan}
     pit = float(np.mean(x < observed) + 0.5 * np.mean(x == observed))
     row = {"pit": pit, "crps_dex": float(crps_from_draws(x[:, None], np.array([observed]))[0])}
     row["median_error_dex"] = float(np.median(x) - observed)
@@ -202,6 +241,7 @@ def score_replicates(replicates, observed: float) -> dict:
         row[f"covered_{round(100 * p)}"] = bool(abs(pit - 0.5) <= p / 2)
     lo, hi = np.quantile(x, [0.05, 0.95])
     row["width90_dex"] = float(hi - lo)
+    row["accepted"] = accepted
     return row
 
 
@@ -289,15 +329,16 @@ def score_allocation(
         )
         if a2 is not None:
             point, draws = a2
-            row = score_replicates(draws[:, j], observed)
+            row = score_replicates(draws[:, j], observed, budget.window)
             row["median_error_dex"] = float(point[j] - observed)
             rows.append({**base, "method": "approach2_bootstrap", **row})
         if fit is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # extrapolation and diagnostics are recorded by the caller
-                draws = fit.predict(budget.params, budget.tokens, kind="new_run", random_seed=random_seed).draws
+                seed = random_seed + j  # (another noise stream per budget)
+                draws = fit.predict(budget.params, budget.tokens, kind="new_run", random_seed=seed).draws
             replicates = vertex_log_params(log_n, draws) / np.log(10.0)
-            rows.append({**base, "method": "bayes_scaling", **score_replicates(replicates, observed)})
+            rows.append({**base, "method": "bayes_scaling", **score_replicates(replicates, observed, budget.window)})
     return pd.DataFrame(rows), held.excluded + trained.excluded
 
 
@@ -319,6 +360,7 @@ def summarize_allocation(rows: pd.DataFrame, by=("method",)) -> pd.DataFrame:
         out["crps_dex"] = g["crps_dex"].mean()
         out["median_abs_error_dex"] = g["median_error_dex"].abs().median()
         out["median_width90_dex"] = g["width90_dex"].median()
+        out["median_accepted"] = g["accepted"].median() if "accepted" in g else np.nan
         return pd.Series(out)
 
     return rows.groupby(list(by), observed=True).apply(agg, include_groups=False)

@@ -308,7 +308,9 @@ class Predictive:
         r"""Compute-optimal N*, D*, D*/N* and expected loss per budget C: median and ``prob`` interval.
 
         For Chinchilla: :math:`N^* = G (C/k)^{\beta/(\alpha+\beta)}`,
-        :math:`G = (\alpha A / \beta B)^{1/(\alpha+\beta)}`, :math:`D^* = C / (k N^*)`, per draw.
+        :math:`G = (\alpha A / \beta B)^{1/(\alpha+\beta)}`, :math:`D^* = C / (k N^*)`, per draw;
+        beyond the fitted compute, N* is moved by the allocation drift (``allocation_sd``, see
+        :mod:`bayes_scaling.noise.extrapolation`) and the loss carries the extrapolation drift.
         """
         q_lo, q_hi = interval_quantiles(prob)
         draws = self.optimal_draws(flops)

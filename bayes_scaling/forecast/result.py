@@ -27,6 +27,7 @@ from ..noise import (
     NoiseOptions,
     allocation_shift,
     allocation_u,
+    compute_distance,
     extrapolation_distance,
     extrapolation_z,
     new_run_noise,
@@ -185,11 +186,11 @@ class ScalingFit(Predictive):
 
     def _allocation_shift(self, log_c, rows=slice(None)) -> np.ndarray | None:
         """The allocation drift :math:`w_s(C)` (ln N) at ``log_c = ln(ND)`` for draws ``rows``;
-        None without one (no allocation, or lambda = 0)."""
+        None without one (no allocation, lambda = 0, or every point inside the fitted compute)."""
         lam, const = self._noise.allocation_sd, self.idata["constant_data"]
-        if lam <= 0 or not self._law.allocates:
-            return None
         fitted = const["log_n"].values + const["log_d"].values
+        if lam <= 0 or not self._law.allocates or not compute_distance(log_c, fitted).any():
+            return None  # (inside the data: no (draws x points) arrays)
         return allocation_shift(np.asarray(log_c, dtype=float), fitted, lam, allocation_u(self.n_draws)[rows])
 
     def log_mean_draws(

@@ -48,7 +48,7 @@ DEFAULT_EXTRAPOLATION_SD = 0.0275
 #: Default :math:`\lambda`: sd of the drift of :math:`\log_{10} N^*` per decade of compute beyond
 #: the fitted range (module docstring). Estimated by ``benchmarks/allocation.py`` (CRPS-optimal
 #: over the public IsoFLOP studies; leave-one-data-set-out values in benchmarks/results/allocation.md).
-DEFAULT_ALLOCATION_SD = 0.04
+DEFAULT_ALLOCATION_SD = 0.06
 
 
 def extrapolation_distance(log_n, log_d, fitted_log_n, fitted_log_d):
@@ -79,11 +79,11 @@ def compute_distance(log_c, fitted_log_c) -> np.ndarray:
 
 
 def allocation_shift(log_c, fitted_log_c, allocation_sd: float, u) -> np.ndarray:
-    """The allocation drift :math:`w_s(C)` in natural log units of N (module docstring):
-    shape ``(len(u), ...)`` for ``u`` one standard normal per draw."""
+    """The allocation drift :math:`w_s(C)` in natural log units of N (module docstring), one row
+    per draw: shape ``(len(u), m)`` for ``log_c`` of shape ``(m,)``, ``(1, m)`` or ``(len(u), m)``
+    (``(len(u), 1)`` for a scalar)."""
     h = compute_distance(log_c, fitted_log_c)
-    u = np.asarray(u, dtype=float).reshape(-1, 1) if np.ndim(h) else np.asarray(u, dtype=float)
-    return np.log(10.0) * allocation_sd * h * u
+    return np.log(10.0) * allocation_sd * h * np.asarray(u, dtype=float).reshape(-1, 1)
 
 
 def allocation_u(n_draws: int) -> np.ndarray:

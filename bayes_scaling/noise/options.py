@@ -71,7 +71,7 @@ class NoiseOptions:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise SpecError(
                 f"the allocation drift must be a number in [0, 1) (decades of N* per decade of compute), e.g. "
-                f"{option('allocation_sd', 0.04)}; got {value!r}"
+                f"{option('allocation_sd', 0.06)}; got {value!r}"
             )
 
     @property

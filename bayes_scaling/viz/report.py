@@ -32,11 +32,16 @@ from markupsafe import Markup
 from .. import _constants as K
 from ..atomic import atomic_write, check_save_path
 from ..errors import DiagnosticsWarning, ExtrapolationWarning
+from ..noise import DEFAULT_ALLOCATION_SD
 from ..units import format_count
 from . import _html, plots
 from . import report_data as rd
 from .report_data import forecast_frame, identifiability_warnings, parse_targets
 from .typeset import formula_svg, symbol_html
+
+#: The pooled 90% coverage of held-out IsoFLOP minima in ``benchmarks/results/allocation.md``
+#: (its line "pooled 90% coverage of IsoFLOP minima: ..."; a test checks the two agree).
+ALLOCATION_BENCHMARK_COVERAGE = "84%"
 
 _WHAT_TO_DO = [
     "Divergences: refit with a higher target_accept (0.95-0.99), tighter priors on the exponents, "
@@ -106,8 +111,13 @@ def _model(fit) -> dict:
         extrapolation += (
             " Beyond the fitted compute each IsoFLOP profile also moves along its line (its minimum loss unchanged): "
             f"log10 N* gets a drift λ h_C u_s, u_s ~ Normal(0, 1) per draw, h_C the decades of compute beyond the "
-            f"fitted range and λ = {lam:g} (the sd of the N* exponent's change), chosen by leave-one-dataset-out "
-            "scores of held-out IsoFLOP minima on public studies. The N*, D* bands below include it."
+            f"fitted range and λ = {lam:g} (the sd of the N* exponent's change; "
+            + (
+                "the package default, chosen by leave-one-dataset-out scores of held-out IsoFLOP minima on public studies"
+                if lam == DEFAULT_ALLOCATION_SD
+                else "set for this fit"
+            )
+            + "). The N*, D* bands below include it."
         )
     priors, note = _priors(fit)
     return {
@@ -249,6 +259,8 @@ def _allocation(fit, budgets: list[float], largest: float | None, laws=None) -> 
     law = fit.law
     out = {"kind": law.allocation_kind, "law": law.name, "rule": law.allocation_rule}
     out["drift"] = float(getattr(fit.noise, "allocation_sd", 0.0) or 0.0)
+    out["drift_is_default"] = out["drift"] == DEFAULT_ALLOCATION_SD
+    out["benchmark"] = ALLOCATION_BENCHMARK_COVERAGE
     if law.allocation_kind == "not_applicable":
         return out
     if law.allocation_kind == "closed_form":

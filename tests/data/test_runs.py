@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bayes_scaling import errors
 from bayes_scaling.data.runs import Runs
-from bayes_scaling.errors import BayesScalingError, RunsValidationError
+from bayes_scaling.errors import BayesScalingError, RunsValidationError, RunsWarning
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -791,9 +791,47 @@ def test_select_near_optimum_keeps_each_budgets_minimum_region():
     assert len(near) == 2 * 5 + 1
     assert near.loss.max() == 9.0
     assert len(runs.select(near_optimum=0.5)) == len(runs)
-    for bad in (0, -0.1, True, "15%"):
-        with pytest.raises(RunsValidationError, match=r"near_optimum must be a positive fraction.*near_optimum=0.15"):
+    for bad in (0, -0.1, 15, True, "15%"):
+        with pytest.raises(RunsValidationError, match=r"must lie between 0 and 1.*near_optimum=0.15 for 15%"):
             runs.select(near_optimum=bad)
+
+
+def test_select_near_optimum_judges_configurations_of_final_checkpoints_per_family():
+    """Seeds are averaged (an unlucky seed is not dropped while its lucky twin is kept), runs are
+    judged by their final checkpoint and kept whole, and each family has its own budgets."""
+    rows = []
+    for fam, offset in (("a", 0.0), ("b", 1.0)):
+        for c in (1e18, 1e19):
+            for i, n in enumerate(np.geomspace(1e7, 1e9, 7)):
+                for seed in (0, 1):
+                    for step, frac in ((1, 0.5), (2, 1.0)):
+                        loss = offset + 3 * (1 + 0.04 * abs(i - 3)) * (1.3 if frac < 1 else 1.0) + 0.05 * seed
+                        rows.append(
+                            {
+                                "run_id": f"{fam}{c:g}-{i}-s{seed}",
+                                "family": fam,
+                                "seed": seed,
+                                "step": step,
+                                "params": n,
+                                "tokens": frac * c / (6 * n),
+                                "loss": loss,
+                            }
+                        )
+    runs = Runs.from_frame(pd.DataFrame(rows))
+    near = runs.select(near_optimum=0.065)  # i = 2, 3, 4 in family a; in b (losses + 1) i = 1..5
+    kept = near.frame.groupby("family")["params"].nunique()
+    assert kept.to_dict() == {"a": 3, "b": 5}
+    assert len(near) == (3 + 5) * 2 * 2 * 2  # sizes x budgets x seeds x checkpoints
+    assert (near.frame.groupby("run_id").size() == 2).all()
+
+
+def test_select_near_optimum_keeps_compute_that_is_not_an_isoflop_design():
+    n = np.geomspace(1e7, 1e9, 400)
+    loss = 3 - 0.1 * np.log10(n) + 0.001 * np.random.default_rng(0).random(400)
+    runs = Runs.from_frame(pd.DataFrame({"params": n, "tokens": 20 * n, "loss": loss}))
+    with pytest.warns(RunsWarning, match=r"chain across compute without sharing a budget.*all kept"):
+        near = runs.select(near_optimum=0.01)
+    assert len(near) == len(runs)
 
 
 def test_near_optimum_mask_with_design_labels_keeps_unlabelled_runs():

@@ -468,3 +468,12 @@ def test_report_tabulates_n_star_under_each_law(fake_fit):
     html = build_report(fake_fit, laws={"tilted": shifted, "no drift": other})
     assert "Compute-optimal N* under each law" in html
     assert "largest / smallest median" in html and "chinchilla" in html and "tilted" in html
+
+
+def test_the_reports_allocation_figure_is_the_benchmarks():
+    """The report quotes the allocation benchmark's pooled coverage: the two must agree."""
+    from bayes_scaling.viz.report import ALLOCATION_BENCHMARK_COVERAGE
+
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "allocation.md"
+    line = next(x for x in results.read_text().splitlines() if x.startswith("pooled 90% coverage of IsoFLOP minima:"))
+    assert line.split(":")[1].split()[0] == ALLOCATION_BENCHMARK_COVERAGE
