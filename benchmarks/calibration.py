@@ -50,6 +50,8 @@ def fold_fits(case, fit_options):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.SamplingWarning)
             fit = bs.fit(train, random_seed=0, progressbar=False, **fit_options)
+        # an unconverged fold is scored all the same and listed with its diagnostics (below)
+        fit = fit.accept_unconverged(warn=False)
         diag = fit.diagnostics(model_checks=False)
         worst = (
             f"max R-hat {diag['r_hat'].max():.3f}, min bulk ESS {diag['ess_bulk'].min():.0f}, "
