@@ -256,6 +256,9 @@ def _point_row(value: float, observed: float) -> dict:
 def approach2_bootstrap(train_budgets: list[Budget], flops, *, n_resamples: int = 400, random_seed: int = 0):
     """Approach 2 and its noise-injection bootstrap at budgets ``flops``.
 
+    Not :func:`~bayes_scaling.evaluation.baselines.approach2`: here the vertices come from this
+    module's estimator and budgets, so the baseline and the observed minima are read alike.
+
     Per training budget a parabola in ln N; the power law log10 N* = g + a log10 C through the
     vertices. The bootstrap puts Gaussian noise with the pooled parabola residual sd back on the
     fitted parabolas, refits every vertex and the power law. Returns ``(point, draws)`` in log10

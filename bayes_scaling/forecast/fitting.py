@@ -73,8 +73,9 @@ def fit(
         scaling studies; 0 switches it off).
     allocation_sd : sd of the drift of log10 N* per decade of compute beyond the fitted range:
         the compute-optimal exponent's uncertainty where the IsoFLOP minima of real studies
-        drift from a global law (forecasts only; default estimated leave-one-data-set-out on
-        public IsoFLOP studies, ``benchmarks/results/allocation.md``; 0 switches it off).
+        drift from a global law (forecasts only; default: the CRPS-optimal value over public
+        IsoFLOP studies, 0.04-0.08 leave-one-data-set-out, ``benchmarks/results/allocation.md``;
+        0 switches it off).
     model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the three above.
     draws, tune, chains : NUTS settings (per chain). draws and tune default to 1000 each; from
         50,000 configurations (``inference.sampling.LARGE_TABLE_CONFIGS``) to 400 draws after 200

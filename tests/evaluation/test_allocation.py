@@ -64,7 +64,7 @@ def test_budgets_follow_the_design_rules_and_log_each_exclusion():
         _budget_rows(1e21, np.geomspace(1e9, 2e9, 6), 1.4e9),  # span 0.3 dex
         _budget_rows(1e22, np.geomspace(1e9, 1e10, 6), 1e10),  # vertex at the edge
     ]
-    n, d, loss = (np.concatenate(v) for v in zip(*parts, strict=True))
+    n, d, loss = (np.concatenate([part[k] for part in parts]) for k in range(3))
     loss[2] = 10.0  # one diverged run in the first budget: dropped, budget still scored
     budgets = al.isoflop_budgets(_runs(n, d, loss), name="toy")
     assert [b.flops for b in budgets.scored] == [pytest.approx(1e19)]
