@@ -26,7 +26,18 @@ from .errors import (
     SpecError,
     UnconvergedFitError,
 )
-from .evaluation import Backtest, ComputeCutoff, LargestSizes, StackedFit, backtest, compare, sbc, stack
+from .evaluation import (
+    Backtest,
+    ComputeCutoff,
+    DriftCalibration,
+    LargestSizes,
+    StackedFit,
+    backtest,
+    calibrate_drift,
+    compare,
+    sbc,
+    stack,
+)
 from .forecast import Forecast, ScalingFit, fit, load, sample_prior
 from .laws import Law, available_laws, define_law, get_law, register_law
 
@@ -54,6 +65,7 @@ __all__ = [
     "CompileCacheWarning",
     "ComputeCutoff",
     "DiagnosticsWarning",
+    "DriftCalibration",
     "ExtrapolationWarning",
     "RunsWarning",
     "FileExistsNoOverwriteError",
@@ -76,6 +88,7 @@ __all__ = [
     "__version__",
     "available_laws",
     "backtest",
+    "calibrate_drift",
     "compare",
     "fit",
     "get_law",

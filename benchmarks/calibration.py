@@ -29,6 +29,7 @@ from datasets import DATA, cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.evaluation.backtesting import score_fold  # noqa: E402
+from bayes_scaling.evaluation.drift import calibrate_drift  # noqa: E402
 from bayes_scaling.evaluation.holdout import ComputeCutoff, split  # noqa: E402
 from bayes_scaling.evaluation.optimum import score_optimum  # noqa: E402
 from bayes_scaling.evaluation.scores import PROBS, MethodForecast, summarize  # noqa: E402
@@ -36,13 +37,17 @@ from bayes_scaling.noise import DEFAULT_EXTRAPOLATION_SD  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["bayes_scaling", "approach3", "approach3_bootstrap", "vpnls"]
+#: Rows that use the drift each fold's own runs support (internal leave-future-out).
+OWN = "bayes_scaling (own drift)"
 #: Grid for the extrapolation drift kappa (log-loss sd one decade beyond the data).
 KAPPAS = tuple(np.round(np.arange(0.0, 0.1001, 0.0025), 4))
 
 
 def fold_fits(case, fit_options):
     """One bayes_scaling fit per fold (the extrapolation term acts on forecasts only, so every
-    kappa is scored from the same fit)."""
+    kappa is scored from the same fit), and the drift its own runs support
+    (:func:`~bayes_scaling.evaluation.drift.calibrate_drift`: a second fit, on the fold's runs
+    below an internal cutoff; the held-out runs are never seen)."""
     out = []
     for cutoff in case.cutoffs:
         rule = ComputeCutoff(cutoff)
@@ -57,14 +62,18 @@ def fold_fits(case, fit_options):
             f"max R-hat {diag['r_hat'].max():.3f}, min bulk ESS {diag['ess_bulk'].min():.0f}, "
             f"{diag.attrs['n_divergences']} divergences; failing: {list(diag.index[~diag['ok']])}"
         )
-        out.append((str(rule), train, test, fit, worst if not diag["ok"].all() else None))
+        own = calibrate_drift(fit, random_seed=0, **fit_options)
+        out.append((str(rule), train, test, fit, worst if not diag["ok"].all() else None, own))
     return out
 
 
 def bayes_rows(case, folds, kappa, method):
+    """Scores of every fold with drift ``kappa``: a number, or a function of the fold's
+    :class:`~bayes_scaling.evaluation.drift.DriftCalibration`."""
     frames = []
-    for origin, train, test, fit, _ in folds:
-        fc = fit.with_extrapolation_sd(kappa).predict(test.params, test.tokens, kind="new_run", random_seed=0)
+    for origin, train, test, fit, _, own in folds:
+        k = kappa(own) if callable(kappa) else kappa
+        fc = fit.with_extrapolation_sd(k).predict(test.params, test.tokens, kind="new_run", random_seed=0)
         forecast = MethodForecast(median=fc.median, draws=fc.draws)
         frames.append(score_fold(method, train, test, origin, forecast, {"dataset": case.dataset}))
     return pd.concat(frames, ignore_index=True).assign(case=case.family)
@@ -93,7 +102,7 @@ def run(methods, fit_options, n_resamples, only=None):
             fits[case] = fold_fits(case, fit_options)
             failures += [
                 f"bayes_scaling on {case.dataset}/{case.family} ({o}): sampler diagnostics failed, kept ({problem})"
-                for o, *_, problem in fits[case]
+                for o, *_, problem, _ in fits[case]
                 if problem
             ]
         print(f"  {case.dataset} / {case.family}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -112,15 +121,37 @@ def run(methods, fit_options, n_resamples, only=None):
             frames.append(bayes_rows(case, folds, kappas[case.dataset], "bayes_scaling"))
             frames.append(bayes_rows(case, folds, 0.0, "bayes_scaling (no drift)"))
             frames.append(bayes_rows(case, folds, DEFAULT_EXTRAPOLATION_SD, "bayes_scaling (default kappa)"))
+            # the data's own drift, its prior scale the leave-one-dataset-out kappa
+            frames.append(
+                bayes_rows(case, folds, lambda own, p=kappas[case.dataset]: own.loss.with_prior_sd(p).sd, OWN)
+            )
     # Compute-optimal N* at held-out IsoFLOP budgets (where the held-out runs form parabolas).
     optimum = []
     for case, folds in fits.items():
-        for origin, train, test, fit, _ in folds:
+        for origin, train, test, fit, *_ in folds:
             table = score_optimum(train, test, fit)
             if len(table):
                 optimum.append(table.assign(dataset=case.dataset, case=case.family, origin=origin))
     optimum = pd.concat(optimum, ignore_index=True) if optimum else pd.DataFrame()
-    return pd.concat(frames, ignore_index=True), failures, kappas, optimum
+    own = pd.DataFrame(
+        [
+            {
+                "dataset": case.dataset,
+                "case": case.family,
+                "origin": origin,
+                "internal cutoff": f"{cal.cutoff:.3g}",
+                "fitted / held out": f"{cal.n_fitted} / {cal.n_held_out}",
+                "z": round(cal.loss.z, 2),
+                "kappa": round(cal.loss.with_prior_sd(kappas[case.dataset]).sd, 4),
+                "90% interval": "{:.4f}-{:.4f}".format(*cal.loss.with_prior_sd(kappas[case.dataset]).interval(0.9)),
+                # the failed checks, without their advice
+                "internal fit": "; ".join(p.split(":")[0].split(" for ")[0] for p in cal.problems) or "ok",
+            }
+            for case, folds in fits.items()
+            for origin, *_, cal in folds
+        ]
+    )
+    return pd.concat(frames, ignore_index=True), failures, kappas, optimum, own
 
 
 def fmt_table(frame: pd.DataFrame) -> str:
@@ -179,6 +210,24 @@ def targets(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def own_drift_targets(table: pd.DataFrame) -> list[str]:
+    """Issue 21's per-dataset targets for the loss bands, for the default drift and the own drift."""
+    lines = []
+    crps = summarize(table, by=["method"])["crps_log"]
+    for method in ("bayes_scaling", OWN):
+        per = summarize(table[table["method"] == method], by=["dataset"])
+        bad50 = per.index[(per["coverage_50"] < 0.35) | (per["coverage_50"] > 0.65)]
+        bad90 = per.index[(per["coverage_90"] < 0.80) | (per["coverage_90"] > 0.97)]
+        lines.append(
+            f"- `{method}`: 50% coverage {per['coverage_50'].min():.0%}-{per['coverage_50'].max():.0%} "
+            f"(target 35-65% on every dataset; outside on {len(bad50)}: {', '.join(bad50) or 'none'}), "
+            f"90% coverage {per['coverage_90'].min():.0%}-{per['coverage_90'].max():.0%} "
+            f"(target 80-97%; outside on {len(bad90)}: {', '.join(bad90) or 'none'}), "
+            f"pooled CRPS {crps.get(method, np.nan):.4f}"
+        )
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -194,7 +243,7 @@ def main(argv=None):
     else:
         fit_options, n_resamples = {"draws": 1000, "tune": 1000, "chains": 4}, 200
     t0 = time.perf_counter()
-    table, failures, kappas, optimum = run(args.methods, fit_options, n_resamples, args.only)
+    table, failures, kappas, optimum, own = run(args.methods, fit_options, n_resamples, args.only)
     elapsed = time.perf_counter() - t0
 
     per_dataset = summarize(table, by=["dataset", "method"])
@@ -227,6 +276,19 @@ def main(argv=None):
         "## Targets (bayes_scaling rows)",
         "",
         *targets(table),
+        "",
+        "## Per dataset: the data's own drift",
+        "",
+        f"Rows `{OWN}` use the drift each fold's own runs support: the fold's runs are refitted below "
+        "an internal compute cutoff (about 30% of its configurations above it), the runs above that "
+        "cutoff give one draw of the drift (z: their miss along the drift's direction, about N(0, 1) "
+        "without drift), which updates a half-normal prior on kappa whose scale is the "
+        "leave-one-dataset-out kappa below; the forecast uses the posterior's root-mean-square "
+        "(`bayes_scaling.calibrate_drift`). The held-out runs of the fold are never seen.",
+        "",
+        *own_drift_targets(table),
+        "",
+        own.to_markdown(index=False) if len(own) else "(not run)",
         "",
         "## Extrapolation drift kappa (per decade)",
         "",

@@ -262,3 +262,41 @@ def test_near_optimum_takes_a_fraction(tmp_path, capsys):
     assert (
         "--near-optimum: must be a fraction above 0 and below 1 (0.1 = within 10%), got 15" in capsys.readouterr().err
     )
+
+
+def test_fit_with_own_drift_saves_the_drift_the_runs_support(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    bs.synthetic.chinchilla_runs(n_configs=40, random_seed=0).to_frame().to_csv(runs, index=False)
+    out = tmp_path / "own.nc"
+    args = ["fit", str(runs), "--out", str(out), "--own-drift", "--draws", "200", "--tune", "200", "--chains", "2"]
+    assert main([*args, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "--own-drift: refitting on the runs below an internal compute cutoff" in printed
+    line = next(x for x in printed.splitlines() if x.startswith("Own drift: drift kappa "))
+    fit = bs.load(out)
+    assert line.startswith(f"Own drift: drift kappa {fit.spec.extrapolation_sd:.4f} per decade")
+    assert fit.idata.attrs["drift_calibration"] == line.removeprefix("Own drift: ")
+
+
+def test_own_drift_and_a_set_drift_conflict_before_sampling(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
+    code = main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--own-drift", "--extrapolation-drift", "0.01"])
+    assert code == 1
+    assert "--own-drift sizes the drift from the runs and --extrapolation-drift sets it" in capsys.readouterr().err
+
+
+def test_own_drift_on_one_budget_is_refused_before_sampling_in_the_commands_words(tmp_path, capsys):
+    import pandas as pd
+
+    n = np.geomspace(1e7, 1e9, 12)
+    frame = pd.DataFrame({"params": n, "tokens": 1e19 / (6 * n), "loss": 3.0 + 0.1 * np.log(n / 1e8) ** 2})
+    runs = tmp_path / "runs.csv"
+    frame.to_csv(runs, index=False)
+    assert main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--own-drift"]) == 1
+    printed = capsys.readouterr()
+    assert "Fitting law" not in printed.out  # refused before sampling
+    err = printed.err
+    assert "the drift cannot be calibrated on these runs" in err and "without --own-drift" in err
+    assert "calibrate_drift" not in err
+    assert not (tmp_path / "x.nc").exists()

@@ -153,6 +153,10 @@ def cmd_fit(args) -> int:
     from ..laws import get_law
 
     get_law(args.law)  # an unknown law is an error before anything is read or printed
+    if args.own_drift and args.extrapolation_drift is not None:
+        raise ValueError(
+            "--own-drift sizes the drift from the runs and --extrapolation-drift sets it: give one of them"
+        )
     law_options = _law_options(args.law_option)
     out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
     runs = _read_runs(args)
@@ -173,6 +177,10 @@ def cmd_fit(args) -> int:
             f"{100 * args.near_optimum:g}% of their budget's best loss"
         )
         runs = near
+    if args.own_drift:  # the internal cutoff must exist: refuse before sampling
+        from ..evaluation.drift import internal_cutoff
+
+        internal_cutoff(runs.final())
     print(f"Fitting law '{args.law}' to {runs!r}")
     with warnings.catch_warnings():
         # the summary block below lists each failed check; do not print them twice
@@ -194,6 +202,16 @@ def cmd_fit(args) -> int:
             **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
             **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
         )
+    if args.own_drift:
+        from ..evaluation.drift import calibrate_drift
+
+        print("--own-drift: refitting on the runs below an internal compute cutoff to size the drift beyond the data")
+        settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "sampler": args.sampler}
+        calibration = calibrate_drift(
+            result, random_seed=args.seed, target_accept=args.target_accept, init=args.init, **settings
+        )
+        print(f"Own drift: {calibration.describe()}")
+        result = calibration.apply(result)
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)
     return 0

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="sd of log10 N* per decade of compute beyond the fitted range (default: calibrated; 0: off)",
     )
     p.add_argument(
+        "--own-drift",
+        action="store_true",
+        help="size the loss drift beyond the data from these runs: refit below an internal compute "
+        "cutoff and see how far the runs above it miss (one more fit; instead of --extrapolation-drift)",
+    )
+    p.add_argument(
         "--near-optimum",
         type=loss_fraction,
         metavar="FRACTION",

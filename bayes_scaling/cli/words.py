@@ -79,6 +79,7 @@ FLAGS = {
     "extrapolation_sd": "--extrapolation-drift {}",
     "allocation_sd": "--allocation-drift {}",
     "near_optimum": "--near-optimum {}",
+    "own_drift": "--own-drift",
     "law": "--law {}",
     "likelihood": "--likelihood {}",
     "draws": "--draws {}",

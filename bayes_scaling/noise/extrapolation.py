@@ -96,3 +96,32 @@ def extrapolation_z(n_draws: int) -> np.ndarray:
     """The standard-normal :math:`z_s` of the extrapolation drift, one per draw (fixed seed:
     the same fit gives the same forecasts in every process)."""
     return np.random.default_rng(20221129).standard_normal(n_draws)
+
+
+def drift_evidence(residual, cov, loading) -> tuple[float, float]:
+    r"""What points beyond a fit say about the sd of a drift shared by all of them: ``(p, q)``.
+
+    With the forecast of held-out points Gaussian, residual :math:`r` (observed minus predicted)
+    and covariance :math:`\Sigma` without drift, a drift :math:`s\, v_i z` with one
+    :math:`z \sim \mathcal N(0, 1)` for every point adds :math:`s^2 v v^\top`. By the
+    matrix-determinant lemma the log-likelihood of the sd :math:`s` then depends on the points
+    only through :math:`p = v^\top\Sigma^{-1} r` and :math:`q = v^\top\Sigma^{-1} v`
+    (:func:`drift_log_likelihood`): one held-out set is one draw of the drift,
+    :math:`p/\sqrt q \sim \mathcal N(0,\ 1 + s^2 q)`.
+
+    The loss drift has :math:`s = \kappa` and loading :math:`v_i = \sqrt{h_i}` on log loss; the
+    allocation drift :math:`s = \lambda` and :math:`v_b = h_C` on :math:`\log_{10} N^*` of a budget.
+    """
+    r, v = np.asarray(residual, dtype=float), np.asarray(loading, dtype=float)
+    cov = np.atleast_2d(np.asarray(cov, dtype=float))
+    jitter = 1e-10 * np.trace(cov) / len(r)
+    chol = np.linalg.cholesky(cov + jitter * np.eye(len(r)))
+    a, b = np.linalg.solve(chol, v), np.linalg.solve(chol, r)
+    return float(a @ b), float(a @ a)
+
+
+def drift_log_likelihood(sd, p: float, q: float) -> np.ndarray:
+    r""":math:`\log p(y \mid s)` up to a constant, from :func:`drift_evidence`'s ``(p, q)``:
+    :math:`-\tfrac12\log(1+s^2 q) + \tfrac12\,s^2 p^2 / (1+s^2 q)`."""
+    s2 = np.asarray(sd, dtype=float) ** 2
+    return -0.5 * np.log1p(s2 * q) + 0.5 * s2 * p**2 / (1.0 + s2 * q)

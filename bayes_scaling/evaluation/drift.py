@@ -1,0 +1,284 @@
+r"""The data's own drifts: an internal leave-future-out over the user's runs.
+
+The drifts beyond the data (:mod:`bayes_scaling.noise.extrapolation`: :math:`\kappa` of the
+loss, :math:`\lambda` of the IsoFLOP minima) have one default each, chosen on public studies, and
+one value does not fit every study: with the loss drift's default, forecasts beyond the data are
+too wide on some studies and too narrow on others (``benchmarks/results/calibration.md``).
+:func:`calibrate_drift` lets the user's own runs move them. It refits the same model on the runs
+below an internal compute cutoff and forecasts, without drift, what lies above it:
+
+- the loss of each run above the cutoff (evidence on :math:`\kappa`);
+- where the fit's law allocates, the minimum of each IsoFLOP budget above the cutoff that the
+  allocation score can use (:mod:`bayes_scaling.evaluation.allocation`: enough sizes, an interior
+  vertex; replicates of the same vertex estimator, conditioned on the same rule), evidence on
+  :math:`\lambda`.
+
+Each drift is one :math:`z` shared by every point, so one held-out set is one draw of it and its
+evidence is one number (:func:`~bayes_scaling.noise.extrapolation.drift_evidence`). That
+likelihood updates a half-normal prior whose scale is the default (the cross-study value: with no
+evidence the forecast keeps its variance), and the forecast uses the root-mean-square of the
+posterior, which keeps the predictive variance of the mixture over the posterior.
+
+One refit, of the same cost as the fit. The posterior of the law is not changed; only the drifts
+(:meth:`DriftCalibration.apply`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+import numpy as np
+
+from .. import _constants as K
+from ..data.runs import Runs
+from ..errors import RunsValidationError, option
+from ..noise.extrapolation import (
+    DEFAULT_ALLOCATION_SD,
+    DEFAULT_EXTRAPOLATION_SD,
+    compute_distance,
+    drift_evidence,
+    drift_log_likelihood,
+)
+from .allocation import MIN_ACCEPTED, isoflop_budgets, vertex_log_params
+from .holdout import ComputeCutoff, fit_quietly, split
+
+#: Share of the configurations held out above the internal cutoff (about the share a rolling
+#: origin holds out in the calibration benchmark).
+HELD_OUT_SHARE = 0.3
+#: Fewest configurations on each side of the internal cutoff.
+MIN_FITTED, MIN_HELD_OUT = 8, 3
+#: Gaps in log10 C narrower than this do not separate two budgets (digitized IsoFLOP grids
+#: jitter by a few hundredths of a decade inside one budget).
+MIN_GAP_DEX = 0.05
+#: The posterior of a drift sd is computed on this grid, in units of its prior scale.
+RELATIVE_GRID = np.linspace(0.0, 10.0, 1001)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the held-out points say about one drift's sd: ``(p, q)`` of
+    :func:`~bayes_scaling.noise.extrapolation.drift_evidence`, and its half-normal prior scale."""
+
+    p: float
+    q: float
+    prior_sd: float
+
+    @property
+    def z(self) -> float:
+        """How far the held-out points missed the internal fit along the drift's direction, in
+        units of their drift-free spread (about N(0, 1) without drift)."""
+        return self.p / np.sqrt(self.q)
+
+    @property
+    def grid(self) -> np.ndarray:
+        return self.prior_sd * RELATIVE_GRID
+
+    @cached_property
+    def posterior(self) -> np.ndarray:
+        """Posterior weights on :attr:`grid`."""
+        log_post = drift_log_likelihood(self.grid, self.p, self.q) - 0.5 * RELATIVE_GRID**2
+        w = np.exp(log_post - log_post.max())
+        return w / w.sum()
+
+    @property
+    def sd(self) -> float:
+        """The value to forecast with: the posterior's root-mean-square."""
+        return float(np.sqrt(self.posterior @ self.grid**2))
+
+    def interval(self, prob: float = 0.9) -> tuple[float, float]:
+        cdf, tail = np.cumsum(self.posterior), (1 - prob) / 2
+        return float(np.interp(tail, cdf, self.grid)), float(np.interp(1 - tail, cdf, self.grid))
+
+    def with_prior_sd(self, prior_sd: float) -> Evidence:
+        """The same evidence under another prior scale."""
+        return replace(self, prior_sd=float(prior_sd))
+
+
+@dataclass(frozen=True)
+class DriftCalibration:
+    """What the internal leave-future-out found: the split, the evidence on the loss drift
+    (``loss``) and, where budgets above the cutoff could be scored, on the allocation drift
+    (``allocation``, else None: the fit keeps its own)."""
+
+    cutoff: float
+    n_fitted: int
+    n_held_out: int
+    loss: Evidence
+    allocation: Evidence | None = None
+    n_budgets: int = 0
+    budget_exclusions: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    #: per held-out run: residual of log loss, its drift-free predictive variance, distance h
+    residual: np.ndarray = field(default=None, repr=False, compare=False)
+    variance: np.ndarray = field(default=None, repr=False, compare=False)
+    h: np.ndarray = field(default=None, repr=False, compare=False)
+
+    @property
+    def kappa(self) -> float:
+        return self.loss.sd
+
+    @property
+    def allocation_sd(self) -> float | None:
+        return None if self.allocation is None else self.allocation.sd
+
+    def apply(self, fit):
+        """``fit`` with these drifts (no refit): the spec, and so a saved file, records the
+        values, and the file's ``drift_calibration`` attribute says where they came from."""
+        other = fit.with_extrapolation_sd(self.kappa)
+        if self.allocation is not None:
+            other = other.with_allocation_sd(self.allocation.sd)
+        other.idata.attrs["drift_calibration"] = self.describe()  # (the copy's own attrs)
+        return other
+
+    def describe(self) -> str:
+        lo, hi = self.loss.interval(0.9)
+        text = (
+            f"drift kappa {self.kappa:.4f} per decade (90% {lo:.4f}-{hi:.4f}; prior scale {self.loss.prior_sd:.4f}): "
+            f"refitted on the {self.n_fitted} configurations with C <= {self.cutoff:.3g} FLOPs, the "
+            f"{self.n_held_out} above it missed that fit by z = {self.loss.z:+.1f} drift units "
+            "(|z| near 1 or below: no drift beyond the noise; larger: the law drifts beyond the data)"
+        )
+        if self.allocation is not None:
+            lo, hi = self.allocation.interval(0.9)
+            text += (
+                f"; allocation drift lambda {self.allocation.sd:.3f} dex of N* per decade (90% {lo:.3f}-{hi:.3f}; "
+                f"prior scale {self.allocation.prior_sd:.3f}): the minima of {self.n_budgets} IsoFLOP budget(s) "
+                f"above the cutoff missed by z = {self.allocation.z:+.1f}"
+            )
+        elif self.budget_exclusions:
+            text += "; allocation drift kept (no IsoFLOP budget above the cutoff could be scored)"
+        if self.problems:
+            text += "; the internal fit's diagnostics failed: " + "; ".join(self.problems)
+        return text
+
+
+def internal_cutoff(runs: Runs, share: float = HELD_OUT_SHARE) -> float:
+    """The compute cutoff inside ``runs`` that holds out about ``share`` of the configurations
+    (the largest compute), cut at a gap between budgets; a clear error where none exists."""
+    log_c = np.sort(np.log10(runs.configs[K.FLOPS].to_numpy(dtype=float)))
+    n = len(log_c)
+    gaps = np.diff(log_c)
+    best = None
+    for min_gap in (MIN_GAP_DEX, 0.0):
+        # cut between i - 1 and i: i configurations fitted, n - i held out
+        cuts = [i for i in range(MIN_FITTED, n - MIN_HELD_OUT + 1) if gaps[i - 1] > min_gap]
+        if cuts:
+            best = min(cuts, key=lambda i: abs((n - i) / n - share))
+            break
+    if best is None:
+        raise RunsValidationError(
+            [
+                f"the drift cannot be calibrated on these runs: it needs at least {MIN_FITTED} "
+                f"configurations below a compute cutoff and {MIN_HELD_OUT} above it at larger compute "
+                f"(the runs have {n} configurations, C from {10 ** log_c[0]:.3g} to {10 ** log_c[-1]:.3g}); "
+                f"keep the default drift (without {option('own_drift', True, python='calibrate_drift')}) "
+                "or add runs at larger compute"
+            ]
+        )
+    return float(10 ** (0.5 * (log_c[best - 1] + log_c[best])))
+
+
+def calibrate_drift(
+    fit,
+    *,
+    prior_sd: float = DEFAULT_EXTRAPOLATION_SD,
+    allocation_prior_sd: float = DEFAULT_ALLOCATION_SD,
+    share: float = HELD_OUT_SHARE,
+    labels=None,
+    random_seed: int = 0,
+    **fit_options,
+) -> DriftCalibration:
+    r"""The drifts beyond the data that these runs support (module docstring).
+
+    ``fit``: a :class:`~bayes_scaling.ScalingFit` that holds its runs (every fit does, and every
+    file saved by this package). The internal fit uses the same spec and ``fit_options`` (NUTS
+    settings of :func:`bayes_scaling.fit`). ``prior_sd`` / ``allocation_prior_sd``: scales of the
+    half-normal priors on :math:`\kappa` and :math:`\lambda` (default: the package defaults,
+    chosen across public studies). ``labels``: the IsoFLOP budget of each row of ``fit.runs``
+    (a design label, e.g. from run names; default: budgets by exact compute).
+
+    Use::
+
+        calibration = bs.calibrate_drift(fit)   # one more fit, on the runs below a cutoff
+        print(calibration.describe())
+        fit = calibration.apply(fit)            # the same posterior, its drifts replaced
+    """
+    runs = fit.runs
+    if runs is None:
+        raise RunsValidationError(["this posterior does not hold its runs, so its drift cannot be calibrated"])
+    if not 0 < share < 1:
+        raise RunsValidationError([f"share must be in (0, 1), got {share!r}"])
+    if labels is not None and (runs.has_checkpoints or len(labels) != len(runs)):
+        raise RunsValidationError(
+            [
+                f"labels must give one budget per row of the fit's runs ({len(runs)} rows, no checkpoints), got {len(labels)}"
+            ]
+        )
+    runs = runs.final() if runs.has_checkpoints and not getattr(fit.law, "reads_curves", False) else runs
+    cutoff = internal_cutoff(runs, share)
+    rule = ComputeCutoff(cutoff)
+    train, test = split(runs, rule)
+    test_labels = None if labels is None else np.asarray(labels, dtype=object)[rule.held_out(runs)]
+    # the same spec (law, priors, noise model); its default priors adapt to the internal runs
+    inner, problems = fit_quietly(train, random_seed=random_seed, fit_options={**fit_options, "model": fit.spec})
+    inner = inner.with_extrapolation_sd(0.0)
+    inputs = test.input_columns()
+    mean = np.log(inner.predict(test.params, test.tokens, kind="mean", random_seed=random_seed, **inputs).draws)
+    new = np.log(inner.predict(test.params, test.tokens, kind="new_run", random_seed=random_seed, **inputs).draws)
+    # Gaussian on the log scale: parameter covariance from the mean draws, plus the new-run noise
+    # (robust scale: Student-t tails would swamp a sample variance).
+    lo, hi = np.quantile(new, [0.158655, 0.841345], axis=0)
+    noise_var = np.maximum(((hi - lo) / 2) ** 2 - mean.var(axis=0), 0.0)
+    cov = np.atleast_2d(np.cov(mean, rowvar=False)) + np.diag(noise_var)
+    residual = np.log(test.loss) - mean.mean(axis=0)
+    h = inner.extrapolation_distance(test.params, test.tokens)
+    loss = Evidence(*drift_evidence(residual, cov, np.sqrt(h)), prior_sd=float(prior_sd))
+    allocation, n_budgets, excluded = None, 0, ()
+    if fit.law.allocates:
+        allocation, n_budgets, excluded = _allocation_evidence(
+            inner, test, test_labels, allocation_prior_sd, random_seed
+        )
+    return DriftCalibration(
+        cutoff=cutoff,
+        n_fitted=int(len(train.configs)),
+        n_held_out=int(len(test.configs)),
+        loss=loss,
+        allocation=allocation,
+        n_budgets=n_budgets,
+        budget_exclusions=excluded,
+        problems=tuple(problems),
+        residual=residual,
+        variance=np.diag(cov).copy(),
+        h=h,
+    )
+
+
+def _allocation_evidence(inner, test: Runs, labels, prior_sd: float, random_seed: int):
+    """``(Evidence or None, budgets scored, exclusions)`` of the IsoFLOP minima above the cutoff:
+    replicates of each budget's vertex from the drift-free internal fit, conditioned jointly on
+    every budget's scoring rule, Gaussian with their covariance across budgets."""
+    budgets = isoflop_budgets(test, labels)
+    if not budgets.scored:
+        return None, 0, tuple(budgets.excluded) or ("no IsoFLOP budget above the cutoff",)
+    quiet = inner.with_allocation_sd(0.0)
+    columns, inside = [], []
+    for j, b in enumerate(budgets.scored):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the internal fit's diagnostics are reported)
+            draws = quiet.predict(b.params, b.tokens, kind="new_run", random_seed=random_seed + 1 + j).draws
+        x = vertex_log_params(np.log(b.params), draws) / np.log(10.0)
+        lo, hi = b.window
+        columns.append(x)
+        inside.append(np.isfinite(x) & (x >= lo) & (x <= hi))
+    x, ok = np.column_stack(columns), np.all(inside, axis=0)
+    if ok.sum() < MIN_ACCEPTED:
+        return None, 0, (f"fewer than {MIN_ACCEPTED} replicates of the budgets' minima pass their scoring rule",)
+    x = x[ok]
+    observed = np.array([b.observed for b in budgets.scored])
+    fitted = inner.idata["constant_data"]
+    log_c = np.log([b.flops / inner.flops_per_param_token for b in budgets.scored])
+    loading = compute_distance(log_c, fitted["log_n"].values + fitted["log_d"].values)
+    p, q = drift_evidence(observed - x.mean(axis=0), np.cov(x, rowvar=False), loading)
+    return Evidence(p, q, float(prior_sd)), len(budgets.scored), tuple(budgets.excluded)
