@@ -275,7 +275,9 @@ def test_fit_with_own_drift_saves_the_drift_the_runs_support(tmp_path, capsys):
     line = next(x for x in printed.splitlines() if x.startswith("Own drift: drift kappa "))
     fit = bs.load(out)
     assert line.startswith(f"Own drift: drift kappa {fit.spec.extrapolation_sd:.4f} per decade")
-    assert fit.idata.attrs["drift_calibration"] == line.removeprefix("Own drift: ")
+    from bayes_scaling.evaluation.drift import drift_note
+
+    assert drift_note(fit) == line.removeprefix("Own drift: ")
 
 
 def test_own_drift_and_a_set_drift_conflict_before_sampling(tmp_path, capsys):

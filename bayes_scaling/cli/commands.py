@@ -210,7 +210,7 @@ def cmd_fit(args) -> int:
         calibration = calibrate_drift(
             result, random_seed=args.seed, target_accept=args.target_accept, init=args.init, **settings
         )
-        print(f"Own drift: {calibration.describe()}")
+        print(f"Own drift: {calibration.describe()}")  # (one line: scripts read it)
         result = calibration.apply(result)
     result.save(out, overwrite=args.overwrite)
     _print_fit(result, out)

@@ -25,6 +25,7 @@ One refit, of the same cost as the fit. The posterior of the law is not changed;
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -52,6 +53,8 @@ MIN_FITTED, MIN_HELD_OUT = 8, 3
 #: Gaps in log10 C narrower than this do not separate two budgets (digitized IsoFLOP grids
 #: jitter by a few hundredths of a decade inside one budget).
 MIN_GAP_DEX = 0.05
+#: The file attribute where :meth:`DriftCalibration.apply` records what it set and why.
+ATTRIBUTE = "drift_calibration"
 #: The posterior of a drift sd is computed on this grid, in units of its prior scale.
 RELATIVE_GRID = np.linspace(0.0, 10.0, 1001)
 
@@ -70,6 +73,12 @@ class Evidence:
         """How far the held-out points missed the internal fit along the drift's direction, in
         units of their drift-free spread (about N(0, 1) without drift)."""
         return self.p / np.sqrt(self.q)
+
+    @property
+    def expected_z(self) -> float:
+        r"""The sd of :attr:`z` under a drift at the prior scale, :math:`\sqrt{1 + s^2 q}`: a miss
+        well below it says the drift is smaller than the prior's, well above it larger."""
+        return float(np.sqrt(1.0 + self.prior_sd**2 * self.q))
 
     @property
     def grid(self) -> np.ndarray:
@@ -125,11 +134,13 @@ class DriftCalibration:
 
     def apply(self, fit):
         """``fit`` with these drifts (no refit): the spec, and so a saved file, records the
-        values, and the file's ``drift_calibration`` attribute says where they came from."""
+        values, and the file's ``drift_calibration`` attribute says where they came from
+        (:func:`drift_note`)."""
         other = fit.with_extrapolation_sd(self.kappa)
         if self.allocation is not None:
             other = other.with_allocation_sd(self.allocation.sd)
-        other.idata.attrs["drift_calibration"] = self.describe()  # (the copy's own attrs)
+        note = {"extrapolation_sd": other.noise.extrapolation_sd, "allocation_sd": other.noise.allocation_sd}
+        other.idata.attrs[ATTRIBUTE] = json.dumps({**note, "describe": self.describe()})  # (the copy's own attrs)
         return other
 
     def describe(self) -> str:
@@ -137,21 +148,35 @@ class DriftCalibration:
         text = (
             f"drift kappa {self.kappa:.4f} per decade (90% {lo:.4f}-{hi:.4f}; prior scale {self.loss.prior_sd:.4f}): "
             f"refitted on the {self.n_fitted} configurations with C <= {self.cutoff:.3g} FLOPs, the "
-            f"{self.n_held_out} above it missed that fit by z = {self.loss.z:+.1f} drift units "
-            "(|z| near 1 or below: no drift beyond the noise; larger: the law drifts beyond the data)"
+            f"{self.n_held_out} above it missed that fit by z = {self.loss.z:+.1f} "
+            f"(|z| about 1 without drift, {self.loss.expected_z:.1f} with the prior-scale drift)"
         )
         if self.allocation is not None:
             lo, hi = self.allocation.interval(0.9)
             text += (
                 f"; allocation drift lambda {self.allocation.sd:.3f} dex of N* per decade (90% {lo:.3f}-{hi:.3f}; "
                 f"prior scale {self.allocation.prior_sd:.3f}): the minima of {self.n_budgets} IsoFLOP budget(s) "
-                f"above the cutoff missed by z = {self.allocation.z:+.1f}"
+                f"above the cutoff missed by z = {self.allocation.z:+.1f} (|z| about 1 without drift, "
+                f"{self.allocation.expected_z:.1f} with the prior-scale drift)"
             )
         elif self.budget_exclusions:
             text += "; allocation drift kept (no IsoFLOP budget above the cutoff could be scored)"
         if self.problems:
             text += "; the internal fit's diagnostics failed: " + "; ".join(self.problems)
         return text
+
+
+def drift_note(fit) -> str | None:
+    """What :meth:`DriftCalibration.apply` recorded in ``fit``, while its drifts are still the
+    ones it set (None otherwise: never sized from the runs, or set again since)."""
+    raw = fit.idata.attrs.get(ATTRIBUTE)
+    if not raw:
+        return None
+    note = json.loads(raw)
+    same = np.isclose(note["extrapolation_sd"], fit.noise.extrapolation_sd) and np.isclose(
+        note["allocation_sd"], fit.noise.allocation_sd
+    )
+    return note["describe"] if same else None
 
 
 def internal_cutoff(runs: Runs, share: float = HELD_OUT_SHARE) -> float:

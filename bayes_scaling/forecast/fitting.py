@@ -70,7 +70,8 @@ def fit(
     heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
     extrapolation_sd : log-loss sd of the drift one decade beyond the fitted range, growing as
         the square root of the distance (forecasts only; the default was estimated from public
-        scaling studies; 0 switches it off).
+        scaling studies; 0 switches it off; :func:`bayes_scaling.calibrate_drift` sizes it and
+        ``allocation_sd`` from these runs instead).
     allocation_sd : sd of the drift of log10 N* per decade of compute beyond the fitted range:
         the compute-optimal exponent's uncertainty where the IsoFLOP minima of real studies
         drift from a global law (forecasts only; default: the CRPS-optimal value over public

@@ -32,7 +32,8 @@ from markupsafe import Markup
 from .. import _constants as K
 from ..atomic import atomic_write, check_save_path
 from ..errors import DiagnosticsWarning, ExtrapolationWarning
-from ..noise import DEFAULT_ALLOCATION_SD
+from ..evaluation.drift import drift_note
+from ..noise import DEFAULT_ALLOCATION_SD, DEFAULT_EXTRAPOLATION_SD
 from ..units import format_count
 from . import _html, plots
 from . import report_data as rd
@@ -98,11 +99,18 @@ def _model(fit) -> dict:
         r"S_j \sim \mathrm{Gamma}\left((n_j - 1)/2,\ \mathrm{rate} = 1/(2\sigma(N_j)^2)\right)\quad (n_j \geq 2)",
     ]
     kappa = float(getattr(noise, "extrapolation_sd", 0.0) or 0.0)
+    own = drift_note(fit)  # (sized from these runs by calibrate_drift, and not set again since)
     extrapolation = (
         "Beyond the fitted range, forecasts (not the fit) add a drift of the law: log μ + κ √h(N, D) z_s, with "
         "z_s ~ Normal(0, 1) per posterior draw, h the distance in decades outside the fitted box of N, D and C, and "
-        f"κ = {kappa:g} (the log-loss sd one decade out; its variance grows linearly with h). κ was chosen by "
-        "leave-one-dataset-out backtests on public scaling studies."
+        f"κ = {kappa:g} (the log-loss sd one decade out; its variance grows linearly with h). "
+        + (
+            "κ was chosen by leave-one-dataset-out backtests on public scaling studies."
+            if kappa == DEFAULT_EXTRAPOLATION_SD
+            else "κ was sized from these runs."
+            if own
+            else "κ was set for this fit."
+        )
         if kappa > 0
         else ""
     )
@@ -116,10 +124,14 @@ def _model(fit) -> dict:
                 "the package default: the best score of held-out IsoFLOP minima over public studies, 0.04-0.08 "
                 "when chosen leave-one-dataset-out"
                 if lam == DEFAULT_ALLOCATION_SD
+                else "sized from these runs"
+                if own
                 else "set for this fit"
             )
             + "). The N*, D* bands below include it."
         )
+    if own:
+        extrapolation += f" The drifts were sized from these runs by an internal leave-future-out: {own}."
     priors, note = _priors(fit)
     return {
         "law": law.name,

@@ -477,3 +477,20 @@ def test_the_reports_allocation_figure_is_the_benchmarks():
     results = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "allocation.md"
     line = next(x for x in results.read_text().splitlines() if x.startswith("pooled 90% coverage of IsoFLOP minima:"))
     assert line.split(":")[1].split()[0] == ALLOCATION_BENCHMARK_COVERAGE
+
+
+def test_the_report_says_where_the_drifts_came_from(fake_fit):
+    from bayes_scaling.evaluation.drift import DriftCalibration, Evidence
+
+    default = build_report(fake_fit)
+    assert "κ was chosen by leave-one-dataset-out backtests" in default and "sized from these runs" not in default
+    evidence = Evidence(p=-40.0, q=1e4, prior_sd=0.0275)
+    allocation = Evidence(p=1.0, q=400.0, prior_sd=0.06)
+    calibration = DriftCalibration(1e20, 30, 10, evidence, allocation, n_budgets=2)
+    html = build_report(calibration.apply(fake_fit))
+    assert "κ was sized from these runs" in html and "κ was chosen by" not in html
+    assert f"κ = {calibration.kappa:g}" in html and f"λ = {calibration.allocation_sd:g}" in html
+    assert str(escape(calibration.describe())) in html
+    # set again by hand: no longer what the runs said
+    again = build_report(calibration.apply(fake_fit).with_extrapolation_sd(0.01))
+    assert "κ was set for this fit" in again and "sized from these runs" not in again
