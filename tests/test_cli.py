@@ -283,9 +283,9 @@ def test_fit_with_own_drift_saves_the_drift_the_runs_support(tmp_path, capsys):
 def test_own_drift_and_a_set_drift_conflict_before_sampling(tmp_path, capsys):
     runs = tmp_path / "runs.csv"
     bs.synthetic.chinchilla_runs(n_configs=20, random_seed=0).to_frame().to_csv(runs, index=False)
-    code = main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--own-drift", "--extrapolation-drift", "0.01"])
-    assert code == 1
-    assert "--own-drift sizes the drift from the runs and --extrapolation-drift sets it" in capsys.readouterr().err
+    for flag in ("--extrapolation-drift", "--allocation-drift"):
+        assert main(["fit", str(runs), "--out", str(tmp_path / "x.nc"), "--own-drift", flag, "0.01"]) == 1
+        assert f"--own-drift sizes the drifts from the runs and {flag} sets one" in capsys.readouterr().err
 
 
 def test_own_drift_on_one_budget_is_refused_before_sampling_in_the_commands_words(tmp_path, capsys):

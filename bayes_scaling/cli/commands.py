@@ -153,10 +153,12 @@ def cmd_fit(args) -> int:
     from ..laws import get_law
 
     get_law(args.law)  # an unknown law is an error before anything is read or printed
-    if args.own_drift and args.extrapolation_drift is not None:
-        raise ValueError(
-            "--own-drift sizes the drift from the runs and --extrapolation-drift sets it: give one of them"
-        )
+    for flag, value in (
+        ("--extrapolation-drift", args.extrapolation_drift),
+        ("--allocation-drift", args.allocation_drift),
+    ):
+        if args.own_drift and value is not None:
+            raise ValueError(f"--own-drift sizes the drifts from the runs and {flag} sets one: give one of them")
     law_options = _law_options(args.law_option)
     out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
     runs = _read_runs(args)

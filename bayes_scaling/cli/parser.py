@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--own-drift",
         action="store_true",
-        help="size the loss drift beyond the data from these runs: refit below an internal compute "
-        "cutoff and see how far the runs above it miss (one more fit; instead of --extrapolation-drift)",
+        help="size the drifts beyond the data from these runs: refit below an internal compute cutoff "
+        "and see how far the losses (and IsoFLOP minima) above it miss; one more fit; instead of "
+        "--extrapolation-drift and --allocation-drift",
     )
     p.add_argument(
         "--near-optimum",

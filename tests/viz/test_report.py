@@ -483,14 +483,14 @@ def test_the_report_says_where_the_drifts_came_from(fake_fit):
     from bayes_scaling.evaluation.drift import DriftCalibration, Evidence
 
     default = build_report(fake_fit)
-    assert "κ was chosen by leave-one-dataset-out backtests" in default and "sized from these runs" not in default
+    assert "κ is the package default, chosen by backtests" in default and "sized from these runs" not in default
     evidence = Evidence(p=-40.0, q=1e4, prior_sd=0.0275)
     allocation = Evidence(p=1.0, q=400.0, prior_sd=0.06)
     calibration = DriftCalibration(1e20, 30, 10, evidence, allocation, n_budgets=2)
     html = build_report(calibration.apply(fake_fit))
-    assert "κ was sized from these runs" in html and "κ was chosen by" not in html
+    assert "κ was sized from these runs" in html and "κ is the package default" not in html
     assert f"κ = {calibration.kappa:g}" in html and f"λ = {calibration.allocation_sd:g}" in html
     assert str(escape(calibration.describe())) in html
     # set again by hand: no longer what the runs said
     again = build_report(calibration.apply(fake_fit).with_extrapolation_sd(0.01))
-    assert "κ was set for this fit" in again and "sized from these runs" not in again
+    assert "κ was set for this fit (the package default is 0.0225)" in again and "sized from these runs" not in again
