@@ -29,7 +29,7 @@ from datasets import DATA, cases  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.evaluation.backtesting import score_fold  # noqa: E402
-from bayes_scaling.evaluation.drift import calibrate_drift  # noqa: E402
+from bayes_scaling.evaluation.drift import DEFAULT_PERSISTENCE, calibrate_drift  # noqa: E402
 from bayes_scaling.evaluation.holdout import ComputeCutoff, split  # noqa: E402
 from bayes_scaling.evaluation.optimum import score_optimum  # noqa: E402
 from bayes_scaling.evaluation.scores import PROBS, MethodForecast, summarize  # noqa: E402
@@ -37,8 +37,12 @@ from bayes_scaling.noise import DEFAULT_EXTRAPOLATION_SD  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ["bayes_scaling", "approach3", "approach3_bootstrap", "vpnls"]
-#: Rows that use the drift each fold's own runs support (internal leave-future-out).
+#: Rows that use the drift each fold's own runs support (internal leave-future-out), with the
+#: persistence chosen leave-one-dataset-out, and without persistence.
 OWN = "bayes_scaling (own drift)"
+OWN_NO_MEMORY = "bayes_scaling (own drift, no persistence)"
+#: Grid for the drift's persistence (correlation of the drift beyond the data with the internal one).
+PERSISTENCES = (0.0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 1.0)
 #: Grid for the extrapolation drift kappa (log-loss sd one decade beyond the data).
 KAPPAS = tuple(np.round(np.arange(0.0, 0.1001, 0.0025), 4))
 
@@ -67,16 +71,21 @@ def fold_fits(case, fit_options):
     return out
 
 
-def bayes_rows(case, folds, kappa, method):
-    """Scores of every fold with drift ``kappa``: a number, or a function of the fold's
-    :class:`~bayes_scaling.evaluation.drift.DriftCalibration`."""
+def bayes_rows(case, folds, drift, method):
+    """Scores of every fold with drift ``drift``: a kappa, or a function of the fold's
+    :class:`~bayes_scaling.evaluation.drift.DriftCalibration` giving the calibration to use
+    (its loss drift only: kappa and the expected drift)."""
     frames = []
     for origin, train, test, fit, _, own in folds:
-        k = kappa(own) if callable(kappa) else kappa
-        fc = fit.with_extrapolation_sd(k).predict(test.params, test.tokens, kind="new_run", random_seed=0)
+        sd, mean = drift(own).forecast_drift if callable(drift) else (drift, 0.0)
+        fc = fit.with_extrapolation_sd(sd, mean).predict(test.params, test.tokens, kind="new_run", random_seed=0)
         forecast = MethodForecast(median=fc.median, draws=fc.draws)
         frames.append(score_fold(method, train, test, origin, forecast, {"dataset": case.dataset}))
     return pd.concat(frames, ignore_index=True).assign(case=case.family)
+
+
+def _expected(cal, kappa: float, rho: float) -> str:
+    return f"{cal.with_priors(kappa, rho).forecast_drift[1]:+.4f} ({rho:g})"
 
 
 def run(methods, fit_options, n_resamples, only=None):
@@ -121,10 +130,28 @@ def run(methods, fit_options, n_resamples, only=None):
             frames.append(bayes_rows(case, folds, kappas[case.dataset], "bayes_scaling"))
             frames.append(bayes_rows(case, folds, 0.0, "bayes_scaling (no drift)"))
             frames.append(bayes_rows(case, folds, DEFAULT_EXTRAPOLATION_SD, "bayes_scaling (default kappa)"))
-            # the data's own drift, its prior scale the leave-one-dataset-out kappa
-            frames.append(
-                bayes_rows(case, folds, lambda own, p=kappas[case.dataset]: own.loss.with_prior_sd(p).sd, OWN)
+    persistences = {}
+    if fits:
+        # the data's own drift: its prior scale the leave-one-dataset-out kappa, its persistence
+        # chosen leave-one-dataset-out the same way (mean CRPS per dataset over the grid)
+        crps = {}
+        for rho in PERSISTENCES:
+            rows = pd.concat(
+                [
+                    bayes_rows(c, f, lambda own, k=kappas[c.dataset], r=rho: own.with_priors(k, r), "p")
+                    for c, f in fits.items()
+                ],
+                ignore_index=True,
             )
+            crps[rho] = rows.groupby("dataset")["crps_log"].mean()
+        crps = pd.DataFrame(crps)
+        persistences["all"] = float(crps.mean(axis=0).idxmin())
+        for dataset in crps.index:
+            persistences[dataset] = float(crps.drop(index=dataset).mean(axis=0).idxmin())
+        for case, folds in fits.items():
+            k, r = kappas[case.dataset], persistences[case.dataset]
+            frames.append(bayes_rows(case, folds, lambda own, k=k, r=r: own.with_priors(k, r), OWN))
+            frames.append(bayes_rows(case, folds, lambda own, k=k: own.with_priors(k, 0.0), OWN_NO_MEMORY))
     # Compute-optimal N* at held-out IsoFLOP budgets (where the held-out runs form parabolas).
     optimum = []
     for case, folds in fits.items():
@@ -144,6 +171,7 @@ def run(methods, fit_options, n_resamples, only=None):
                 "z": round(cal.loss.z, 2),
                 "kappa": round(cal.loss.with_prior_sd(kappas[case.dataset]).sd, 4),
                 "90% interval": "{:.4f}-{:.4f}".format(*cal.loss.with_prior_sd(kappas[case.dataset]).interval(0.9)),
+                "expected drift (persistence)": _expected(cal, kappas[case.dataset], persistences[case.dataset]),
                 # the failed checks, without their advice
                 "internal fit": "; ".join(p.split(":")[0].split(" for ")[0] for p in cal.problems) or "ok",
             }
@@ -151,7 +179,7 @@ def run(methods, fit_options, n_resamples, only=None):
             for origin, *_, cal in folds
         ]
     )
-    return pd.concat(frames, ignore_index=True), failures, kappas, optimum, own
+    return pd.concat(frames, ignore_index=True), failures, (kappas, persistences), optimum, own
 
 
 def fmt_table(frame: pd.DataFrame) -> str:
@@ -214,7 +242,7 @@ def own_drift_targets(table: pd.DataFrame) -> list[str]:
     """Issue 21's per-dataset targets for the loss bands, for the default drift and the own drift."""
     lines = []
     crps = summarize(table, by=["method"])["crps_log"]
-    for method in ("bayes_scaling", OWN):
+    for method in ("bayes_scaling", OWN_NO_MEMORY, OWN):
         per = summarize(table[table["method"] == method], by=["dataset"])
         bad50 = per.index[(per["coverage_50"] < 0.35) | (per["coverage_50"] > 0.65)]
         bad90 = per.index[(per["coverage_90"] < 0.80) | (per["coverage_90"] > 0.97)]
@@ -243,7 +271,7 @@ def main(argv=None):
     else:
         fit_options, n_resamples = {"draws": 1000, "tune": 1000, "chains": 4}, 200
     t0 = time.perf_counter()
-    table, failures, kappas, optimum, own = run(args.methods, fit_options, n_resamples, args.only)
+    table, failures, (kappas, persistences), optimum, own = run(args.methods, fit_options, n_resamples, args.only)
     elapsed = time.perf_counter() - t0
 
     per_dataset = summarize(table, by=["dataset", "method"])
@@ -284,7 +312,18 @@ def main(argv=None):
         "cutoff give one draw of the drift (z: their miss along the drift's direction, about N(0, 1) "
         "without drift), which updates a half-normal prior on kappa whose scale is the "
         "leave-one-dataset-out kappa below; the forecast uses the posterior's root-mean-square "
-        "(`bayes_scaling.calibrate_drift`). The held-out runs of the fold are never seen.",
+        "(`bayes_scaling.calibrate_drift`). With persistence rho the drift beyond the data is "
+        "correlated rho with the internal one, so the internal miss sets an expected drift (its "
+        "direction) and shrinks the spread around it; rho is chosen leave-one-dataset-out like kappa. "
+        f"`{OWN_NO_MEMORY}`: rho = 0. The held-out runs of the fold are never seen.",
+        "",
+        "Persistence rho: "
+        + "; ".join(
+            f"chosen on all datasets {v:g} (package default {DEFAULT_PERSISTENCE:g})"
+            if k == "all"
+            else f"without {k} {v:g}"
+            for k, v in persistences.items()
+        ),
         "",
         *own_drift_targets(table),
         "",

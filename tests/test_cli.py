@@ -274,7 +274,8 @@ def test_fit_with_own_drift_saves_the_drift_the_runs_support(tmp_path, capsys):
     assert "--own-drift: refitting on the runs below an internal compute cutoff" in printed
     line = next(x for x in printed.splitlines() if x.startswith("Own drift: drift kappa "))
     fit = bs.load(out)
-    assert line.startswith(f"Own drift: drift kappa {fit.spec.extrapolation_sd:.4f} per decade")
+    spec = fit.spec  # the forecast's sd and expected drift, as the line says
+    assert f"sd {spec.extrapolation_sd:.4f}" in line and f"drift of {spec.extrapolation_mean:+.4f}" in line
     from bayes_scaling.evaluation.drift import drift_note
 
     assert drift_note(fit) == line.removeprefix("Own drift: ")

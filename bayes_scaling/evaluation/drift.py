@@ -19,6 +19,18 @@ likelihood updates a half-normal prior whose scale is the default (the cross-stu
 evidence the forecast keeps its variance), and the forecast uses the root-mean-square of the
 posterior, which keeps the predictive variance of the mixture over the posterior.
 
+**Persistence.** On public studies the internal miss also foretells the *direction* of the miss
+further out (the law over-predicts the loss of larger runs on several studies, all the way out).
+With persistence :math:`\rho`, the drift beyond the data has correlation :math:`\rho` with the
+drift the internal runs saw: given their evidence, its :math:`z` has mean :math:`\rho\mu_i` and
+variance :math:`\rho^2 v_i + 1 - \rho^2`, where :math:`\mu_i = \sqrt q\,\kappa\hat z/(1+q\kappa^2)`
+and :math:`v_i = 1/(1+q\kappa^2)` is the posterior of the internal drift. The forecast then adds
+:math:`\sqrt h\,(m + \kappa' z_s)` with :math:`m = \kappa\rho\mu_i` (``extrapolation_mean``) and
+:math:`\kappa' = \kappa\sqrt{\rho^2 v_i + 1 - \rho^2}`. :math:`\rho = 0` is the drift without
+memory; its default :data:`DEFAULT_PERSISTENCE` is the backtests' choice
+(``benchmarks/results/calibration.md``). The allocation drift has no persistence here: its
+internal evidence is too weak to point anywhere.
+
 One refit, of the same cost as the fit. The posterior of the law is not changed; only the drifts
 (:meth:`DriftCalibration.apply`).
 """
@@ -34,7 +46,7 @@ import numpy as np
 
 from .. import _constants as K
 from ..data.runs import Runs
-from ..errors import RunsValidationError, option
+from ..errors import RunsValidationError, SpecError, option
 from ..noise.extrapolation import (
     DEFAULT_ALLOCATION_SD,
     DEFAULT_EXTRAPOLATION_SD,
@@ -53,6 +65,10 @@ MIN_FITTED, MIN_HELD_OUT = 8, 3
 #: Gaps in log10 C narrower than this do not separate two budgets (digitized IsoFLOP grids
 #: jitter by a few hundredths of a decade inside one budget).
 MIN_GAP_DEX = 0.05
+#: Default correlation between the drift the internal runs saw and the drift beyond the data:
+#: the CRPS-optimal value of ``benchmarks/calibration.py`` over 7 public studies
+#: (leave-one-study-out choices in benchmarks/results/calibration.md).
+DEFAULT_PERSISTENCE = 0.8
 #: The file attribute where :meth:`DriftCalibration.apply` records what it set and why.
 ATTRIBUTE = "drift_calibration"
 #: The posterior of a drift sd is computed on this grid, in units of its prior scale.
@@ -100,6 +116,12 @@ class Evidence:
         cdf, tail = np.cumsum(self.posterior), (1 - prob) / 2
         return float(np.interp(tail, cdf, self.grid)), float(np.interp(1 - tail, cdf, self.grid))
 
+    def internal_z(self, sd: float) -> tuple[float, float]:
+        """Mean and variance of the internal drift's :math:`z` given the evidence, for a drift of
+        sd ``sd`` (module docstring)."""
+        shrink = 1.0 + self.q * sd**2
+        return float(np.sqrt(self.q) * sd * self.z / shrink), float(1.0 / shrink)
+
     def with_prior_sd(self, prior_sd: float) -> Evidence:
         """The same evidence under another prior scale."""
         return replace(self, prior_sd=float(prior_sd))
@@ -119,6 +141,7 @@ class DriftCalibration:
     n_budgets: int = 0
     budget_exclusions: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    persistence: float = DEFAULT_PERSISTENCE
     #: per held-out run: residual of log loss, its drift-free predictive variance, distance h
     residual: np.ndarray = field(default=None, repr=False, compare=False)
     variance: np.ndarray = field(default=None, repr=False, compare=False)
@@ -126,7 +149,20 @@ class DriftCalibration:
 
     @property
     def kappa(self) -> float:
+        """The drift's scale :math:`\\kappa` (the posterior RMS)."""
         return self.loss.sd
+
+    @property
+    def forecast_drift(self) -> tuple[float, float]:
+        """``(extrapolation_sd, extrapolation_mean)`` of the forecasts: :math:`(\\kappa', m)`
+        of the module docstring."""
+        rho, (mean, var) = self.persistence, self.loss.internal_z(self.kappa)
+        return self.kappa * float(np.sqrt(rho**2 * var + 1 - rho**2)), self.kappa * rho * mean
+
+    def with_priors(self, prior_sd: float | None = None, persistence: float | None = None) -> DriftCalibration:
+        """The same evidence under another prior scale of :math:`\\kappa` or persistence."""
+        loss = self.loss if prior_sd is None else self.loss.with_prior_sd(prior_sd)
+        return replace(self, loss=loss, persistence=self.persistence if persistence is None else float(persistence))
 
     @property
     def allocation_sd(self) -> float | None:
@@ -136,10 +172,12 @@ class DriftCalibration:
         """``fit`` with these drifts (no refit): the spec, and so a saved file, records the
         values, and the file's ``drift_calibration`` attribute says where they came from
         (:func:`drift_note`)."""
-        other = fit.with_extrapolation_sd(self.kappa)
+        other = fit.with_extrapolation_sd(*self.forecast_drift)
         if self.allocation is not None:
             other = other.with_allocation_sd(self.allocation.sd)
-        note = {"extrapolation_sd": other.noise.extrapolation_sd, "allocation_sd": other.noise.allocation_sd}
+        noise = other.noise
+        note = {"extrapolation_sd": noise.extrapolation_sd, "allocation_sd": noise.allocation_sd}
+        note["extrapolation_mean"] = noise.extrapolation_mean
         other.idata.attrs[ATTRIBUTE] = json.dumps({**note, "describe": self.describe()})  # (the copy's own attrs)
         return other
 
@@ -151,6 +189,12 @@ class DriftCalibration:
             f"{self.n_held_out} above it missed that fit by z = {self.loss.z:+.1f} "
             f"(|z| about 1 without drift, {self.loss.expected_z:.1f} with the prior-scale drift)"
         )
+        sd, mean = self.forecast_drift
+        if self.persistence > 0:
+            text += (
+                f"; with persistence {self.persistence:g} the forecasts beyond the data expect a drift of "
+                f"{mean:+.4f} in log loss per square-root decade, sd {sd:.4f}"
+            )
         if self.allocation is not None:
             lo, hi = self.allocation.interval(0.9)
             text += (
@@ -173,9 +217,10 @@ def drift_note(fit) -> str | None:
     if not raw:
         return None
     note = json.loads(raw)
-    same = np.isclose(note["extrapolation_sd"], fit.noise.extrapolation_sd) and np.isclose(
-        note["allocation_sd"], fit.noise.allocation_sd
-    )
+    noise = fit.noise
+    now = {"extrapolation_sd": noise.extrapolation_sd, "allocation_sd": noise.allocation_sd}
+    now["extrapolation_mean"] = noise.extrapolation_mean
+    same = all(np.isclose(note.get(name, 0.0), value) for name, value in now.items())
     return note["describe"] if same else None
 
 
@@ -210,6 +255,7 @@ def calibrate_drift(
     *,
     prior_sd: float = DEFAULT_EXTRAPOLATION_SD,
     allocation_prior_sd: float = DEFAULT_ALLOCATION_SD,
+    persistence: float = DEFAULT_PERSISTENCE,
     share: float = HELD_OUT_SHARE,
     labels=None,
     random_seed: int = 0,
@@ -221,7 +267,8 @@ def calibrate_drift(
     file saved by this package). The internal fit uses the same spec and ``fit_options`` (NUTS
     settings of :func:`bayes_scaling.fit`). ``prior_sd`` / ``allocation_prior_sd``: scales of the
     half-normal priors on :math:`\kappa` and :math:`\lambda` (default: the package defaults,
-    chosen across public studies). ``labels``: the IsoFLOP budget of each row of ``fit.runs``
+    chosen across public studies). ``persistence``: correlation of the drift beyond the data
+    with the one the internal runs saw (module docstring; 0: no memory). ``labels``: the IsoFLOP budget of each row of ``fit.runs``
     (a design label, e.g. from run names; default: budgets by exact compute).
 
     Use::
@@ -234,7 +281,9 @@ def calibrate_drift(
     if runs is None:
         raise RunsValidationError(["this posterior does not hold its runs, so its drift cannot be calibrated"])
     if not 0 < share < 1:
-        raise RunsValidationError([f"share must be in (0, 1), got {share!r}"])
+        raise SpecError(f"share must be in (0, 1), got {share!r}")
+    if not 0 <= persistence <= 1:
+        raise SpecError(f"persistence must be in [0, 1] (0: a drift without memory), got {persistence!r}")
     if labels is not None and (runs.has_checkpoints or len(labels) != len(runs)):
         raise RunsValidationError(
             [
@@ -274,6 +323,7 @@ def calibrate_drift(
         n_budgets=n_budgets,
         budget_exclusions=excluded,
         problems=tuple(problems),
+        persistence=float(persistence),
         residual=residual,
         variance=np.diag(cov).copy(),
         h=h,

@@ -57,10 +57,10 @@ class ScalingFit(Predictive):
             self.spec_dict["heteroscedastic"],
             self.spec_dict["discrepancy"],
             self.spec_dict["likelihood"],
-            # Files written before the extrapolation term existed were fitted without it.
+            # Files written before each drift existed were fitted without it.
             self.spec_dict.get("extrapolation_sd", 0.0),
-            # ... and those written before the allocation drift without that.
             self.spec_dict.get("allocation_sd", 0.0),
+            self.spec_dict.get("extrapolation_mean", 0.0),
         )
 
     def __repr__(self) -> str:
@@ -110,12 +110,9 @@ class ScalingFit(Predictive):
         """Flat draws of one parameter (sampled, reported or derived: ``a``, ``b``, ``G``)."""
         if name in self._draws:
             return self._draws[name]
-        reported = self.reported_draws()
-        if name in reported:
-            return reported[name]
-        derived = self._derived()
-        if name in derived:
-            return derived[name]
+        reported, derived = self.reported_draws(), self._derived()
+        if name in reported or name in derived:
+            return reported[name] if name in reported else derived[name]
         raise KeyError(f"no parameter '{name}'; available: {sorted({*self._draws, *reported, *derived})}")
 
     @property
@@ -162,10 +159,10 @@ class ScalingFit(Predictive):
         const = self.idata["constant_data"]
         return extrapolation_distance(log_n, log_d, const["log_n"].values, const["log_d"].values)
 
-    def with_extrapolation_sd(self, extrapolation_sd: float) -> ScalingFit:
-        """The same posterior with another extrapolation drift :math:`\\kappa` (no refit: the
-        term acts on forecasts only). The copy shares the draws; its spec records the new value."""
-        return self._with_spec(extrapolation_sd=extrapolation_sd)
+    def with_extrapolation_sd(self, extrapolation_sd: float, mean: float = 0.0) -> ScalingFit:
+        """The same posterior with another extrapolation drift :math:`\\kappa` and expected drift
+        ``mean`` (:math:`m`; no refit: forecasts only). Shares the draws; the spec records both."""
+        return self._with_spec(extrapolation_sd=extrapolation_sd, extrapolation_mean=mean)
 
     def with_allocation_sd(self, allocation_sd: float) -> ScalingFit:
         """The same posterior with another allocation drift :math:`\\lambda` (sd of log10 N* per
@@ -176,6 +173,8 @@ class ScalingFit(Predictive):
         from ..inference.model import spec_id
 
         spec = {**self.spec_dict, **changes}  # (validated by the NoiseOptions the copy builds)
+        if not spec.get("extrapolation_mean"):  # (absent when 0, as ScalingModel.to_dict writes it)
+            spec.pop("extrapolation_mean", None)
         tree = self.idata.copy(deep=False)
         tree.attrs = {**self.idata.attrs, "spec": json.dumps(spec, sort_keys=True), "spec_id": spec_id(spec)}
         other = ScalingFit(
@@ -199,9 +198,10 @@ class ScalingFit(Predictive):
         r"""Per-draw log expected loss at points, shape ``(n_draws, n_points)``, extrapolation
         drift included:
 
-        .. math:: \log L_s(N, D) = \log\mu_s(N, D) + \kappa \sqrt{h(N, D)}\, z_s
+        .. math:: \log L_s(N, D) = \log\mu_s(N, D) + \sqrt{h(N, D)}\,(m + \kappa z_s)
 
-        (:math:`h = 0` inside the fitted range; see :mod:`bayes_scaling.noise`). ``params`` and
+        (:math:`h = 0` inside the fitted range, :math:`m = 0` unless sized from the runs; see
+        :mod:`bayes_scaling.noise`). ``params`` and
         ``tokens`` broadcast against ``(n_draws, n_points)``; ``rows`` selects draws;
         ``drift_z`` replaces the drift's :math:`z_s` (one per selected draw), e.g. to give two
         fits compared draw by draw the same drift. ``dtype=np.float32`` halves time and memory
@@ -216,12 +216,12 @@ class ScalingFit(Predictive):
         if shift is not None:  # each IsoFLOP profile moved along its line (C kept)
             log_n, log_d = log_n - shift, log_d + shift
         log_mu = self._law.log_loss(theta, log_n.astype(dtype), log_d.astype(dtype), self.scale, logs)
-        kappa = self._noise.extrapolation_sd
-        if kappa <= 0:
+        kappa, mean = self._noise.extrapolation_sd, self._noise.extrapolation_mean
+        if kappa <= 0 and mean == 0:
             return log_mu
         h = self._distance_outside_data(log_n, log_d)  # in the law's frame: the optimum's loss keeps its drift
         z = extrapolation_z(self.n_draws)[rows] if drift_z is None else np.asarray(drift_z, dtype=float)
-        return log_mu + (kappa * np.sqrt(h) * z[:, None]).astype(dtype, copy=False)
+        return log_mu + (np.sqrt(h) * (mean + kappa * z[:, None])).astype(dtype, copy=False)
 
     def _forecast_log_loss(self, n, d, inputs, kind, rng, *, rows=slice(None), dtype=np.float64, marginal_only=False):
         """Log-loss draws at points (``n``, ``d`` and the ``inputs`` values: (1, m) arrays), rows

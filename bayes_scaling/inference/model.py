@@ -80,6 +80,8 @@ class ScalingModel:
     allocation_sd : :math:`\\lambda`, sd of the drift of log10 N* per decade of compute beyond the
         fitted range: each IsoFLOP profile moves along its line, its minimum loss unchanged
         (forecasts only; see :mod:`bayes_scaling.noise.extrapolation`). 0 switches it off.
+    extrapolation_mean : :math:`m`, expected log-loss drift per square-root decade beyond the
+        fitted range (0 unless sized from the runs by :func:`bayes_scaling.calibrate_drift`).
     """
 
     law: str = DEFAULT_LAW
@@ -90,6 +92,7 @@ class ScalingModel:
     likelihood: str = DEFAULT_LIKELIHOOD
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
     allocation_sd: float = DEFAULT_ALLOCATION_SD
+    extrapolation_mean: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.law_options, Mapping):
@@ -121,7 +124,12 @@ class ScalingModel:
     @property
     def noise(self) -> NoiseOptions:
         return NoiseOptions(
-            self.heteroscedastic, self.discrepancy, self.likelihood, self.extrapolation_sd, self.allocation_sd
+            self.heteroscedastic,
+            self.discrepancy,
+            self.likelihood,
+            self.extrapolation_sd,
+            self.allocation_sd,
+            self.extrapolation_mean,
         )
 
     @property
@@ -143,12 +151,14 @@ class ScalingModel:
             "likelihood": self.likelihood,
             "extrapolation_sd": float(self.extrapolation_sd),
             "allocation_sd": float(self.allocation_sd),
+            # (only when set: the ids of specs without it stay what they were)
+            **({"extrapolation_mean": float(self.extrapolation_mean)} if self.extrapolation_mean else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingModel:
         known = {"law", "law_options", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
-        known |= {"allocation_sd"}
+        known |= {"allocation_sd", "extrapolation_mean"}
         unknown = set(data) - known
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
@@ -163,6 +173,7 @@ class ScalingModel:
             extrapolation_sd=data.get("extrapolation_sd", 0.0),
             # ... and those written before the allocation drift without that.
             allocation_sd=data.get("allocation_sd", 0.0),
+            extrapolation_mean=data.get("extrapolation_mean", 0.0),
         )
 
     def to_json(self) -> str:

@@ -51,6 +51,10 @@ class NoiseOptions:
     allocation_sd : float
         :math:`\lambda`, sd of the drift of log10 N* per decade of compute beyond the fitted range
         (moves each IsoFLOP profile along its line; forecasts only; 0 switches it off).
+    extrapolation_mean : float
+        :math:`m`, the expected drift of log loss per square-root decade beyond the fitted range:
+        0 unless :func:`bayes_scaling.calibrate_drift` found the runs above an internal cutoff
+        missing the law in one direction (forecasts only).
     """
 
     heteroscedastic: bool = True
@@ -58,6 +62,7 @@ class NoiseOptions:
     likelihood: str = DEFAULT_LIKELIHOOD
     extrapolation_sd: float = 0.0
     allocation_sd: float = 0.0
+    extrapolation_mean: float = 0.0
 
     def __post_init__(self):
         get_likelihood(self.likelihood)  # a SpecError lists the registered names
@@ -73,6 +78,9 @@ class NoiseOptions:
                 f"the allocation drift must be a number in [0, 1) (decades of N* per decade of compute), e.g. "
                 f"{option('allocation_sd', 0.06)}; got {value!r}"
             )
+        value = self.extrapolation_mean
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 1:
+            raise SpecError(f"the expected drift must be a number in (-1, 1) (log loss per root decade); got {value!r}")
 
     @property
     def likelihood_component(self) -> Likelihood:

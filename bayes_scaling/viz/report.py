@@ -103,7 +103,7 @@ def _model(fit) -> dict:
     extrapolation = (
         "Beyond the fitted range, forecasts (not the fit) add a drift of the law: log μ + κ √h(N, D) z_s, with "
         "z_s ~ Normal(0, 1) per posterior draw, h the distance in decades outside the fitted box of N, D and C, and "
-        f"κ = {kappa:g} (the log-loss sd one decade out; its variance grows linearly with h). "
+        f"κ = {kappa:.3g} (the log-loss sd one decade out; its variance grows linearly with h). "
         + (
             "κ is the package default, chosen by backtests on public scaling studies (0.02-0.0275 when "
             "chosen leave-one-dataset-out)."
@@ -120,7 +120,7 @@ def _model(fit) -> dict:
         extrapolation += (
             " Beyond the fitted compute each IsoFLOP profile also moves along its line (its minimum loss unchanged): "
             f"log10 N* gets a drift λ h_C u_s, u_s ~ Normal(0, 1) per draw, h_C the decades of compute beyond the "
-            f"fitted range and λ = {lam:g} (the sd of the N* exponent's change; "
+            f"fitted range and λ = {lam:.3g} (the sd of the N* exponent's change; "
             + (
                 "the package default: the best score of held-out IsoFLOP minima over public studies, 0.04-0.08 "
                 "when chosen leave-one-dataset-out"
@@ -130,6 +130,12 @@ def _model(fit) -> dict:
                 else "set for this fit"
             )
             + "). The N*, D* bands below include it."
+        )
+    mean = float(getattr(noise, "extrapolation_mean", 0.0) or 0.0)
+    if mean:
+        extrapolation += (
+            f" The forecasts also expect the law to drift by m √h with m = {mean:+.3g} (log loss per square-root "
+            "decade): the direction in which the runs above an internal cutoff missed it, carried forward."
         )
     if own:
         extrapolation += f" The drifts were sized from these runs by an internal leave-future-out: {own}."

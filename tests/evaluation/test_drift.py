@@ -16,6 +16,7 @@ from bayes_scaling.evaluation.drift import (
     MIN_FITTED,
     MIN_GAP_DEX,
     RELATIVE_GRID,
+    DriftCalibration,
     Evidence,
     calibrate_drift,
     drift_note,
@@ -66,6 +67,42 @@ def test_runs_that_match_the_law_shrink_the_drift_and_runs_that_miss_it_grow_it(
     assert loud.posterior.sum() == pytest.approx(1.0) and loud.posterior.shape == RELATIVE_GRID.shape
 
 
+@pytest.mark.parametrize("rho", [0.0, 0.4, 1.0])
+def test_persistence_carries_the_internal_miss_forward(rho):
+    """The drift beyond the data, correlated rho with the internal one, given the internal
+    evidence z_hat = sqrt(q) kappa z_i + e: mean rho sqrt(q) kappa z_hat / (1 + q kappa^2), variance
+    1 - rho^2 q kappa^2 / (1 + q kappa^2) (the Gaussian conditional, written independently)."""
+    q = 2e4
+    for z_hat in (5.0, -3.0):
+        evidence = Evidence(z_hat * np.sqrt(q), q, DEFAULT_EXTRAPOLATION_SD)
+        cal = DriftCalibration(1e20, 20, 8, evidence, persistence=rho)
+        kappa = cal.kappa
+        sd, mean = cal.forecast_drift
+        k2q = q * kappa**2
+        assert mean == pytest.approx(kappa * rho * np.sqrt(q) * kappa * z_hat / (1 + k2q))
+        assert sd == pytest.approx(kappa * np.sqrt(1 - rho**2 * k2q / (1 + k2q)))
+        assert np.sign(mean) == (np.sign(z_hat) if rho else 0) and sd <= kappa
+    assert DriftCalibration(1e20, 20, 8, evidence, persistence=0.0).forecast_drift == (pytest.approx(kappa), 0.0)
+
+
+def test_the_expected_drift_reaches_the_forecast_and_its_note(fake_fit):
+    evidence = Evidence(-6.0 * np.sqrt(2e4), 2e4, DEFAULT_EXTRAPOLATION_SD)
+    cal = DriftCalibration(1e20, 20, 8, evidence, persistence=0.7)
+    fitted = cal.apply(fake_fit)
+    sd, mean = cal.forecast_drift
+    assert fitted.noise.extrapolation_sd == pytest.approx(sd) and fitted.noise.extrapolation_mean == pytest.approx(mean)
+    assert mean < 0 and drift_note(fitted) == cal.describe() and "expect a drift of -0.0" in cal.describe()
+    # the forecast 1e4x beyond the data: lower by exp(mean sqrt(h)) in the median
+    params, tokens = 1e12, 2e13
+    h = fake_fit.extrapolation_distance(params, tokens)[0]
+    ratio = (
+        fitted.predict(params, tokens, kind="mean").median[0]
+        / fake_fit.with_extrapolation_sd(sd).predict(params, tokens, kind="mean").median[0]
+    )
+    assert ratio == pytest.approx(np.exp(mean * np.sqrt(h)), rel=1e-6)
+    assert drift_note(fitted.with_extrapolation_sd(sd)) is None  # the expected drift dropped: not the runs' any more
+
+
 def runs_at(log10_flops, sizes_per_budget=5, jitter=0.0, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
@@ -106,7 +143,8 @@ def test_calibrate_drift_on_a_fit(small_fit, small_runs):
     # the synthetic grid's top budgets are IsoFLOP designs the allocation score can use
     assert cal.allocation is not None and cal.n_budgets >= 1 and np.isfinite(cal.allocation.z)
     fitted = cal.apply(small_fit)
-    assert fitted.spec.extrapolation_sd == pytest.approx(cal.kappa)
+    sd, mean = cal.forecast_drift  # (kappa and the internal miss carried forward)
+    assert fitted.spec.extrapolation_sd == pytest.approx(sd) and fitted.spec.extrapolation_mean == pytest.approx(mean)
     assert fitted.spec.allocation_sd == pytest.approx(cal.allocation_sd)
     assert drift_note(fitted) == cal.describe() and drift_note(fitted.with_allocation_sd(0.3)) is None
     assert "drift_calibration" not in small_fit.idata.attrs  # the original is untouched
@@ -126,8 +164,8 @@ def test_the_drift_statistic_is_standard_normal_without_drift_and_large_with_one
         runs = bs.synthetic.chinchilla_runs(n_configs=64, random_seed=100 + seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.SamplingWarning)
-            fit = bs.fit(runs, draws=400, tune=400, chains=2, random_seed=seed, progressbar=False)
-            cal = calibrate_drift(fit, draws=400, tune=400, chains=2, random_seed=seed)
+            fit = bs.fit(runs, draws=300, tune=300, chains=2, random_seed=seed, progressbar=False)
+            cal = calibrate_drift(fit, draws=300, tune=300, chains=2, random_seed=seed)
             quiet += abs(cal.loss.z) <= stats.norm.ppf(0.95)
             quiet_allocation += abs(cal.allocation.z) <= stats.norm.ppf(0.95)
             # the same runs with a drift beyond the internal cutoff
@@ -136,9 +174,9 @@ def test_the_drift_statistic_is_standard_normal_without_drift_and_large_with_one
             frame = runs.to_frame()
             frame["loss"] *= np.exp(0.08 * np.sqrt(np.clip(log_c - top, 0, None)))
             drifted = bs.Runs.from_frame(frame, plausibility=False)
-            fit = bs.fit(drifted, draws=400, tune=400, chains=2, random_seed=seed, progressbar=False)
+            fit = bs.fit(drifted, draws=300, tune=300, chains=2, random_seed=seed, progressbar=False)
             found += (
-                calibrate_drift(fit, draws=400, tune=400, chains=2, random_seed=seed).kappa > DEFAULT_EXTRAPOLATION_SD
+                calibrate_drift(fit, draws=300, tune=300, chains=2, random_seed=seed).kappa > DEFAULT_EXTRAPOLATION_SD
             )
     assert quiet >= min_covered(n_sets, 0.9, quantities=3)
     assert quiet_allocation >= min_covered(n_sets, 0.9, quantities=3)

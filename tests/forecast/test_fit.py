@@ -152,6 +152,16 @@ def test_extrapolation_drift_grows_with_distance_and_vanishes_inside(small_fit, 
     off = small_fit.with_extrapolation_sd(0.0)
     np.testing.assert_allclose(off.log_mean_draws(*far), law)
     assert off.spec_dict["extrapolation_sd"] == 0.0 and small_fit.noise.extrapolation_sd == kappa
+    # an expected drift m (sized from the runs by calibrate_drift) moves every draw by m sqrt(h)
+    shifted = small_fit.with_extrapolation_sd(kappa, mean=-0.01)
+    moved = shifted.log_mean_draws(*far) - small_fit.log_mean_draws(*far)
+    np.testing.assert_allclose(moved, np.broadcast_to(-0.01 * np.sqrt(h), moved.shape))
+    inside = np.array([[small_runs.params[0]]]), np.array([[small_runs.tokens[0]]])
+    np.testing.assert_allclose(shifted.log_mean_draws(*inside), small_fit.log_mean_draws(*inside))
+    assert shifted.spec.extrapolation_mean == -0.01 and "extrapolation_mean" not in off.spec_dict
+    assert (
+        shifted.spec.spec_id != small_fit.spec.spec_id and off.spec.to_dict().keys() == small_fit.spec.to_dict().keys()
+    )
 
 
 def test_fit_accepts_dataframe_and_rejects_unknown_law(small_runs):

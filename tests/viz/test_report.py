@@ -486,11 +486,12 @@ def test_the_report_says_where_the_drifts_came_from(fake_fit):
     assert "κ is the package default, chosen by backtests" in default and "sized from these runs" not in default
     evidence = Evidence(p=-40.0, q=1e4, prior_sd=0.0275)
     allocation = Evidence(p=1.0, q=400.0, prior_sd=0.06)
-    calibration = DriftCalibration(1e20, 30, 10, evidence, allocation, n_budgets=2)
+    calibration = DriftCalibration(1e20, 30, 10, evidence, allocation, n_budgets=2, persistence=0.7)
     html = build_report(calibration.apply(fake_fit))
     assert "κ was sized from these runs" in html and "κ is the package default" not in html
-    assert f"κ = {calibration.kappa:g}" in html and f"λ = {calibration.allocation_sd:g}" in html
+    assert f"κ = {calibration.forecast_drift[0]:.3g}" in html and f"λ = {calibration.allocation_sd:.3g}" in html
     assert str(escape(calibration.describe())) in html
+    assert f"m = {calibration.forecast_drift[1]:+.3g}" in html and "carried forward" in html
     # set again by hand: no longer what the runs said
     again = build_report(calibration.apply(fake_fit).with_extrapolation_sd(0.01))
     assert "κ was set for this fit (the package default is 0.0225)" in again and "sized from these runs" not in again
