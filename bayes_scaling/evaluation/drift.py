@@ -109,7 +109,8 @@ class Evidence:
 
     @property
     def sd(self) -> float:
-        """The value to forecast with: the posterior's root-mean-square."""
+        """The drift's scale: the posterior's root-mean-square (the forecast's sd and expected
+        drift follow from it: :attr:`DriftCalibration.forecast_drift`)."""
         return float(np.sqrt(self.posterior @ self.grid**2))
 
     def interval(self, prob: float = 0.9) -> tuple[float, float]:
