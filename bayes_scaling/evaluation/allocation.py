@@ -218,6 +218,16 @@ def isoflop_budgets(runs: Runs, labels=None, *, name: str = "") -> Budgets:
 MIN_ACCEPTED = 100
 
 
+def vertex_replicates(fit, budget: Budget, random_seed: int) -> np.ndarray:
+    """The forecast distribution of ``budget``'s observed vertex (log10 N, one per draw): new-run
+    losses simulated at its actual (N, D) from each posterior draw of ``fit``, through the same
+    estimator (module docstring, step 2)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # extrapolation and diagnostics are recorded by the caller
+        draws = fit.predict(budget.params, budget.tokens, kind="new_run", random_seed=random_seed).draws
+    return vertex_log_params(np.log(budget.params), draws) / np.log(10.0)
+
+
 def score_replicates(replicates, observed: float, window=None) -> dict:
     """Scores (dex) of a forecast distribution of the vertex (``replicates``, log10 N).
 
@@ -336,11 +346,7 @@ def score_allocation(
             row["median_error_dex"] = float(point[j] - observed)
             rows.append({**base, "method": "approach2_bootstrap", **row})
         if fit is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # extrapolation and diagnostics are recorded by the caller
-                seed = random_seed + j  # (another noise stream per budget)
-                draws = fit.predict(budget.params, budget.tokens, kind="new_run", random_seed=seed).draws
-            replicates = vertex_log_params(log_n, draws) / np.log(10.0)
+            replicates = vertex_replicates(fit, budget, random_seed + j)  # (another noise stream per budget)
             rows.append({**base, "method": "bayes_scaling", **score_replicates(replicates, observed, budget.window)})
     return pd.DataFrame(rows), held.excluded + trained.excluded
 

@@ -38,7 +38,6 @@ One refit, of the same cost as the fit. The posterior of the law is not changed;
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -54,7 +53,7 @@ from ..noise.extrapolation import (
     drift_evidence,
     drift_log_likelihood,
 )
-from .allocation import MIN_ACCEPTED, isoflop_budgets, vertex_log_params
+from .allocation import MIN_ACCEPTED, isoflop_budgets, vertex_replicates
 from .holdout import ComputeCutoff, fit_quietly, split
 
 #: Share of the configurations held out above the internal cutoff (about the share a rolling
@@ -341,10 +340,7 @@ def _allocation_evidence(inner, test: Runs, labels, prior_sd: float, random_seed
     quiet = inner.with_allocation_sd(0.0)
     columns, inside = [], []
     for j, b in enumerate(budgets.scored):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # (the internal fit's diagnostics are reported)
-            draws = quiet.predict(b.params, b.tokens, kind="new_run", random_seed=random_seed + 1 + j).draws
-        x = vertex_log_params(np.log(b.params), draws) / np.log(10.0)
+        x = vertex_replicates(quiet, b, random_seed + 1 + j)
         lo, hi = b.window
         columns.append(x)
         inside.append(np.isfinite(x) & (x >= lo) & (x <= hi))

@@ -125,9 +125,7 @@ def _model(fit) -> dict:
                 "the package default: the best score of held-out IsoFLOP minima over public studies, 0.04-0.08 "
                 "when chosen leave-one-dataset-out"
                 if lam == DEFAULT_ALLOCATION_SD
-                else "sized from these runs"
-                if own
-                else "set for this fit"
+                else _allocation_drift_source(fit)
             )
             + "). The N*, D* bands below include it."
         )
@@ -273,13 +271,21 @@ def _laws(fit, laws, grid) -> dict | None:
     }
 
 
+def _allocation_drift_source(fit) -> str:
+    """Where the fit's allocation drift lambda came from, in words."""
+    if fit.noise.allocation_sd == DEFAULT_ALLOCATION_SD:
+        return "the package default"
+    return "sized from these runs" if drift_note(fit) else "set for this fit"
+
+
 def _allocation(fit, budgets: list[float], largest: float | None, laws=None) -> dict:
     from .tables import optimal_table
 
     law = fit.law
     out = {"kind": law.allocation_kind, "law": law.name, "rule": law.allocation_rule}
     out["drift"] = float(getattr(fit.noise, "allocation_sd", 0.0) or 0.0)
-    out["drift_is_default"] = out["drift"] == DEFAULT_ALLOCATION_SD
+    out["drift_text"] = f"{out['drift']:.3g}"
+    out["drift_source"] = _allocation_drift_source(fit)
     out["benchmark"] = ALLOCATION_BENCHMARK_COVERAGE
     if law.allocation_kind == "not_applicable":
         return out

@@ -492,6 +492,9 @@ def test_the_report_says_where_the_drifts_came_from(fake_fit):
     assert f"κ = {calibration.forecast_drift[0]:.3g}" in html and f"λ = {calibration.allocation_sd:.3g}" in html
     assert str(escape(calibration.describe())) in html
     assert f"m = {calibration.forecast_drift[1]:+.3g}" in html and "carried forward" in html
+    # the allocation callout says the same of lambda, rounded as the text above
+    lam = re.escape(f"{calibration.allocation_sd:.3g}")
+    assert re.search(rf"&lambda; = {lam} decades of N\* per decade of compute,\s+sized from these runs", html)
     # set again by hand: no longer what the runs said
     again = build_report(calibration.apply(fake_fit).with_extrapolation_sd(0.01))
     assert "κ was set for this fit (the package default is 0.0225)" in again and "sized from these runs" not in again
