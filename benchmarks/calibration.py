@@ -346,8 +346,11 @@ def main(argv=None):
         "",
         macro.map(lambda v: f"{v:.3f}").to_markdown(),
         "",
-        "## Compute-optimal N* at held-out IsoFLOP budgets",
+        "## Compute-optimal N* at held-out IsoFLOP budgets (legacy score)",
         "",
+        "The legacy score (`bayes_scaling.evaluation.optimum.score_optimum`), kept for comparison with "
+        "earlier runs: it takes a raw parabola vertex as the truth. The design-consistent score, with "
+        "the allocation drift chosen out of sample, is `benchmarks/results/allocation.md`. "
         "Where the held-out runs of one budget trace a parabola in log N with an interior minimum, that "
         "minimum is an empirical N* (itself noisy: a few sizes per budget). Error = log10(forecast / empirical); "
         "coverage = share of budgets whose empirical N* falls in bayes_scaling's 90% interval of N*.",
