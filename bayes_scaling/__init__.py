@@ -31,6 +31,7 @@ from .evaluation import (
     ComputeCutoff,
     DriftCalibration,
     LargestSizes,
+    NewFamily,
     StackedFit,
     backtest,
     calibrate_drift,
@@ -38,7 +39,7 @@ from .evaluation import (
     sbc,
     stack,
 )
-from .forecast import Forecast, ScalingFit, fit, load, sample_prior
+from .forecast import FamilyFit, Forecast, ScalingFit, fit, load, sample_prior
 from .laws import Law, available_laws, define_law, get_law, register_law
 
 try:
@@ -76,11 +77,13 @@ __all__ = [
     "IdentityError",
     "IncompatibleFileError",
     "LargestSizes",
+    "NewFamily",
     "Law",
     "Runs",
     "RunsValidationError",
     "SamplingError",
     "SamplingWarning",
+    "FamilyFit",
     "ScalingFit",
     "ScalingModel",
     "SpecError",

@@ -8,6 +8,9 @@ import time
 import warnings
 from pathlib import Path
 
+from .families import family_options, one_family, print_families
+from .output import emit, json_safe, print_table, scalars
+
 #: Runs people know, for the demo's forecast table (params, tokens).
 KNOWN_RUNS = {
     "Chinchilla (70B, 1.4T)": (70e9, 1.4e12),
@@ -16,52 +19,6 @@ KNOWN_RUNS = {
     "1B x 20 tok/param": (1e9, 20e9),
 }
 DEMO_BUDGETS = (1e21, 1e22, 5.76e23, 1e24, 1e25)
-
-
-# ---------------------------------------------------------------------- output
-def _print_table(table) -> None:
-    from ..viz.tables import to_text
-
-    print(to_text(table))
-    print()
-
-
-def _emit(args, table, fit=None, extra: dict | None = None) -> bool:
-    """Print ``table`` (numeric) as JSON or CSV when asked; True when done. Both carry the
-    fit's verdict (JSON: a ``verdict`` object; CSV: a ``verdict`` column)."""
-    if not (getattr(args, "json", False) or getattr(args, "csv", False)):
-        return False
-    verdict = fit.verdict if fit is not None else None
-    if args.json:
-        payload = {"model": getattr(args, "model", None)}
-        if verdict is not None:
-            payload["verdict"] = verdict.to_dict()
-        payload.update(extra or {})
-        if table is not None:
-            payload["rows"] = json.loads(table.reset_index().to_json(orient="records", double_precision=15))
-        print(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
-    else:
-        out = table.reset_index()
-        if verdict is not None:
-            out["verdict"] = verdict.label
-        print(out.to_csv(index=False), end="")
-    return True
-
-
-def _json_safe(value):
-    """Standard JSON: numpy scalars as numbers, NaN and infinities (e.g. "not reached below
-    1e30 FLOPs") as null."""
-    import math
-
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _print_fit(fit, out: Path | None = None) -> None:
@@ -77,7 +34,7 @@ def _print_fit(fit, out: Path | None = None) -> None:
     print(f"Compute-optimal allocation: {plain_text(fit.law.allocation_rule)}")
     lo, hi = fit.fitted_compute or (float("nan"), float("nan"))
     print(f"Fitted compute: {lo:.3g} to {hi:.3g} FLOPs")
-    _print_table(summary_table(fit.summary()))
+    print_table(summary_table(fit.summary()))
     if verdict.ok:
         print(
             f"Diagnostics: OK (0 divergences, R-hat <= 1.01, ESS >= {int(diag[['ess_bulk', 'ess_tail']].min().min())})"
@@ -101,9 +58,9 @@ def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
 
 def _load(args):
     """The saved fit named on the command line, with the answer options applied."""
-    from ..forecast.result import load
+    from ..forecast.loading import load
 
-    fit = load(args.model)
+    fit = one_family(load(args.model), getattr(args, "family", None), args.model)
     if getattr(args, "extrapolation_drift", None) is not None:
         fit = fit.with_extrapolation_sd(args.extrapolation_drift)
     if getattr(args, "allocation_drift", None) is not None:
@@ -141,6 +98,10 @@ def _read_runs(args):
         plausibility=not args.no_plausibility,
         **columns,
     )
+    if args.family and getattr(args, "families", False):
+        raise ValueError(
+            f"--family {args.family} fits one family and --families fits all of them together: give one of them"
+        )
     if args.family:
         runs = runs.select(family=args.family)
     return runs
@@ -179,6 +140,7 @@ def cmd_fit(args) -> int:
             f"{100 * args.near_optimum:g}% of their budget's best loss"
         )
         runs = near
+    by_family = family_options(args, runs)
     if args.own_drift:  # the internal cutoff must exist: refuse before sampling
         from ..evaluation.drift import internal_cutoff
 
@@ -203,6 +165,7 @@ def cmd_fit(args) -> int:
             target_accept=args.target_accept,
             **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
             **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
+            **by_family,
         )
     if args.own_drift:
         from ..evaluation.drift import calibrate_drift
@@ -215,7 +178,10 @@ def cmd_fit(args) -> int:
         print(f"Own drift: {calibration.describe()}")  # (one line: scripts read it)
         result = calibration.apply(result)
     result.save(out, overwrite=args.overwrite)
-    _print_fit(result, out)
+    if by_family:
+        print_families(result, out)
+    else:
+        _print_fit(result, out)
     return 0
 
 
@@ -254,11 +220,11 @@ def cmd_predict(args) -> int:
     fc = fit.predict(params, tokens, kind=args.kind)
     frame = fc.to_frame(args.prob)
     frame["decades_outside"] = fit.decades_outside(fit.flops_per_param_token * frame["params"] * frame["tokens"])
-    if _emit(args, frame, fit):
+    if emit(args, frame, fit):
         return 0
     table = forecast_table(frame, args.prob, fit.flops_per_param_token)
     table["vs fitted compute"] = frame["decades_outside"].map(outside_text).to_numpy()
-    _print_table(table)
+    print_table(table)
     return 0
 
 
@@ -268,19 +234,26 @@ def cmd_optimal(args) -> int:
 
     fit = _load(args)
     frame = fit.compute_optimal(args.flops, prob=args.prob)
-    if _emit(args, frame, fit):
+    if emit(args, frame, fit):
         return 0
     if fit.law.allocates:
         print(f"Compute-optimal allocation of the {fit.law.name} law: {plain_text(fit.law.allocation_rule)}")
-    _print_table(optimal_table(frame))
+    print_table(optimal_table(frame))
     return 0
 
 
 def cmd_summary(args) -> int:
-    from ..forecast.result import load
+    from ..forecast.families import FamilyFit
+    from ..forecast.loading import load
 
     fit = load(args.model)
-    if _emit(args, fit.summary(), fit):
+    if isinstance(fit, FamilyFit) and args.family is None:
+        if emit(args, fit.summary(), fit):
+            return 0
+        print_families(fit)
+        return 0
+    fit = one_family(fit, args.family, args.model)
+    if emit(args, fit.summary(), fit):
         return 0
     _print_fit(fit)
     return 0
@@ -297,7 +270,7 @@ def cmd_report(args) -> int:
     backtest = pd.read_csv(args.backtest) if args.backtest else None
     laws = None
     if args.laws:
-        from ..forecast.result import load
+        from ..forecast.loading import load
 
         laws = {fit.law.name: fit}
         for i, path in enumerate(args.laws):
@@ -364,17 +337,26 @@ def cmd_plot(args) -> int:
 
 def cmd_backtest(args) -> int:
     from ..evaluation.backtesting import backtest
-    from ..evaluation.holdout import ComputeCutoff, LargestSizes
+    from ..evaluation.holdout import ComputeCutoff, LargestSizes, NewFamily
 
-    if (args.max_flops is None) == (args.largest_sizes is None):
-        raise ValueError("backtest needs one of --max-flops C (fit runs up to C, score the rest) or --largest-sizes K")
+    given = [args.max_flops is not None, args.largest_sizes is not None, args.new_family is not None]
+    if sum(given) != 1:
+        raise ValueError(
+            "backtest needs one of --max-flops C (fit runs up to C, score the rest), --largest-sizes K, or "
+            "--new-family NAME (fit its --keep smallest runs with every other family's, score its others)"
+        )
     out = _checked_out(args.out, args.overwrite, suffix=".csv") if args.out else None
     runs = _read_runs(args)
-    holdout = ComputeCutoff(args.max_flops) if args.max_flops is not None else LargestSizes(args.largest_sizes)
+    if args.max_flops is not None:
+        holdout, flag = ComputeCutoff(args.max_flops), "--max-flops"
+    elif args.largest_sizes is not None:
+        holdout, flag = LargestSizes(args.largest_sizes), "--largest-sizes"
+    else:
+        holdout, flag = NewFamily(args.new_family, args.keep), "--new-family"
     held = holdout.held_out(runs)
     if not held.any() or held.all():
         raise ValueError(
-            f"{'--max-flops' if args.max_flops is not None else '--largest-sizes'} leaves "
+            f"{flag} leaves "
             f"{'no runs to score' if not held.any() else 'no runs to fit'}: runs span {runs.flops.min():.3g} to "
             f"{runs.flops.max():.3g} FLOPs"
         )
@@ -389,7 +371,7 @@ def cmd_backtest(args) -> int:
         executor=None,
     )
     summary = result.summary
-    if _emit(args, summary, None, {"failures": result.failures, "warnings": result.warnings}):
+    if emit(args, summary, None, {"failures": result.failures, "warnings": result.warnings}):
         pass
     else:
         shown = summary.copy()
@@ -397,7 +379,7 @@ def cmd_backtest(args) -> int:
             if col.startswith("coverage"):
                 shown[col] = shown[col].map(lambda v: f"{v:.0%}")
         shown.attrs["caption"] = "Held-out runs: coverage of the 50/80/90% intervals, mean CRPS of log loss, median APE"
-        _print_table(shown)
+        print_table(shown)
         for line in result.failures:
             print(f"failed: {line}")
         for line in result.warnings:
@@ -422,7 +404,7 @@ def cmd_plan(args) -> int:
     text: list[str] = []
     if args.target_loss is not None:
         ans = planning.compute_for_target(fit, args.target_loss, prob=args.prob)
-        answers["target"] = _scalars(ans)
+        answers["target"] = scalars(ans)
         text += [
             f"Target loss {args.target_loss:g} with probability {args.prob:.0%}:",
             *(f"  {x}" for x in ans.lines()),
@@ -442,30 +424,12 @@ def cmd_plan(args) -> int:
                 f"  P(a compute-optimal run at {format_flops(args.flops)} FLOPs beats {args.target_loss:g}) = {p:.2f}"
             )
             answers["prob_below_at_flops"] = float(p)
-        answers["allocations"] = [_scalars(a) for a in allocations]
+        answers["allocations"] = [scalars(a) for a in allocations]
         text.append("")
     if _emit_plan(args, fit, answers, text):
         return 0
     print("\n".join(text))
     return 0
-
-
-def _scalars(answer) -> dict:
-    """The numbers, flags and words of a planning answer (a dataclass), without its arrays."""
-    import dataclasses
-
-    import numpy as np
-
-    out = {}
-    for f in dataclasses.fields(answer):
-        value = getattr(answer, f.name)
-        if isinstance(value, (bool, int, float, str, np.floating, np.integer, np.bool_)) or value is None:
-            out[f.name] = value.item() if hasattr(value, "item") else value
-        elif isinstance(value, tuple) and all(isinstance(v, (int, float, str)) for v in value):
-            out[f.name] = list(value)
-    if hasattr(answer, "extrapolation_factor"):
-        out["extrapolation_factor"] = float(answer.extrapolation_factor)
-    return out
 
 
 def _emit_plan(args, fit, answers: dict, text: list[str]) -> bool:
@@ -476,7 +440,7 @@ def _emit_plan(args, fit, answers: dict, text: list[str]) -> bool:
         return False
     payload = {"model": args.model, "verdict": fit.verdict.to_dict(), "lines": [t.strip() for t in text if t.strip()]}
     payload.update({k: v for k, v in answers.items() if v is not None})
-    print(json.dumps(_json_safe(payload), indent=2, allow_nan=False))
+    print(json.dumps(json_safe(payload), indent=2, allow_nan=False))
     return True
 
 
@@ -511,13 +475,13 @@ def cmd_demo(args) -> int:
     table["vs fitted compute"] = [outside_text(x) for x in result.decades_outside(result.flops_per_param_token * n * d)]
     table.insert(0, "run", names)
     table["true law"] = [f"{synthetic.laws.chinchilla_loss(a, b, **truth):.4f}" for a, b in zip(n, d, strict=True)]
-    _print_table(table)
+    print_table(table)
 
     opt = result.compute_optimal(list(DEMO_BUDGETS))
     table = optimal_table(opt)
     n_true, d_true = synthetic.chinchilla_optimum(np.array(DEMO_BUDGETS))
     table["true N*, D*"] = [f"{format_count(a)}, {format_count(b)}" for a, b in zip(n_true, d_true, strict=True)]
-    _print_table(table)
+    print_table(table)
     largest = runs.flops.max()
     print(
         f"Largest training run in the data: {largest:.2g} FLOPs; the forecasts above extrapolate "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import commands as c
+from . import families
 from .words import count, loss_fraction, non_negative_float, non_negative_int, open_unit, positive_int, target
 
 
@@ -61,8 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
             help="skip the checks for valid-looking mistakes (perplexity, bits, swapped columns, outliers)",
         )
 
+    def family_option(p):
+        p.add_argument(
+            "--family",
+            help="with a fit over families: the family to answer for (a name not in the fit: a new recipe, "
+            "forecast from the population of families)",
+        )
+
     def answer_options(p, machine: bool = True):
         p.add_argument("model", help="saved posterior (.nc)")
+        family_option(p)
         p.add_argument(
             "--accept-unconverged",
             action="store_true",
@@ -127,6 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit only the runs within this fraction of their IsoFLOP budget's best loss (e.g. 0.2): "
         "the far arms a global law misfits are left out; for allocation questions",
     )
+    p.add_argument(
+        "--families",
+        action="store_true",
+        help="fit every family of the table in one model: each law parameter partially pooled across families "
+        "(exponents tightly, E and amplitudes loosely), so a family with few runs borrows from the others",
+    )
+    p.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="PARAMETER=MODE",
+        help="with --families: how a law parameter varies across families, MODE one of shared, pooled, free "
+        "(e.g. alpha=shared); repeatable",
+    )
+    p.add_argument(
+        "--family-noise",
+        choices=["shared", "per_family"],
+        default="shared",
+        help="with --families: one noise model for all families (default), or each family its own noise scale",
+    )
     p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
     p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
     p.add_argument(
@@ -168,10 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
     p.add_argument("model", help="saved posterior (.nc)")
+    family_option(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON (with the fit's verdict) instead of a table")
     fmt.add_argument("--csv", action="store_true", help="print CSV (with a verdict column) instead of a table")
     p.set_defaults(func=c.cmd_summary)
+
+    p = sub.add_parser("compare", help="is recipe A better than recipe B at a compute budget, and by how much compute?")
+    p.add_argument("model", nargs="+", help="one saved fit over families, or two saved fits (A then B)")
+    p.add_argument("--family", nargs="+", help="with a fit over families: families A and B")
+    p.add_argument("--flops", type=count, required=True, help="the compute budget C, e.g. 1e24")
+    p.add_argument("--prob", type=open_unit, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--accept-unconverged", action="store_true", help="answer even from an unconverged fit")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=families.cmd_compare)
 
     p = sub.add_parser("report", help="write a self-contained HTML forecast report of a saved posterior")
     answer_options(p, machine=False)
@@ -207,12 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
     table_options(p)
     p.add_argument("--max-flops", type=count, help="fit runs whose final compute is at most this; score the others")
     p.add_argument("--largest-sizes", type=positive_int, help="hold out the K largest model sizes instead")
+    p.add_argument(
+        "--new-family",
+        metavar="NAME",
+        help="a new recipe with few runs: fit its --keep smallest runs with every run of the other families "
+        "and score its others (methods bayes_scaling_families, borrowed_exponents)",
+    )
+    p.add_argument("--keep", type=positive_int, default=3, help="with --new-family: its runs fitted (default 3)")
     p.add_argument("--law", nargs="+", default=[DEFAULT_LAW], help=f"law(s) to fit (default {DEFAULT_LAW})")
     p.add_argument(
         "--method",
         nargs="+",
         default=["bayes_scaling", "approach3"],
-        help="methods to score (default: bayes_scaling approach3; also approach3_bootstrap, vpnls, bayes_scaling_stack)",
+        help="methods to score (default: bayes_scaling approach3; also approach3_bootstrap, vpnls, bayes_scaling_stack; "
+        "on several families bayes_scaling_families, borrowed_exponents)",
     )
     p.add_argument("--out", help="also save the per-run table here (.csv)")
     fmt = p.add_mutually_exclusive_group()

@@ -542,13 +542,19 @@ class Runs:
         payload = np.ascontiguousarray(self.frame[cols].to_numpy(dtype=float)).tobytes()
         return hashlib.sha256(payload).hexdigest()
 
-    def check_fittable(self, n_parameters: int, law_name: str, axes=("N", "D"), inputs=()) -> None:
+    def check_fittable(self, n_parameters: int, law_name: str, axes=("N", "D"), inputs=(), families=False) -> None:
         """Raise one RunsValidationError if these runs cannot identify a law with ``n_parameters``
         whose exponents act along ``axes`` (some of "N", "D", "C") and that reads the columns
-        ``inputs`` besides N and D (``Law.extra_inputs``)."""
+        ``inputs`` besides N and D (``Law.extra_inputs``). ``families``: one model over several
+        families, which the table as a whole must identify (every row needs a family)."""
         problems = []
         n_configs = len(self.configs)
-        if len(self.families) > 1:
+        if families and (K.FAMILY not in self.frame or (self.frame[K.FAMILY].astype(str) == "").any()):
+            missing = np.arange(len(self)) if K.FAMILY not in self.frame else np.flatnonzero(self.frame[K.FAMILY] == "")
+            problems.append(
+                f"a fit over families needs the family of every run: {rows_text(missing)} have none (a 'family' column)"
+            )
+        if len(self.families) > 1 and not families:
             problems.append(
                 f"the runs mix {len(self.families)} families {self.families}: one law per family; "
                 f"use {option('family', ..., python='runs.select(family=...)')}"

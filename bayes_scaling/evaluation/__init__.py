@@ -4,7 +4,7 @@ baselines, allocation scores, the data's own drift, model comparison, LOO stacki
 from .backtesting import Backtest, backtest
 from .comparison import compare
 from .drift import DriftCalibration, calibrate_drift
-from .holdout import ComputeCutoff, LargestSizes
+from .holdout import ComputeCutoff, LargestSizes, NewFamily
 from .simulation import sbc
 from .stacking import StackedFit, stack
 
@@ -13,6 +13,7 @@ __all__ = [
     "ComputeCutoff",
     "DriftCalibration",
     "LargestSizes",
+    "NewFamily",
     "StackedFit",
     "backtest",
     "calibrate_drift",

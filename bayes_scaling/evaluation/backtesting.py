@@ -24,7 +24,7 @@ from ..noise import DEFAULT_LIKELIHOOD
 from ..noise import is_builtin as noise_is_builtin
 from .executors import run_tasks
 from .holdout import as_rules, split
-from .methods import METHODS
+from .methods import FAMILY_METHODS, METHODS
 from .scores import MethodForecast, score, summarize
 
 
@@ -65,6 +65,8 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
     try:
         if method in BAYESIAN_METHODS and test.input_columns():
             options = {**options, "inputs": test.input_columns()}
+        if method in FAMILY_METHODS:
+            options = {**options, "families": test.frame[K.FAMILY].to_numpy()}
         forecast = METHODS[method](train, test.params, test.tokens, **options)
     except Exception as exc:  # a baseline failing on one fold is a result, not a crash
         return None, f"{where}: {type(exc).__name__}: {exc}", []
@@ -73,7 +75,7 @@ def _run_task(task: tuple) -> tuple[pd.DataFrame | None, str | None, list[str]]:
 
 
 #: Methods that run NUTS: seconds to minutes a task, worth a worker process each.
-BAYESIAN_METHODS = ("bayes_scaling", "bayes_scaling_stack")
+BAYESIAN_METHODS = ("bayes_scaling", "bayes_scaling_stack", "bayes_scaling_families")
 
 
 def backtest(
@@ -100,11 +102,13 @@ def backtest(
     law : a law fitted by ``bayes_scaling``, or a list of laws: ``bayes_scaling`` then fits each
         (methods ``"bayes_scaling:<law>"``) and ``bayes_scaling_stack`` stacks them by LOO.
         Baselines are Chinchilla-form point fits.
-    holdout : a compute cutoff (number or :class:`ComputeCutoff`), :class:`LargestSizes`, or a
+    holdout : a compute cutoff (number or :class:`ComputeCutoff`), :class:`LargestSizes`,
+        :class:`NewFamily` (a family's k smallest runs fitted with every other family's), or a
         list of them for a rolling origin (one fold each); with several datasets, one of these
         for all or ``{dataset name: holdout}``.
     methods : any of ``"bayes_scaling"``, ``"bayes_scaling_stack"``, ``"approach3"``,
-        ``"approach3_bootstrap"``, ``"vpnls"``.
+        ``"approach3_bootstrap"``, ``"vpnls"``; on a table of several families
+        ``"bayes_scaling_families"`` (one model over them) and ``"borrowed_exponents"``.
     fit_options : keyword arguments for :func:`bayes_scaling.fit` (draws, chains, priors, ...).
     n_resamples : bootstrap resamples for ``approach3_bootstrap``.
     dataset : a name for ``runs`` (a single table), kept in a ``dataset`` column.
@@ -171,6 +175,8 @@ def _method_tasks(method, laws, random_seed, fit_options, n_resamples) -> list[t
         ]
     if method == "bayes_scaling_stack":
         return [(method, {**options, "laws": tuple(laws), **fit_options})]
+    if method == "bayes_scaling_families":
+        return [(method, {**options, "law": laws[0], **fit_options})]
     if method == "approach3_bootstrap":
         options["n_resamples"] = n_resamples
     return [(method, options)]

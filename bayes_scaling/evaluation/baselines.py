@@ -196,3 +196,21 @@ def approach2(runs: Runs, *, groups=None) -> Approach2Fit:
         params_opt=n_opt,
         tokens_opt=d_opt,
     )
+
+
+# --------------------------------------------------------------------------- borrowed exponents
+def borrowed_exponents(runs: Runs, donor: Runs) -> PointFit:
+    r"""The Hitchhiker's-guide borrow (Choshen et al. 2024): a family with too few runs of its
+    own takes the exponents of another family's fit and fits only its own scale.
+
+    :math:`\alpha, \beta` from the Approach-3 fit of ``donor``; then :math:`E, A, B \ge 0` by
+    non-negative least squares of :math:`L = E + A N^{-\alpha} + B D^{-\beta}`, linear in them
+    once the exponents are fixed (exact, no starts; with fewer runs than three, the solution of
+    least norm among those the non-negativity allows)."""
+    exponents = approach3(donor)
+    features = np.column_stack([np.ones(len(runs)), runs.params**-exponents.alpha, runs.tokens**-exponents.beta])
+    # columns scaled to unit norm: the amplitudes' features are 1e-4..1e-2 of the constant's
+    norms = np.linalg.norm(features, axis=0)
+    coef, residual = optimize.nnls(features / norms, runs.loss)
+    E, A, B = coef / norms
+    return PointFit(float(E), float(A), float(B), exponents.alpha, exponents.beta, float(residual), True)

@@ -48,8 +48,34 @@ class LargestSizes:
         return f"all but the {self.n} largest N"
 
 
+@dataclass(frozen=True)
+class NewFamily:
+    """A new recipe with few runs: of ``family``, fit only its ``k`` runs of least compute
+    (with every run of the other families); forecast its other runs."""
+
+    family: str
+    k: int
+
+    def held_out(self, runs: Runs) -> np.ndarray:
+        if self.family not in runs.families:
+            raise SpecError(f"no runs of family '{self.family}'; families present: {runs.families}")
+        table = runs.run_table
+        mine = np.flatnonzero((table[K.FAMILY] == self.family).to_numpy())
+        if not 1 <= self.k < mine.size:
+            raise SpecError(
+                f"NewFamily('{self.family}', k={self.k}): the family has {mine.size} runs; k must be 1 to {mine.size - 1}"
+            )
+        order = mine[np.argsort(table[K.FLOPS].to_numpy()[mine], kind="stable")]
+        held = np.zeros(len(table), dtype=bool)
+        held[order[self.k :]] = True
+        return runs.runs_held_out(held)
+
+    def __str__(self) -> str:
+        return f"{self.family}: its {self.k} smallest runs"
+
+
 def as_rules(holdout) -> list:
-    if isinstance(holdout, (ComputeCutoff, LargestSizes)):
+    if isinstance(holdout, (ComputeCutoff, LargestSizes, NewFamily)):
         return [holdout]
     if isinstance(holdout, (int, float, np.floating)) and not isinstance(holdout, bool):
         return [ComputeCutoff(float(holdout))]
@@ -58,7 +84,7 @@ def as_rules(holdout) -> list:
         if rules:
             return rules
     raise SpecError(
-        "holdout must be a compute cutoff (a number, or ComputeCutoff(1e20)), LargestSizes(k), "
+        "holdout must be a compute cutoff (a number, or ComputeCutoff(1e20)), LargestSizes(k), NewFamily(name, k), "
         f"or a list of them for a rolling origin; got {holdout!r}"
     )
 

@@ -1,5 +1,7 @@
 """The forecasting methods a backtest compares, each ``(train, params, tokens, **options) ->
-MethodForecast``: bayes_scaling (one law or a LOO-stacked mixture) and the point-fit baselines."""
+MethodForecast``: bayes_scaling (one law, a LOO-stacked mixture, or one model over every
+family) and the point-fit baselines (the borrow of another family's exponents among them). The
+methods in :data:`FAMILY_METHODS` also get ``families``, the family of each held-out point."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 
 from ..data.runs import Runs
 from ..laws import DEFAULT_LAW
-from .baselines import approach3, approach3_bootstrap, vpnls
+from .baselines import approach3, approach3_bootstrap, borrowed_exponents, vpnls
 from .holdout import fit_quietly
 from .scores import MethodForecast
 from .stacking import stack
@@ -38,6 +40,37 @@ def _bayes_scaling_stack(
     return MethodForecast(median=forecast.median, draws=forecast.draws, problems=(*problems, f"weights: {weights}"))
 
 
+def _bayes_scaling_families(
+    train: Runs, params, tokens, *, families, law=DEFAULT_LAW, random_seed=0, inputs=None, **fit_options
+) -> MethodForecast:
+    """One model over every family of ``train`` (:func:`bayes_scaling.fit` with ``families``);
+    each held-out point forecast by its own family's slice (``families``: one per point)."""
+    result, problems = fit_quietly(train, law, random_seed, {**fit_options, "families": "family"})
+    families = np.asarray(families, dtype=str)
+    params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+    median, draws = np.empty(params.size), np.empty((result.n_draws, params.size))
+    for family in np.unique(families):
+        at = families == family
+        extra = {k: np.asarray(v)[at] for k, v in dict(inputs or {}).items()}
+        fc = result.family(family).predict(params[at], tokens[at], kind="new_run", random_seed=random_seed, **extra)
+        median[at], draws[:, at] = fc.median, fc.draws
+    return MethodForecast(median=median, draws=draws, problems=problems)
+
+
+def _borrowed_exponents(train: Runs, params, tokens, *, families, **_) -> MethodForecast:
+    """Each held-out family's own runs in ``train`` with the exponents of the other family with
+    the most runs there (:func:`~.baselines.borrowed_exponents`)."""
+    families = np.asarray(families, dtype=str)
+    median = np.empty(np.size(params))
+    for family in np.unique(families):
+        at = families == family
+        others = [f for f in train.families if f != family]
+        donor = max(others, key=lambda f: train.select(family=f).n_runs)
+        point = borrowed_exponents(train.select(family=family), train.select(family=donor))
+        median[at] = point.loss(np.asarray(params)[at], np.asarray(tokens)[at])
+    return MethodForecast(median=median)
+
+
 def _approach3(train: Runs, params, tokens, **_) -> MethodForecast:
     return MethodForecast(median=approach3(train).loss(params, tokens))
 
@@ -56,7 +89,11 @@ def _vpnls(train: Runs, params, tokens, **_) -> MethodForecast:
 METHODS: dict[str, Callable[..., MethodForecast]] = {
     "bayes_scaling": _bayes_scaling,
     "bayes_scaling_stack": _bayes_scaling_stack,
+    "bayes_scaling_families": _bayes_scaling_families,
+    "borrowed_exponents": _borrowed_exponents,
     "approach3": _approach3,
     "approach3_bootstrap": _approach3_bootstrap,
     "vpnls": _vpnls,
 }
+#: Methods that read the family of each held-out point.
+FAMILY_METHODS = ("bayes_scaling_families", "borrowed_exponents")

@@ -2,8 +2,10 @@
 forecasts shared with mixtures (:mod:`.predictive`), saved files (:mod:`.files`, :func:`load`)
 and the loss -> downstream-error link (:mod:`.downstream`)."""
 
+from .families import FamilyFit
 from .fitting import fit, sample_prior
+from .loading import load
 from .predictive import Forecast, Predictive
-from .result import ScalingFit, load
+from .result import ScalingFit
 
-__all__ = ["Forecast", "Predictive", "ScalingFit", "fit", "load", "sample_prior"]
+__all__ = ["FamilyFit", "Forecast", "Predictive", "ScalingFit", "fit", "load", "sample_prior"]

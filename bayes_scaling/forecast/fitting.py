@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import RunsWarning, SamplingError, SamplingWarning, SpecError, in_python, option
+from ..inference.families import FamilyPooling
 from ..inference.initial import MULTIMODAL_GAP, find_mode
 from ..inference.sampling import (
     chain_length,
@@ -25,6 +27,7 @@ from ..inference.sampling import (
 )
 from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
 from ..noise import DEFAULT_ALLOCATION_SD, DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
+from .families import FamilyFit
 from .result import ScalingFit
 
 #: Above this many configurations a fit takes minutes: fit() says so once, with ways to aggregate.
@@ -42,6 +45,9 @@ def fit(
     likelihood: str = DEFAULT_LIKELIHOOD,
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD,
     allocation_sd: float = DEFAULT_ALLOCATION_SD,
+    families: str | None = None,
+    pooling: Mapping | None = None,
+    family_noise: str = "shared",
     model=None,
     draws: int | None = None,
     tune: int | None = None,
@@ -53,8 +59,9 @@ def fit(
     random_seed: int | None = None,
     progressbar: bool = True,
     strict: bool = False,
-) -> ScalingFit:
-    """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit`.
+) -> ScalingFit | FamilyFit:
+    """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit` (a
+    :class:`~bayes_scaling.forecast.families.FamilyFit` with ``families``).
 
     Parameters
     ----------
@@ -77,7 +84,14 @@ def fit(
         drift from a global law (forecasts only; default: the CRPS-optimal value over public
         IsoFLOP studies, 0.04-0.08 leave-one-data-set-out, ``benchmarks/results/allocation.md``;
         0 switches it off).
-    model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the three above.
+    families : the column naming each run's recipe (``"family"``): one model over every family,
+        each law parameter shared, pooled (default; hierarchical, non-centred) or free across
+        families (see :mod:`bayes_scaling.inference.families`); answers per family come from
+        ``fit.family(name)``, and a name not in the data forecasts from the population.
+    pooling : ``{parameter: "shared" | "pooled" | "free"}`` with ``families`` (default: all pooled;
+        exponents tightly, the rest loosely).
+    family_noise : "shared" (default) or "per_family" (each family its own noise scale, pooled).
+    model : a :class:`~bayes_scaling.inference.model.ScalingModel` spec, instead of the options above.
     draws, tune, chains : NUTS settings (per chain). draws and tune default to 1000 each; from
         50,000 configurations (``inference.sampling.LARGE_TABLE_CONFIGS``) to 400 draws after 200
         tuning iterations, which there still give an ESS near 1,000 per parameter in a third of
@@ -118,8 +132,17 @@ def fit(
             raise SpecError(
                 f"{name} must be a whole number >= {least} ({option(name, 1000 if name != 'chains' else 4)}), got {value!r}"
             )
+    if families is not None and not isinstance(families, str):
+        raise SpecError(
+            f"families must name the column of each run's recipe (e.g. families='family'), got {families!r}"
+        )
     if isinstance(runs, pd.DataFrame):
-        runs = Runs.from_frame(runs)
+        runs = Runs.from_frame(runs, **({} if families is None else {K.FAMILY: families}))
+    elif families is not None and families != K.FAMILY:
+        raise SpecError(
+            f"families='{families}': a Runs table keeps the recipe in its '{K.FAMILY}' column; pass "
+            f"families='{K.FAMILY}' (or the DataFrame, whose '{families}' column is then read as the family)"
+        )
     if not isinstance(runs, Runs):
         raise TypeError(f"runs must be a bayes_scaling.Runs or a DataFrame, got {type(runs).__name__}")
     if isinstance(law, Law):
@@ -138,8 +161,11 @@ def fit(
             likelihood=likelihood,
             extrapolation_sd=extrapolation_sd,
             allocation_sd=allocation_sd,
+            families=None if families is None else FamilyPooling(dict(pooling or {}), noise=family_noise),
         )
     )
+    if model is None and families is None and (pooling or family_noise != "shared"):
+        raise SpecError("pooling and family_noise apply to a fit over families: pass families='family' as well")
     sampler = sampler or default_sampler()
     nuts = nuts_options(sampler, target_accept)
     if not 0.0 < target_accept < 1.0:
@@ -204,7 +230,8 @@ def fit(
             "init": json.dumps(mode.to_dict() if mode is not None else {"method": init}),
         }
     )
-    result = ScalingFit(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
+    result_type = ScalingFit if spec.families is None else FamilyFit
+    result = result_type(idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token)
     table = result.diagnostics()
     idata.attrs["diagnostics"] = json.dumps(
         {"n_divergences": table.attrs["n_divergences"], **table.attrs["verdict"].to_dict()}

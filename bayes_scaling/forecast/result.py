@@ -282,35 +282,10 @@ class ScalingFit(Predictive):
         Rows: the law's parameters in the usual units, the allocation exponents ``a`` (N* ~ C^a)
         and ``b`` (D* ~ C^b) where defined, then the noise parameters (sigma_ref, gamma, tau, nu).
         """
-        import arviz as az
-        import xarray as xr
-
-        q_lo, q_hi = interval_quantiles(prob)
         ds = self.idata[self.group].to_dataset()
         shape = (ds.sizes[K.CHAIN], ds.sizes[K.DRAW])
         names = [*self._law.reported, *self._derived(), *self._noise.reported]
-        values = {name: self.draws(name).reshape(shape) for name in names}
-        dataset = xr.Dataset({name: ((K.CHAIN, K.DRAW), v) for name, v in values.items()})
-        rhat = az.rhat(dataset)
-        ess_bulk = az.ess(dataset, method="bulk")
-        ess_tail = az.ess(dataset, method="tail")
-        rows = []
-        for name, v in values.items():
-            flat = v.reshape(-1)
-            rows.append(
-                {
-                    "parameter": name,
-                    "mean": flat.mean(),
-                    "sd": flat.std(ddof=1),
-                    "median": np.median(flat),
-                    f"{q_lo:.1%}".replace(".0%", "%"): np.quantile(flat, q_lo),
-                    f"{q_hi:.1%}".replace(".0%", "%"): np.quantile(flat, q_hi),
-                    "r_hat": float(rhat[name]),
-                    "ess_bulk": float(ess_bulk[name]),
-                    "ess_tail": float(ess_tail[name]),
-                }
-            )
-        return pd.DataFrame(rows).set_index("parameter")
+        return summary_table({name: self.draws(name).reshape(shape) for name in names}, prob)
 
     def diagnostics(self, model_checks: bool = True) -> pd.DataFrame:
         """Convergence table over the sampled parameters: R-hat, ESS, and whether each passes.
@@ -331,7 +306,7 @@ class ScalingFit(Predictive):
         if key not in self._diagnostics:  # computed once a fit (the fit's own check, then every caller)
             parameters = (*self._law.parameters, *self._noise.parameters)
             table = diagnostics_table(self.idata, parameters)
-            if model_checks:
+            if model_checks and "observed_data" in self.idata:  # (a new family of a fit over families has none)
                 table.attrs["problems"] += self._influence_problems(table) + self._prior_conflict_problems(table)
             table.attrs["verdict"] = Verdict.from_table(table)
             self._diagnostics[key] = table
@@ -593,8 +568,31 @@ class ScalingFit(Predictive):
         files.save(self, path, overwrite=overwrite)
 
 
-def load(path) -> ScalingFit:
-    """Load a saved fit (see :func:`bayes_scaling.forecast.files.read` for the checks and the
-    errors). No PyMC compilation or sampling happens."""
-    tree, spec, scale, k = files.read(path)
-    return ScalingFit(tree, spec_dict=spec, scale=scale, flops_per_param_token=k)
+def summary_table(values: Mapping, prob: float = 0.9) -> pd.DataFrame:
+    """One row per ``{name: (chain, draw) array}``: mean, sd, median, the ``prob`` interval,
+    R-hat and bulk/tail ESS (ArviZ's)."""
+    import arviz as az
+    import xarray as xr
+
+    q_lo, q_hi = interval_quantiles(prob)
+    dataset = xr.Dataset({name: ((K.CHAIN, K.DRAW), v) for name, v in values.items()})
+    rhat = az.rhat(dataset)
+    ess_bulk = az.ess(dataset, method="bulk")
+    ess_tail = az.ess(dataset, method="tail")
+    rows = []
+    for name, v in values.items():
+        flat = np.asarray(v).reshape(-1)
+        rows.append(
+            {
+                "parameter": name,
+                "mean": flat.mean(),
+                "sd": flat.std(ddof=1),
+                "median": np.median(flat),
+                f"{q_lo:.1%}".replace(".0%", "%"): np.quantile(flat, q_lo),
+                f"{q_hi:.1%}".replace(".0%", "%"): np.quantile(flat, q_hi),
+                "r_hat": float(rhat[name]),
+                "ess_bulk": float(ess_bulk[name]),
+                "ess_tail": float(ess_tail[name]),
+            }
+        )
+    return pd.DataFrame(rows).set_index("parameter")

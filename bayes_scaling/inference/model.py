@@ -30,6 +30,7 @@ from ..noise import (
     add_likelihood,
     default_noise_priors,
 )
+from .families import FAMILY_DIM, FamilyPooling, add_family_parameters, per_family
 from .sampling import LARGE_TABLE_CONFIGS
 
 #: data_scale's Approach-3 point fit picks its starts on at most this many configurations.
@@ -82,6 +83,9 @@ class ScalingModel:
         (forecasts only; see :mod:`bayes_scaling.noise.extrapolation`). 0 switches it off.
     extrapolation_mean : :math:`m`, expected log-loss drift per square-root decade beyond the
         fitted range (0 unless sized from the runs by :func:`bayes_scaling.calibrate_drift`).
+    families : None (one family), or a :class:`~bayes_scaling.inference.families.FamilyPooling`
+        (or its dict): every family of the runs in one model, each law parameter shared, pooled
+        or free across them (see :mod:`bayes_scaling.inference.families`).
     """
 
     law: str = DEFAULT_LAW
@@ -93,6 +97,7 @@ class ScalingModel:
     extrapolation_sd: float = DEFAULT_EXTRAPOLATION_SD
     allocation_sd: float = DEFAULT_ALLOCATION_SD
     extrapolation_mean: float = 0.0
+    families: FamilyPooling | None = None
 
     def __post_init__(self):
         if not isinstance(self.law_options, Mapping):
@@ -115,6 +120,14 @@ class ScalingModel:
             )
         priors = {name: _as_prior(name, value) for name, value in self.priors.items()}
         object.__setattr__(self, "priors", MappingProxyType(priors))
+        if self.families is not None:
+            families = self.families
+            if isinstance(families, Mapping):
+                families = FamilyPooling.from_dict(families)
+            if not isinstance(families, FamilyPooling):
+                raise SpecError(f"families must be a FamilyPooling or its dict, got {families!r}")
+            families.check(law)
+            object.__setattr__(self, "families", families)
 
     # ------------------------------------------------------------------ views
     @property
@@ -153,12 +166,13 @@ class ScalingModel:
             "allocation_sd": float(self.allocation_sd),
             # (only when set: the ids of specs without it stay what they were)
             **({"extrapolation_mean": float(self.extrapolation_mean)} if self.extrapolation_mean else {}),
+            **({"families": self.families.to_dict()} if self.families is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> ScalingModel:
         known = {"law", "law_options", "priors", "heteroscedastic", "discrepancy", "likelihood", "extrapolation_sd"}
-        known |= {"allocation_sd", "extrapolation_mean"}
+        known |= {"allocation_sd", "extrapolation_mean", "families"}
         unknown = set(data) - known
         if unknown:
             raise SpecError(f"unknown keys in model spec: {sorted(unknown)}")
@@ -174,6 +188,7 @@ class ScalingModel:
             # ... and those written before the allocation drift without that.
             allocation_sd=data.get("allocation_sd", 0.0),
             extrapolation_mean=data.get("extrapolation_mean", 0.0),
+            families=data.get("families"),
         )
 
     def to_json(self) -> str:
@@ -277,10 +292,13 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
     import pymc as pm
 
     law = spec.law_component
-    runs.check_fittable(len(law.parameters), law.name, law.axes, law.extra_inputs)
+    runs.check_fittable(len(law.parameters), law.name, law.axes, law.extra_inputs, families=spec.families is not None)
     configs = runs.configs
     replicated = np.flatnonzero(configs["n_seeds"].to_numpy() > 1)
     coords = {K.CONFIG: np.arange(len(configs)), "replicated_config": replicated}
+    if spec.families is not None:
+        family_names, family_codes = np.unique(configs[K.FAMILY].astype(str).to_numpy(), return_inverse=True)
+        coords[FAMILY_DIM] = family_names
     priors = spec.resolved_priors(scale)
     with pm.Model(coords=coords) as model:
         data = {
@@ -300,15 +318,40 @@ def build_model(spec: ScalingModel, runs: Runs, scale: DataScale, *, mutable_obs
             data["mean_log_loss"] = pm.Data("mean_log_loss_obs", data["mean_log_loss"], dims=K.CONFIG)
             if "within_ss" in data:
                 data["within_ss"] = pm.Data("within_ss_obs", data["within_ss"], dims="replicated_config")
-        theta = {name: priors[name].create_variable(name) for name in spec.parameters}
-        for name, value in law.reported_values(theta, scale).items():
-            if name not in theta and name in law.reported:
-                pm.Deterministic(name, value)
+        if spec.families is None:
+            theta = {name: priors[name].create_variable(name) for name in spec.parameters}
+            for name, value in law.reported_values(theta, scale).items():
+                if name not in theta and name in law.reported:
+                    pm.Deterministic(name, value)
+            report_noise = True
+        else:
+            theta, report_noise = _family_theta(spec, priors, scale, family_codes)
         log_mu = law.log_loss(theta, data["log_n"], data["log_d"], scale, inputs)
         if len(configs) >= LARGE_TABLE_CONFIGS:  # (smaller tables keep the graph, and draws, they had)
             log_mu = _flat_logaddexp(log_mu)
-        add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise)
+        add_likelihood(theta, log_mu, data, scale.log_n_noise_ref, spec.noise, report=report_noise)
     return model
+
+
+def _family_theta(spec: ScalingModel, priors: Mapping, scale: DataScale, family_codes: np.ndarray):
+    """The parameters of a model over several families (see :mod:`.families`): per family or
+    shared, their reported values per family, and each configuration's values (indexed by its
+    family). Returns ``(theta per configuration, whether add_likelihood reports the noise)``."""
+    import pymc as pm
+
+    from ..noise import reported_noise
+
+    law, noise, pooling = spec.law_component, spec.noise, spec.families
+    noise_scale = noise.shared_parameters[0]
+    modes = {**pooling.modes(law), **({noise_scale: "pooled"} if pooling.noise == "per_family" else {})}
+    theta = add_family_parameters(spec.parameters, priors, modes, pooling.spreads(law, noise_scale))
+    reported = {k: v for k, v in law.reported_values(theta, scale).items() if k not in theta and k in law.reported}
+    per_family(reported)
+    per_config = not noise.discrepancy or pooling.noise == "shared"  # (noise reported per family here)
+    if not per_config:
+        per_family(reported_noise(theta, noise))
+    index = pm.Data("family_index", family_codes, dims=K.CONFIG)
+    return {name: value[index] if value.ndim == 1 else value for name, value in theta.items()}, per_config
 
 
 def _flat_logaddexp(var):

@@ -118,18 +118,18 @@ def new_run_noise(
     return options.likelihood_component.new_run_noise(theta, sd, shape, rng, marginal_only)
 
 
-def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: NoiseOptions) -> None:
+def add_likelihood(theta: Mapping, log_mu, data: Mapping, log_n_ref, options: NoiseOptions, *, report=True) -> None:
     """Add the marginal likelihood above to the current PyMC model context.
 
     ``theta`` holds the sampled parameters; ``tau`` and ``sigma_ref`` are added as
-    deterministics. ``data`` holds pm.Data tensors: ``log_n`` and ``n_seeds`` per config, the
+    deterministics unless ``report`` is false (a model over families reports them per family). ``data`` holds pm.Data tensors: ``log_n`` and ``n_seeds`` per config, the
     observed ``mean_log_loss`` per config, and for replicated configs ``within_ss``, ``rep_index``.
     The configuration means are observed through the likelihood's ``observe``.
     """
     import pymc as pm
 
     reported = reported_noise(theta, options)
-    if options.discrepancy:
+    if options.discrepancy and report:
         reported = {name: pm.Deterministic(name, value) for name, value in reported.items()}
     theta = {**theta, **reported}
     sd = config_sd(theta, data["log_n"], log_n_ref, options)

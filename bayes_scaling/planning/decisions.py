@@ -392,10 +392,12 @@ def compare_plans(
 def compare_fits(
     fit_a: ScalingFit, fit_b: ScalingFit, flops: float, *, prob: float = 0.9, random_seed: int = 0
 ) -> FitComparison:
-    r"""Is recipe A really better than B at compute C? Two separately fitted posteriors.
+    r"""Is recipe A really better than B at compute C? Two fitted posteriors.
 
-    Draws of the two posteriors are independent; they are paired at random (same number of
-    pairs as the smaller posterior). ``prob_a_better`` = P(L*_A(C) < L*_B(C)) for the
+    Draws of two separate posteriors are independent; they are paired at random (same number of
+    pairs as the smaller posterior). Two families of one fit over families
+    (``fit.family("A")``, ``fit.family("B")``) are draws of one joint posterior: they are
+    paired draw by draw, so what the families share (pooled exponents, noise) cancels. ``prob_a_better`` = P(L*_A(C) < L*_B(C)) for the
     compute-optimal expected losses. The effective compute multiplier m of A over B solves
     :math:`L^*_B(mC) = L^*_A(C)` per pair (bisection in log m over [1e-6, 1e6]; ``inf`` if B does
     not get there by 1e6 C, e.g. when its E is above A's loss; values below 1e-6 are clamped):
@@ -411,6 +413,9 @@ def compare_fits(
     n = min(fit_a.n_draws, fit_b.n_draws)
     ia = rng.permutation(fit_a.n_draws)[:n]
     ib = rng.permutation(fit_b.n_draws)[:n]
+    joint = fit_a.idata.attrs.get("joint_posterior")
+    if joint and joint == fit_b.idata.attrs.get("joint_posterior") and fit_a.n_draws == fit_b.n_draws:
+        ib = ia  # (one posterior: each draw of A with the same draw of B)
     # Both recipes are extrapolated by the same method: a pair shares the drift beyond the data
     # (its z), so the comparison reflects the recipes rather than independent drift noise.
     drift_z = extrapolation_z(n)

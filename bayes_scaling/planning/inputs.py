@@ -66,6 +66,12 @@ def _answer_guard(fit, stacklevel: int = 4):
     caller of the planning function), then return the fit to compute with: a copy that does not
     repeat the warning on each of the many forecasts a planning answer makes. A fit without the
     guard (an object of the caller's own) is returned as it is."""
+    from ..forecast.families import FamilyFit
+
+    if isinstance(fit, FamilyFit):
+        raise SpecError(
+            f"this fit covers the families {list(fit.families)}: plan for one of them, e.g. fit.family({fit.families[0]!r})"
+        )
     check = getattr(fit, "_check_answerable", None)
     if check is None:
         return fit

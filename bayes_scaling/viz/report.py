@@ -370,12 +370,19 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None, 
     largest = rd.largest_flops(fit)
     parsed = parse_targets(targets, largest)
     diag = fit.diagnostics()
-    problems = list(diag.attrs.get("problems", []))
+    # (one family of a fit over families: the joint fit's recorded problems too)
+    problems = list(dict.fromkeys([*diag.attrs.get("problems", []), *fit.verdict.problems]))
     forecasts = forecast_frame(fit, parsed, largest)
     budgets = [t["flops"] for t in parsed if t["kind"] == "budget"]
     has_data = observed is not None and len(observed)
+    family = fit.idata.attrs.get("family")
     context = {
-        "title": title or f"Scaling-law forecast: {fit.law.name} law, {fit.n_configs} configurations",
+        "title": title
+        or (
+            f"Scaling-law forecast: {fit.law.name} law, {fit.n_configs} configurations"
+            if family is None
+            else f"Scaling-law forecast for the family {family}: {fit.law.name} law, fitted with every family"
+        ),
         "meta": {
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
             "version": K.installed_version(),
@@ -389,7 +396,7 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None, 
             "problems": problems,
         },
         "headline": rd.headline(forecasts),
-        "warnings": identifiability_warnings(fit, diag, forecasts),
+        "warnings": rd.family_note(fit) + identifiability_warnings(fit, diag, forecasts),
         "data_table": (
             _html.table(rd.data_table(fit, observed), "The runs the posterior was fitted to") if has_data else None
         ),

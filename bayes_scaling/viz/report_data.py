@@ -224,6 +224,23 @@ def data_table(fit, observed: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- identifiability
+def family_note(fit) -> list[str]:
+    """What a reader of one family's report must know: its posterior comes from one model over
+    several families (and, for a family not in the data, from their population alone)."""
+    family = fit.idata.attrs.get("family")
+    if family is None:
+        return []
+    if fit.idata.attrs.get("family_in_data") == "false":
+        return [
+            f"'{family}' has no runs: this forecast is the population of the fitted families (a new recipe "
+            "drawn from how much they differ), not a fit of any runs of it."
+        ]
+    return [
+        f"The family {family} ({fit.n_configs} configurations) was fitted in one model with every family of its "
+        "table: its parameters are partially pooled with theirs, so its forecasts borrow from their runs."
+    ]
+
+
 def identifiability_warnings(fit, diag=None, targets_frame=None) -> list[str]:
     """Plain-language warnings about what the data do not pin down.
 
