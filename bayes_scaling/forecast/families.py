@@ -164,8 +164,9 @@ class FamilyFit:
         seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
         rng = np.random.default_rng(seed)
         values = {}
-        for param, dist in self._pooled().items():
-            values[param] = new_family_values(post, param, dist, rng).reshape(shape)
+        priors = spec.resolved_priors(self.scale)
+        for param in self._pooled():
+            values[param] = new_family_values(post, param, priors[param], len(self.families), rng).reshape(shape)
         for param in spec.parameters:
             if param not in values:  # shared
                 values[param] = post[param].values
@@ -207,7 +208,7 @@ class FamilyFit:
         values = {}
         for name, dist in self._pooled().items():
             loc = np.asarray(post[name + LOC].values, dtype=float)
-            values[f"{name} centre"] = np.exp(loc) if dist == "LogNormal" else loc
+            values[f"{name} families' mean"] = np.exp(loc) if dist == "LogNormal" else loc
             values[f"{name} spread"] = np.asarray(post[name + SPREAD].values, dtype=float)
         return summary_table(values, prob)
 

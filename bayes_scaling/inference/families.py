@@ -5,8 +5,8 @@ column. In one model over all families each law parameter :math:`\theta` is, per
 :math:`f`, either
 
 * **shared**: one value for every family;
-* **pooled** (partial pooling, non-centred): :math:`\theta_f = g^{-1}(\mu + s\,z_f)`,
-  :math:`z_f \sim \mathcal N(0, 1)`, where :math:`g` is the log for a parameter whose prior is
+* **pooled** (partial pooling, non-centred): :math:`\theta_f = g^{-1}(\mu + s\,e_f)`,
+  :math:`e_f \sim \mathcal N(0, 1)`, where :math:`g` is the log for a parameter whose prior is
   log-normal (E, the exponents) and the identity for one whose prior is normal (the log
   amplitudes at the reference sizes); the population centre :math:`\mu` takes the parameter's
   own prior (the law's data-aware default, or the user's) and the spread
@@ -20,8 +20,16 @@ evaluation set (spread 0.3). The noise is shared by default; ``noise="per_family
 scale (spread 0.5 on the log scale) and shares its shape (the noise split, the slope in N, the
 tails).
 
-The population is part of the posterior: a family not in the data is forecast by drawing
-:math:`z_{new}` (see :func:`new_family_values`), the "new recipe, zero runs" prior.
+**Sampled as** the families' mean :math:`\bar v = \mu + s\,\bar e` and sum-to-zero offsets
+:math:`z = e - \bar e` (``ZeroSumNormal``): :math:`g(\theta_f) = \bar v + s z_f`,
+:math:`\bar v \sim \mathcal N(\mu_0, \sigma_0^2 + s^2/n)` for :math:`n` families, an exact
+reparameterisation. With families whose own runs pin their values, the centre :math:`\mu` and
+the offsets of the plain non-centred form are strongly correlated (R-hat of E's centre 1.02-1.03
+in 4 x 1000 draws on three synthetic families); their mean is not.
+
+The population is part of the posterior: a family not in the data is forecast by drawing its
+:math:`\mu` and a fresh :math:`e_{new}` (see :func:`new_family_values`), the "new recipe, zero
+runs" prior.
 """
 
 from __future__ import annotations
@@ -166,10 +174,14 @@ def add_family_parameters(names, priors: Mapping, modes: Mapping, spreads: Mappi
             out[name] = Prior(prior.distribution, dims=(FAMILY_DIM,), **prior.parameters).create_variable(name)
         else:
             positive = _poolable(name, prior)
-            loc = pm.Normal(name + LOC, mu=prior.parameters["mu"], sigma=prior.parameters["sigma"])
+            n = len(pm.modelcontext(None).coords[FAMILY_DIM])
+            mu, sigma = prior.parameters["mu"], prior.parameters["sigma"]
             spread = pm.Gamma(name + SPREAD, **spread_prior(spreads[name]))
-            offset = pm.Normal(name + OFFSET, 0.0, 1.0, dims=FAMILY_DIM)
-            value = loc + spread * offset
+            loc = pm.Normal(name + LOC, mu=mu, sigma=pt.sqrt(sigma**2 + spread**2 / n))
+            if n > 1:
+                value = loc + spread * pm.ZeroSumNormal(name + OFFSET, sigma=1.0, dims=FAMILY_DIM)
+            else:
+                value = pt.stack([loc])
             out[name] = pm.Deterministic(name, pt.exp(value) if positive else value, dims=FAMILY_DIM)
     return out
 
@@ -184,10 +196,17 @@ def per_family(values: Mapping) -> dict:
     }
 
 
-def new_family_values(posterior, name: str, prior, rng: np.random.Generator) -> np.ndarray:
-    """Draws of a pooled parameter for a family not in the data: the population at each
-    posterior draw with a fresh offset, :math:`g^{-1}(\\mu_s + s_s z)`, flat (n_draws,)."""
-    loc = np.asarray(posterior[name + LOC].values, dtype=float).reshape(-1)
+def new_family_values(posterior, name: str, prior, n_families: int, rng: np.random.Generator) -> np.ndarray:
+    r"""Draws of a pooled parameter for a family not in the data, flat (n_draws,): at each
+    posterior draw the population centre :math:`\mu` from its conditional given the families'
+    mean :math:`\bar v` and spread :math:`s` (Gaussian, precision :math:`1/\sigma_0^2 + n/s^2`,
+    mean :math:`(\mu_0/\sigma_0^2 + n\bar v/s^2)` over that precision), then
+    :math:`g^{-1}(\mu + s\,e_{new})`. ``prior``: the parameter's resolved prior."""
+    mean = np.asarray(posterior[name + LOC].values, dtype=float).reshape(-1)
     spread = np.asarray(posterior[name + SPREAD].values, dtype=float).reshape(-1)
-    value = loc + spread * rng.standard_normal(loc.size)
-    return np.exp(value) if prior == "LogNormal" else value
+    mu0, sigma0 = prior.parameters["mu"], prior.parameters["sigma"]
+    precision = 1 / sigma0**2 + n_families / spread**2
+    centre = (mu0 / sigma0**2 + n_families * mean / spread**2) / precision
+    mu = centre + rng.standard_normal(mean.size) / np.sqrt(precision)
+    value = mu + spread * rng.standard_normal(mean.size)
+    return np.exp(value) if prior.distribution == "LogNormal" else value

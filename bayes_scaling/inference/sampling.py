@@ -153,9 +153,14 @@ def log_prior_draws(model, posterior):
     n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
     flat = [d.values.reshape(n_samples, *d.shape[2:]).astype(v.dtype) for d, v in zip(draws, values, strict=True)]
     out = function(*flat)
+    # (a density over a whole vector, e.g. ZeroSumNormal's, is one value a draw: dims chain, draw)
+    dims = [d.dims[: 2 + np.ndim(o) - 1] for d, o in zip(draws, out, strict=True)]
     return xr.Dataset(
-        {rv.name: (d.dims, np.asarray(o).reshape(d.shape)) for rv, d, o in zip(rvs, draws, out, strict=True)},
-        coords={k: c for k, c in posterior.coords.items() if any(k in d.dims for d in draws)},
+        {
+            rv.name: (dim, np.asarray(o).reshape(d.shape[: len(dim)]))
+            for rv, d, o, dim in zip(rvs, draws, out, dims, strict=True)
+        },
+        coords={k: c for k, c in posterior.coords.items() if any(k in dim for dim in dims)},
     )
 
 

@@ -245,3 +245,36 @@ def test_cli_family_flags_are_checked_before_sampling(tmp_path, capsys):
     assert main(["fit", str(csv), "--out", out, "--families", "--own-drift"]) == 1
     assert "not available with --families" in capsys.readouterr().err
     assert not (tmp_path / "f.nc").exists()
+
+
+# --------------------------------------------------------------------------- statistical, slow
+@pytest.mark.slow
+def test_pooled_fits_recover_each_family_and_its_own_noise():
+    """Over independent data sets of three recipes (one with 4 runs), each family's 90% interval
+    of alpha and E holds the truth at a calibrated rate; with ``family_noise="per_family"`` a
+    family four times noisier gets the larger noise scale."""
+    from tolerances import MAX_R_HAT, covers, min_covered
+
+    n_sets, held = 4, {}
+    rng = np.random.default_rng(7)
+    for i in range(n_sets):
+        recipes = {
+            name: (1.69 * np.exp(rng.normal(0, 0.05)), 0.34 * np.exp(rng.normal(0, 0.05)), n)
+            for name, n in (("a", 12), ("b", 12), ("few", 4))
+        }
+        frame = family_frame(recipes, seed=10 * i)
+        noisy = frame["family"] == "b"  # four times the seed noise of the others
+        frame.loc[noisy, "loss"] *= np.exp(rng.normal(0, 0.03, noisy.sum()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bs.SamplingWarning)
+            fit = bs.fit(frame, families="family", family_noise="per_family", random_seed=i, progressbar=False)
+        assert fit.diagnostics()["r_hat"].max() <= MAX_R_HAT
+        for name, (e, alpha, _) in recipes.items():
+            view = fit.family(name)
+            held[name, "alpha"] = held.get((name, "alpha"), 0) + covers(view.draws("alpha"), alpha, 0.9)
+            held[name, "E"] = held.get((name, "E"), 0) + covers(view.draws("E"), e, 0.9)
+        sd = {name: np.median(fit.family(name).draws("noise_sd")) for name in ("a", "b")}
+        assert sd["b"] > 2 * sd["a"], sd
+    # the data sets are the independent trials (the families of one fit share its errors)
+    for key, count in held.items():
+        assert count >= min_covered(n_sets, 0.9, quantities=len(held)), (key, count)
