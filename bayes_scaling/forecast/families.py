@@ -75,10 +75,7 @@ class FamilyFit:
     @property
     def runs(self) -> Runs | None:
         """The runs of every family this posterior was fitted to."""
-        if "runs" not in self.idata:
-            return None
-        frame = self.idata["runs"].to_dataset().to_dataframe().reset_index(drop=True)
-        return Runs.from_frame(frame, flops_per_param_token=self.flops_per_param_token, plausibility=False)
+        return files.stored_runs(self.idata, self.flops_per_param_token)
 
     def _pooled(self) -> dict[str, str]:
         """Pooled parameter -> its prior's distribution (Normal or LogNormal)."""
@@ -237,16 +234,11 @@ class FamilyFit:
 
     @property
     def verdict(self) -> Verdict:
-        recorded = self.idata.attrs.get("diagnostics")
-        if recorded:
-            stored = json.loads(recorded)
-            return Verdict(
-                ok=bool(stored["ok"]) and not stored["problems"],
-                converged=bool(stored["converged"]),
-                problems=tuple(stored["problems"]),
-                max_r_hat=float(stored.get("max_r_hat", np.nan)),
-                min_ess=float(stored.get("min_ess", np.nan)),
-            )
+        """The joint fit's diagnostics in one object (recorded when it was made; every family's
+        view answers with it)."""
+        recorded = Verdict.recorded(self.idata.attrs)
+        if recorded is not None:
+            return recorded
         return self.diagnostics().attrs["verdict"]
 
     def accept_unconverged(self, warn: bool = True) -> FamilyFit:

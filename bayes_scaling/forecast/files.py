@@ -155,3 +155,14 @@ def read(path):
             "restore it from a copy or refit"
         )
     return tree, spec, scale, float(attrs["flops_per_param_token"])
+
+
+def stored_runs(tree, flops_per_param_token: float):
+    """The runs table kept in a fit's ``runs`` group (None without one), re-validated without
+    the plausibility checks (these runs were accepted when the fit was made)."""
+    from ..data.runs import Runs
+
+    if "runs" not in tree:
+        return None
+    frame = tree["runs"].to_dataset().to_dataframe().reset_index(drop=True)
+    return Runs.from_frame(frame, flops_per_param_token=flops_per_param_token, plausibility=False)

@@ -87,10 +87,7 @@ class ScalingFit(Predictive):
     @property
     def runs(self) -> Runs | None:
         """The runs this posterior was fitted to (stored in the file's ``runs`` group)."""
-        if "runs" not in self.idata:
-            return None
-        frame = self.idata["runs"].to_dataset().to_dataframe().reset_index(drop=True)
-        return Runs.from_frame(frame, flops_per_param_token=self.flops_per_param_token, plausibility=False)
+        return files.stored_runs(self.idata, self.flops_per_param_token)
 
     @cached_property
     def _draws(self) -> dict[str, np.ndarray]:
@@ -321,19 +318,9 @@ class ScalingFit(Predictive):
         loaded fit answers without recomputing PSIS-LOO; else :meth:`diagnostics` is run."""
         if "posterior" != self.group:
             return Verdict(ok=True, converged=True)
-        recorded = self.idata.attrs.get("diagnostics")
-        if recorded:
-            stored = json.loads(recorded)
-            if "converged" not in stored and stored.get("ok") and not stored.get("problems"):
-                stored["converged"] = True  # files written before verdicts: an OK fit converged
-            if "converged" in stored:
-                return Verdict(
-                    ok=bool(stored["ok"]) and not stored["problems"],
-                    converged=bool(stored["converged"]),
-                    problems=tuple(stored["problems"]),
-                    max_r_hat=float(stored.get("max_r_hat", np.nan)),
-                    min_ess=float(stored.get("min_ess", np.nan)),
-                )
+        recorded = Verdict.recorded(self.idata.attrs)
+        if recorded is not None:
+            return recorded
         return self.diagnostics().attrs["verdict"]
 
     def accept_unconverged(self, warn: bool = True) -> ScalingFit:

@@ -3,6 +3,7 @@ check in words with what to do (Vehtari et al. 2021 thresholds)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,25 @@ class Verdict:
     problems: tuple[str, ...] = ()
     max_r_hat: float = float("nan")
     min_ess: float = float("nan")
+
+    @classmethod
+    def recorded(cls, attrs) -> Verdict | None:
+        """The verdict a fit recorded when it was made (its ``diagnostics`` attribute), or None
+        (files written before verdicts without one: an OK fit converged)."""
+        if not attrs.get("diagnostics"):
+            return None
+        stored = json.loads(attrs["diagnostics"])
+        if "converged" not in stored and stored.get("ok") and not stored.get("problems"):
+            stored["converged"] = True
+        if "converged" not in stored:
+            return None
+        return cls(
+            ok=bool(stored["ok"]) and not stored["problems"],
+            converged=bool(stored["converged"]),
+            problems=tuple(stored["problems"]),
+            max_r_hat=float(stored.get("max_r_hat", np.nan)),
+            min_ess=float(stored.get("min_ess", np.nan)),
+        )
 
     @classmethod
     def from_table(cls, table: pd.DataFrame) -> Verdict:
