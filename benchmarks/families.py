@@ -36,8 +36,8 @@ from datasets import _extra, _read, _runs  # noqa: E402
 
 import bayes_scaling as bs  # noqa: E402
 from bayes_scaling.evaluation.backtesting import score_fold  # noqa: E402
-from bayes_scaling.evaluation.baselines import borrowed_exponents  # noqa: E402
 from bayes_scaling.evaluation.holdout import NewFamily, split  # noqa: E402
+from bayes_scaling.evaluation.methods import METHODS  # noqa: E402
 from bayes_scaling.evaluation.scores import MethodForecast, summarize  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -113,12 +113,9 @@ def few_run_rows(
                 rows.append(score_fold(ALONE, mine, test, str(rule), MethodForecast(fc.median, fc.draws), meta))
             except bs.RunsValidationError as exc:
                 notes[-1]["alone"] = f"refused: {exc.problems[0]}"
-            # borrowed exponents
-            others = [f for f in runs.families if f != family]
-            donor = max(others, key=lambda f: len(train.select(family=f)))
-            point = borrowed_exponents(mine, train.select(family=donor))
-            median = point.loss(test.params, test.tokens)
-            rows.append(score_fold(BORROW, mine, test, str(rule), MethodForecast(median), {**meta, "donor": donor}))
+            # borrowed exponents (the backtest method: the donor is the other family with most runs)
+            borrow = METHODS["borrowed_exponents"](train, test.params, test.tokens, families=test.frame["family"])
+            rows.append(score_fold(BORROW, mine, test, str(rule), borrow, meta))
             print(f"  {name} / {family} / k={k}: {seconds:.0f} s", flush=True)
     return rows, notes
 

@@ -46,6 +46,7 @@ import numpy as np
 from .. import _constants as K
 from ..data.runs import Runs
 from ..errors import RunsValidationError, SpecError, option
+from ..forecast.families import FamilyFit
 from ..noise.extrapolation import (
     DEFAULT_ALLOCATION_SD,
     DEFAULT_EXTRAPOLATION_SD,
@@ -277,6 +278,11 @@ def calibrate_drift(
         print(calibration.describe())
         fit = calibration.apply(fit)            # the same posterior, its drifts replaced
     """
+    if isinstance(fit, FamilyFit) or fit.idata.attrs.get("family") is not None:
+        raise SpecError(
+            "calibrate_drift refits one family's runs; it does not refit a fit over families (nor one family of it): "
+            "set the drifts of a family with fit.family(name).with_extrapolation_sd(...) and .with_allocation_sd(...)"
+        )
     runs = fit.runs
     if runs is None:
         raise RunsValidationError(["this posterior does not hold its runs, so its drift cannot be calibrated"])

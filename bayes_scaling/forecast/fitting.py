@@ -324,6 +324,10 @@ def sample_prior(
     from ..inference.model import ScalingModel, data_scale
 
     spec = model if model is not None else ScalingModel(law=law, **spec_options)
+    if spec.families is not None:
+        raise SpecError(
+            "sample_prior draws the prior of one family's fit; a fit over families has no prior sampler yet"
+        )
     scale = data_scale(runs)
     with spec.build(runs, scale):
         idata = pm.sample_prior_predictive(draws=draws, random_seed=random_seed)

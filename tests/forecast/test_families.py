@@ -117,13 +117,14 @@ def test_one_family_free_is_todays_model_of_that_family():
     free = dict.fromkeys(ScalingModel().law_component.parameters, "free")
     joint = build_model(ScalingModel(families={"pooling": free}), runs, scale)
     plain = build_model(ScalingModel(), runs, scale)
+    shapes = {name: np.shape(value) for name, value in joint.initial_point().items()}  # (free: one per family)
+    assert {name for name, shape in shapes.items() if shape == (1,)} == {
+        v.name for v in joint.value_vars if joint.values_to_rvs[v].name in free
+    }
     for seed in range(3):
         point = _random_point(plain, seed)
-        as_vector = {
-            k: (np.atleast_1d(v) if k.split("_log__")[0].split("_interval__")[0] in free else v)
-            for k, v in point.items()
-        }
-        assert _logp_at(joint, as_vector) == pytest.approx(_logp_at(plain, point), rel=1e-12)
+        as_vectors = {name: np.reshape(value, shapes[name]) for name, value in point.items()}
+        assert _logp_at(joint, as_vectors) == pytest.approx(_logp_at(plain, point), rel=1e-12)
 
 
 # --------------------------------------------------------------------------- a real fit
@@ -278,3 +279,12 @@ def test_pooled_fits_recover_each_family_and_its_own_noise():
     # the data sets are the independent trials (the families of one fit share its errors)
     for key, count in held.items():
         assert count >= min_covered(n_sets, 0.9, quantities=len(held)), (key, count)
+
+
+def test_what_a_fit_over_families_does_not_do_yet_is_refused(family_fit):
+    with pytest.raises(bs.SpecError, match="does not refit a fit over families"):
+        bs.calibrate_drift(family_fit)
+    with pytest.raises(bs.SpecError, match="nor one family of it"):
+        bs.calibrate_drift(family_fit.family("base"))
+    with pytest.raises(bs.SpecError, match="a fit over families has no prior sampler yet"):
+        bs.sample_prior(Runs.from_frame(family_frame()), families={})
