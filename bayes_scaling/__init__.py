@@ -8,6 +8,7 @@ scale and for the compute-optimal allocation N*(C), D*(C), each as a distributio
 from importlib.metadata import PackageNotFoundError, version
 
 from .data import synthetic
+from .data.curves import Curves
 from .data.runs import Runs
 from .errors import (
     CompileCacheWarning,
@@ -39,8 +40,8 @@ from .evaluation import (
     sbc,
     stack,
 )
-from .forecast import FamilyFit, Forecast, ScalingFit, fit, load, sample_prior
-from .laws import Law, available_laws, define_law, get_law, register_law
+from .forecast import CurveFit, FamilyFit, Forecast, ScalingFit, fit, load, sample_prior
+from .laws import Law, available_laws, define_law, get_law, register_law, schedules
 
 try:
     __version__ = version("bayes_scaling")
@@ -63,6 +64,9 @@ def __getattr__(name):
 
 __all__ = [
     "Backtest",
+    "Curves",
+    "CurveFit",
+    "schedules",
     "CompileCacheWarning",
     "ComputeCutoff",
     "DiagnosticsWarning",

@@ -1,7 +1,10 @@
-"""Fabricated posteriors for fast tests of everything downstream of sampling.
+"""Fabricated posteriors for fast tests of everything downstream of sampling, and synthetic
+training curves.
 
 ``fabricated_fit`` builds a :class:`~bayes_scaling.forecast.result.ScalingFit` whose draws scatter around
 given parameter values, with the same groups and attributes a real fit has, without PyMC.
+``synthetic_curves`` draws a :class:`~bayes_scaling.data.curves.Curves` table from a curve law
+with the package's noise along runs (offset + Ornstein-Uhlenbeck path).
 """
 
 from __future__ import annotations
@@ -15,6 +18,63 @@ from . import _constants as K
 from .data.synthetic import CHINCHILLA_PARAMS
 from .laws import DataScale, reference_from_amplitudes
 from .noise import DEFAULT_LIKELIHOOD
+
+#: Multi-Power Law values (units of :mod:`bayes_scaling.laws.schedules`) near those fitted to the
+#: public curves of Luo et al. (25M-400M), with the reference size 100M.
+MULTIPOWER_TRUTH = {
+    "l0": 2.8,
+    "log_A": 0.0,
+    "alpha": 0.45,
+    "log_B": -1.9,
+    "kappa": 4.0,
+    "nu": 0.5,
+    "gamma": 1.0,
+    "log_P": -0.3,
+    "p": 0.25,
+    "a_N": 0.0,
+    "b_N": 0.0,
+}
+CURVE_NOISE = {"sigma": 0.003, "ell": 3000.0, "omega": 0.003}
+
+
+def synthetic_curves(
+    schedules: dict,
+    sizes=(2.5e7, 1e8, 4e8),
+    *,
+    law: str = "multipower",
+    theta: dict | None = None,
+    noise: dict | None = None,
+    log_every: int = 250,
+    first_step: int = 250,
+    n_ref: float = 1e8,
+    random_seed=None,
+):
+    """Curves of every schedule (``{name: Schedule}``) at every size, drawn from ``law`` at
+    ``theta`` (default :data:`MULTIPOWER_TRUTH`) with offset + OU noise on log loss (default
+    :data:`CURVE_NOISE`), logged every ``log_every`` steps; runs are independent (no branches)."""
+    import pandas as pd
+
+    from .data.curves import Curves
+    from .laws.curves import get_curve_law
+    from .laws.schedules import curve_features
+    from .noise.along_run import new_paths
+
+    theta = dict(MULTIPOWER_TRUTH if theta is None else theta)
+    noise = dict(CURVE_NOISE if noise is None else noise)
+    rng = np.random.default_rng(random_seed)
+    lr_unit = max(s.peak for s in schedules.values())
+    frames, given = [], {}
+    for size in sizes:
+        for name, schedule in schedules.items():
+            steps = np.arange(first_step, schedule.steps + 1, log_every)
+            steps = np.unique(np.r_[steps, schedule.steps])
+            f = curve_features(schedule, steps, lr_unit=lr_unit)
+            mean = get_curve_law(law).mean(theta, f, float(np.log(size / n_ref)))
+            x = new_paths(rng, steps, *(np.array([noise[k]]) for k in ("sigma", "ell", "omega")))[0]
+            run_id = f"{size:.3g}_{name}"
+            given[run_id] = schedule
+            frames.append(pd.DataFrame({"run_id": run_id, "step": steps, "loss": mean * np.exp(x), "params": size}))
+    return Curves.from_frame(pd.concat(frames, ignore_index=True), schedules=given)
 
 
 def fabricated_fit(

@@ -8,6 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .curves import cmd_fit_curves, print_curve_fit
 from .families import family_options, one_family, print_families
 from .output import emit, json_safe, print_table, scalars
 
@@ -58,9 +59,16 @@ def _checked_out(path, overwrite: bool, suffix: str = ".nc") -> Path:
 
 def _load(args):
     """The saved fit named on the command line, with the answer options applied."""
+    from ..forecast.curves import CurveFit
     from ..forecast.loading import load
 
-    fit = one_family(load(args.model), getattr(args, "family", None), args.model)
+    fit = load(args.model)
+    if isinstance(fit, CurveFit):
+        raise ValueError(
+            f"'{args.model}' is a fit of training curves: ask it with `bayes-scaling curve {args.model} --params N "
+            "--schedule ...` (--report FILE.html writes its report; `summary` its parameters)"
+        )
+    fit = one_family(fit, getattr(args, "family", None), args.model)
     if getattr(args, "extrapolation_drift", None) is not None:
         fit = fit.with_extrapolation_sd(args.extrapolation_drift)
     if getattr(args, "allocation_drift", None) is not None:
@@ -112,7 +120,10 @@ def cmd_fit(args) -> int:
     from ..evaluation.holdout import ComputeCutoff
     from ..forecast.fitting import fit
     from ..laws import get_law
+    from ..laws.curves import is_curve_law
 
+    if is_curve_law(args.law):  # a law of whole training curves: another table, another model
+        return cmd_fit_curves(args, _checked_out(args.out, args.overwrite))
     get_law(args.law)  # an unknown law is an error before anything is read or printed
     for flag, value in (
         ("--extrapolation-drift", args.extrapolation_drift),
@@ -243,10 +254,15 @@ def cmd_optimal(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    from ..forecast.curves import CurveFit
     from ..forecast.families import FamilyFit
     from ..forecast.loading import load
 
     fit = load(args.model)
+    if isinstance(fit, CurveFit):
+        if not emit(args, fit.summary(), fit):
+            print_curve_fit(fit)
+        return 0
     if isinstance(fit, FamilyFit) and args.family is None:
         if emit(args, fit.summary(), fit):
             return 0

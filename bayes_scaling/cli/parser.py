@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from . import commands as c
-from . import families
+from . import curves, families
 from .words import count, loss_fraction, non_negative_float, non_negative_int, open_unit, positive_int, target
 
 
@@ -97,7 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="fit a law to a runs CSV and save the posterior")
     table_options(p)
     p.add_argument("--out", required=True, help="where to save the posterior (.nc)")
-    p.add_argument("--law", default=DEFAULT_LAW, help=f"a registered law (default {DEFAULT_LAW}); see --law-option")
+    p.add_argument(
+        "--law",
+        default=DEFAULT_LAW,
+        help=f"a registered law (default {DEFAULT_LAW}; see --law-option), or a law of whole training curves "
+        "(multipower, annealing) on a table with run_id, step, loss, params and lr",
+    )
     p.add_argument(
         "--law-option",
         action="append",
@@ -156,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="shared",
         help="with --families: one noise model for all families (default), or each family its own noise scale",
     )
+    p.add_argument(
+        "--lr-col",
+        help="with a curve law (--law multipower or annealing): the column of the learning rate at each "
+        "logged step (default 'lr')",
+    )
     p.add_argument("--chains", type=positive_int, default=4, help="chains (default 4)")
     p.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="default: nutpie if installed")
     p.add_argument(
@@ -194,6 +204,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prob", type=open_unit, default=0.9, help="required probability of reaching it (default 0.9)")
     p.add_argument("--flops", type=count, help="a compute budget C to allocate between N and D")
     p.set_defaults(func=c.cmd_plan)
+
+    p = sub.add_parser("curve", help="loss along learning-rate schedules from a saved fit of training curves")
+    p.add_argument("model", help="saved posterior of a curve fit (.nc; fit --law multipower)")
+    p.add_argument("--params", type=count, required=True, help="model size N, e.g. 400M")
+    p.add_argument("--schedule", nargs="+", required=True, help=curves.SCHEDULE_HELP)
+    p.add_argument("--points", type=positive_int, default=12, help="steps shown per schedule (default 12)")
+    p.add_argument("--kind", choices=["new_run", "mean"], default="new_run")
+    p.add_argument(
+        "--given",
+        metavar="RUN[@STEP]",
+        help="continue a fitted run past its last row (or branch off it at STEP), conditional on what it logged",
+    )
+    p.add_argument("--target-loss", type=float, help="also: P(each schedule reaches this loss), when, and which first")
+    p.add_argument("--prob", type=open_unit, default=0.9, help="interval probability (default 0.9)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the new-run paths (default 0)")
+    p.add_argument("--accept-unconverged", action="store_true", help="answer even from an unconverged fit")
+    p.add_argument("--report", metavar="FILE.html", help="also write the curve fit's HTML report, with these forecasts")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw the curves with their 50/90%% bands")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report or figure")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (with the fit's verdict) instead of tables")
+    fmt.add_argument("--csv", action="store_true", help="print CSV (with a verdict column) instead of tables")
+    p.set_defaults(func=curves.cmd_curve)
 
     p = sub.add_parser("summary", help="parameter table and diagnostics of a saved posterior")
     p.add_argument("model", help="saved posterior (.nc)")

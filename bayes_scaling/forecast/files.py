@@ -4,7 +4,8 @@ Root attributes of a saved file: ``format`` (the marker ``bayes_scaling.fit``), 
 ``format_version``, ``package_version`` and dependency versions, ``law``, the JSON ``spec`` and
 its ``spec_id`` (SHA-256 of the sorted JSON), ``scale`` (reference sizes), sampler settings,
 ``data_hash``, ``content_hash`` (of the draws and data), ``diagnostics`` and ``created``. Groups: ``posterior``, ``sample_stats``,
-``observed_data``, ``constant_data`` and ``runs`` (the fitted table).
+``observed_data``, ``constant_data`` and ``runs`` (the fitted table); a curve fit's
+``curves`` (its rows) and ``schedules`` (each run's rate at every step) instead of ``runs``.
 
 ``load`` checks, in order and each with its own error: the file exists, it is a netCDF
 DataTree written by this package (schema), its format version, and its identity.
@@ -26,6 +27,7 @@ from ..errors import (
     IncompatibleFileError,
 )
 from ..laws import DataScale
+from ..laws.curves import CurveScale
 
 REQUIRED_ATTRS = (
     "format",
@@ -54,7 +56,7 @@ def content_hash(tree) -> str:
     attrs = tree.attrs
     digest.update(f"scale={attrs.get('scale')}|law={attrs.get('law')}".encode())
     digest.update(f"k={float(attrs.get('flops_per_param_token', 'nan')):.17g}".encode())
-    for group in ("posterior", "constant_data", "observed_data", "runs"):
+    for group in ("posterior", "constant_data", "observed_data", "runs", "curves", "schedules"):
         if group not in tree:
             continue
         ds = tree[group].to_dataset()
@@ -141,7 +143,7 @@ def read(path):
         raise ForeignFileError(f"'{path}' lacks required parts {missing}: truncated or written by another tool")
     try:
         spec = json.loads(attrs["spec"])
-        scale = DataScale(**json.loads(attrs["scale"]))
+        scale = (CurveScale if spec.get("curves") else DataScale)(**json.loads(attrs["scale"]))
     except (json.JSONDecodeError, TypeError) as exc:  # TypeError: fields differ from this version's
         raise ForeignFileError(f"'{path}' has an unreadable spec or scale attribute: {exc}") from None
     if spec_id(spec) != attrs["spec_id"]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
+from ..data.curves import Curves
 from ..data.runs import Runs
 from ..errors import RunsWarning, SamplingError, SamplingWarning, SpecError, in_python, option
 from ..inference.families import FamilyPooling
@@ -26,7 +27,9 @@ from ..inference.sampling import (
     sampling_cores,
 )
 from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
+from ..laws.curves import is_curve_law
 from ..noise import DEFAULT_ALLOCATION_SD, DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
+from .curves import CurveFit, fit_curves
 from .families import FamilyFit
 from .result import ScalingFit
 
@@ -59,9 +62,11 @@ def fit(
     random_seed: int | None = None,
     progressbar: bool = True,
     strict: bool = False,
-) -> ScalingFit | FamilyFit:
+) -> ScalingFit | FamilyFit | CurveFit:
     """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit` (a
-    :class:`~bayes_scaling.forecast.families.FamilyFit` with ``families``).
+    :class:`~bayes_scaling.forecast.families.FamilyFit` with ``families``; a
+    :class:`~bayes_scaling.forecast.curves.CurveFit` for a curve law, ``law="multipower"`` or
+    ``"annealing"``, on a :class:`~bayes_scaling.data.curves.Curves` table).
 
     Parameters
     ----------
@@ -124,6 +129,9 @@ def fit(
     import pymc as pm
 
     from ..inference.model import ScalingModel, data_scale, large_table_start
+
+    if isinstance(runs, Curves) or (isinstance(law, str) and is_curve_law(law)):
+        return _fit_curves(runs, law, locals())
 
     for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if value is None and name != "chains":  # draws, tune: chosen for the table below
@@ -334,3 +342,34 @@ def sample_prior(
     return ScalingFit(
         idata, spec_dict=spec.to_dict(), scale=scale, flops_per_param_token=runs.flops_per_param_token, group="prior"
     )
+
+
+#: fit()'s options that a curve law reads; the others belong to laws of the final loss.
+CURVE_OPTIONS = (
+    "priors",
+    "draws",
+    "tune",
+    "chains",
+    "cores",
+    "sampler",
+    "target_accept",
+    "random_seed",
+    "progressbar",
+    "strict",
+)
+
+
+def _fit_curves(curves, law, given: dict) -> CurveFit:
+    """fit() of a curve law: the options a curve fit has, the others refused by name."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items() if k not in ("runs", "law")}
+    unused = sorted(k for k, v in defaults.items() if k not in CURVE_OPTIONS and given[k] is not v and given[k] != v)
+    if unused:
+        raise SpecError(f"{unused} apply to laws of the final loss, not to a curve law such as '{law}'")
+    if not isinstance(law, str) or not is_curve_law(law):
+        raise SpecError(f"a Curves table is fitted by a curve law ('multipower' or 'annealing'), got law={law!r}")
+    options = {k: given[k] for k in CURVE_OPTIONS}
+    options["draws"] = 1000 if options["draws"] is None else options["draws"]
+    options["tune"] = 1000 if options["tune"] is None else options["tune"]
+    return fit_curves(curves, law, **options)

@@ -4,6 +4,7 @@ train next. See :mod:`.decisions`; the answers (and their labelled ``lines()``) 
 :mod:`.answers`, the checks of every argument in :mod:`.inputs`."""
 
 from .answers import Allocation, ComputeForTarget, FitComparison
+from .curves import schedule_race
 from .decisions import (
     allocate,
     compare_fits,
@@ -15,6 +16,7 @@ from .decisions import (
 from .inputs import extrapolation_factor
 
 __all__ = [
+    "schedule_race",
     "Allocation",
     "ComputeForTarget",
     "FitComparison",

@@ -428,14 +428,24 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None, 
 
 
 def write_report(
-    fit, path, *, targets=None, backtest=None, title: str | None = None, laws=None, overwrite: bool = False
+    fit,
+    path,
+    *,
+    targets=None,
+    backtest=None,
+    title: str | None = None,
+    laws=None,
+    schedules=None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a self-contained HTML forecast report of ``fit`` to ``path``.
 
     Parameters
     ----------
-    fit : ScalingFit
-        A fitted or loaded posterior, of any registered law.
+    fit : ScalingFit or CurveFit
+        A fitted or loaded posterior, of any registered law; a fit of training curves gets the
+        curve report (:mod:`bayes_scaling.viz.curve_report`: the fitted curves against their
+        bands, the posterior, forecasts at the end of ``schedules``).
     path : str or Path
         Where to write; must end in ``.html``.
     targets : list, optional
@@ -450,6 +460,8 @@ def write_report(
         Fits of the same runs with other laws (name -> fit), or a
         :class:`~bayes_scaling.evaluation.stacking.StackedFit`: adds a table of N* under each law
         (with the stacking weights) and how far their medians disagree.
+    schedules : mapping, optional
+        For a curve fit: ``{label: (params, Schedule)}`` to forecast at each schedule's end.
     overwrite : bool
         Replace an existing file; otherwise raise
         :class:`~bayes_scaling.errors.FileExistsNoOverwriteError`.
@@ -460,7 +472,15 @@ def write_report(
         The file written. It is written atomically (a temporary file, then a rename): an
         interrupted write leaves any previous file untouched.
     """
+    from ..forecast.curves import CurveFit
+
     path = check_save_path(path, overwrite=overwrite, suffix=".html")
+    if isinstance(fit, CurveFit):  # a fit of training curves: its own report
+        from .curve_report import build_curve_report
+
+        fit._check_answerable(False)
+        text = build_curve_report(fit, schedules=schedules, title=title)
+        return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite=overwrite)
     fit._check_answerable()  # refuses a fit that did not converge; a NOT OK verdict warns once
     with warnings.catch_warnings():
         # the report states the verdict and each target's extrapolation itself

@@ -18,7 +18,7 @@ from ``fit.law``, the noise model's name from ``fit.noise``.
 ``import bayes_scaling.viz.plots`` imports matplotlib but not PyMC or ArviZ.
 
 One module per theme (:mod:`.forecast`, :mod:`.allocation`, :mod:`.posterior`, :mod:`.checks`,
-:mod:`.calibration`); every figure is available here as ``plots.<name>``.
+:mod:`.calibration`, :mod:`.curves` for a curve fit's forecasts along schedules); every figure is available here as ``plots.<name>``.
 """
 
 from ._common import LEVELS, close
@@ -32,6 +32,7 @@ from .allocation import (
 )
 from .calibration import backtest_frame, calibration, coverage_table, sbc_ranks
 from .checks import residuals
+from .curves import curves
 from .forecast import frontier, slices
 from .posterior import contraction, pairs
 
@@ -44,6 +45,7 @@ __all__ = [
     "compute_optimal",
     "contraction",
     "coverage_table",
+    "curves",
     "frontier",
     "isoflop_budgets",
     "isoflop_profiles",

@@ -1,0 +1,160 @@
+"""A curve law and the noise along runs as one PyMC model.
+
+:class:`CurveModel` is the spec (law by name, prior overrides, thinning, blocks); :func:`curve_inputs`
+computes what the model reads from a :class:`~bayes_scaling.data.curves.Curves` table once
+(observations, schedule features, the data scale); :func:`build_curve_model` makes the
+``pm.Model``: the law's parameters, the noise scales ``sigma`` (sd of the OU residual of log
+loss), ``ell`` (its correlation length in steps) and ``omega`` (sd of a run tree's offset), and
+the exact marginal likelihood of :mod:`bayes_scaling.noise.along_run` as a potential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from ..data.curves import DEFAULT_MAX_POINTS, Curves, Observations
+from ..errors import SpecError
+from ..laws.curves import CurveLaw, CurveScale, get_curve_law
+from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, curve_features, stack_features
+from ..noise.along_run import tree_loglik
+
+#: The noise parameters of every curve model.
+NOISE_PARAMETERS = ("sigma", "ell", "omega")
+#: Loss floor of the law's mean inside the model (a draw with a mean at or below 0 is impossible).
+MIN_MEAN = 1e-3
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """What to fit to curves: a registered curve law (``multipower`` or ``annealing``), prior
+    overrides by parameter name, rows kept per run (``max_points``; None keeps all) and the
+    decrement blocks per run of the loss-drop sum."""
+
+    law: str = "multipower"
+    priors: Mapping = field(default_factory=dict)
+    max_points: int | None = DEFAULT_MAX_POINTS
+    blocks: int = DEFAULT_BLOCKS
+
+    def __post_init__(self):
+        law = get_curve_law(self.law)
+        object.__setattr__(self, "priors", MappingProxyType(dict(self.priors)))
+        unknown = sorted(set(self.priors) - set(law.parameters) - set(NOISE_PARAMETERS))
+        if unknown:
+            raise SpecError(
+                f"priors given for unknown parameter(s) {unknown}; curve law '{law.name}' has "
+                f"{[*law.parameters, *NOISE_PARAMETERS]}"
+            )
+        if self.max_points is not None and int(self.max_points) < 4:
+            raise SpecError(f"max_points must be 4 or more (or None to keep every row), got {self.max_points}")
+
+    @property
+    def law_component(self) -> CurveLaw:
+        return get_curve_law(self.law)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return (*self.law_component.parameters, *NOISE_PARAMETERS)
+
+    def to_dict(self) -> dict:
+        return {
+            "law": self.law,
+            "priors": {k: v.to_dict() for k, v in self.priors.items()},
+            "max_points": self.max_points,
+            "blocks": self.blocks,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> CurveModel:
+        from pymc_extras.prior import Prior
+
+        return cls(
+            law=d["law"],
+            priors={k: Prior.from_dict(v) for k, v in d.get("priors", {}).items()},
+            max_points=d.get("max_points", DEFAULT_MAX_POINTS),
+            blocks=d.get("blocks", DEFAULT_BLOCKS),
+        )
+
+
+@dataclass(frozen=True)
+class CurveInputs:
+    """What the model reads: the kept rows, their features and the data scale."""
+
+    obs: Observations
+    features: CurveFeatures
+    scale: CurveScale
+
+    def log_x(self, params) -> np.ndarray:
+        return np.log(np.asarray(params, dtype=float)) - self.scale.log_n_ref
+
+
+def curve_scale(curves: Curves) -> CurveScale:
+    table = curves.run_table()
+    sizes = np.unique(table["params"].to_numpy())
+    peak = max(s.peak for s in curves.schedules.values())
+    return CurveScale(
+        log_n_ref=float(np.mean(np.log(sizes))),
+        min_loss=float(curves.frame["loss"].min()),
+        max_loss=float(np.median(curves.frame.groupby("run_id")["loss"].first())),
+        lr_unit=float(peak),
+        median_steps=float(table["last_step"].median()),
+        n_sizes=int(sizes.size),
+    )
+
+
+def features_at(curves: Curves, obs: Observations, lr_unit: float, blocks: int) -> CurveFeatures:
+    """The features of every kept row, run by run (in ``obs`` order)."""
+    parts, order = [], []
+    for i, rid in enumerate(obs.run_ids):
+        pos = np.flatnonzero(obs.run == i)
+        if pos.size:
+            parts.append(curve_features(curves.schedules[rid], obs.step[pos], lr_unit=lr_unit, blocks=blocks))
+            order.append(pos)
+    stacked = stack_features(parts)
+    inverse = np.empty(len(obs), dtype=np.int64)
+    inverse[np.concatenate(order)] = np.arange(len(obs))
+    return stacked.take(inverse)
+
+
+def curve_inputs(spec: CurveModel, curves: Curves, scale: CurveScale | None = None) -> CurveInputs:
+    scale = scale or curve_scale(curves)
+    obs = curves.observations(spec.max_points)
+    return CurveInputs(obs, features_at(curves, obs, scale.lr_unit, spec.blocks), scale)
+
+
+def noise_priors(scale: CurveScale) -> dict:
+    from pymc_extras.prior import Prior
+
+    return {
+        # sd of log loss about a smooth curve: logged training losses wander by ~0.1-1%.
+        "sigma": Prior("HalfNormal", sigma=0.02),
+        # correlation length of that wandering, in steps: ~1/10 of a run, within 1.5 e-folds.
+        "ell": Prior("LogNormal", mu=float(np.log(max(scale.median_steps / 10, 1.0))), sigma=1.5),
+        # a run's (tree's) offset: seed and data order shift a whole curve by ~0.5-2%.
+        "omega": Prior("HalfNormal", sigma=0.02),
+    }
+
+
+def resolved_priors(spec: CurveModel, scale: CurveScale) -> dict:
+    """User priors over the law's data-aware defaults and the noise defaults."""
+    return {**spec.law_component.default_priors(scale), **noise_priors(scale), **spec.priors}
+
+
+def build_curve_model(spec: CurveModel, inputs: CurveInputs):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    obs, f = inputs.obs, inputs.features
+    priors = resolved_priors(spec, inputs.scale)
+    with pm.Model() as model:
+        theta = {name: priors[name].create_variable(name) for name in spec.law_component.parameters}
+        feats = CurveFeatures(*(pt.as_tensor_variable(getattr(f, n)) for n in CurveFeatures.__dataclass_fields__))
+        mean = spec.law_component.mean(theta, feats, pt.as_tensor_variable(inputs.log_x(obs.params)))
+        resid = np.log(obs.loss) - pt.log(pt.maximum(mean, MIN_MEAN))
+        noise = {name: priors[name].create_variable(name) for name in NOISE_PARAMETERS}
+        ll = tree_loglik(resid, obs.parent, obs.dt, obs.tree, obs.n_trees, noise["sigma"], noise["ell"], noise["omega"])
+        pm.Potential("curve_loglik", ll.sum())
+    return model

@@ -1,0 +1,186 @@
+"""Fits of whole training curves: the command, the forecasts along a schedule, continuing a run,
+saved files, the schedule race; and (slow) recovery of the truth from synthetic curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tolerances import MAX_DIVERGENT_SHARE, MAX_R_HAT, covers, min_covered
+
+import bayes_scaling as bs
+from bayes_scaling.cli.main import main
+from bayes_scaling.errors import FileExistsNoOverwriteError, SpecError
+from bayes_scaling.planning import schedule_race
+from bayes_scaling.testing import CURVE_NOISE, MULTIPOWER_TRUTH, synthetic_curves
+
+S = bs.schedules
+PEAK = 3e-4
+SCHEDULES = {
+    "constant": S.constant(PEAK, 12000, warmup=500),
+    "wsd": S.wsd(PEAK, 12000, decay=0.25, warmup=500),
+    "step": S.step_down(PEAK, 12000, {7000: 3e-5}, warmup=500),
+}
+
+
+@pytest.fixture(scope="module")
+def curve_file(tmp_path_factory):
+    """A curve fit made by the command (`fit --law multipower`) and saved."""
+    folder = tmp_path_factory.mktemp("curves")
+    curves = synthetic_curves(SCHEDULES, sizes=(5e7, 2e8), log_every=400, random_seed=11)
+    frame = curves.frame.drop(columns=["_line"]).copy()
+    frame["lr"] = [curves.schedules[r].lr[int(s)] for r, s in zip(frame["run_id"], frame["step"], strict=True)]
+    csv = folder / "curves.csv"
+    frame.to_csv(csv, index=False)
+    out = folder / "fit.nc"
+    args = ["fit", str(csv), "--law", "multipower", "--out", str(out), "--draws", "300", "--tune", "400"]
+    assert main([*args, "--chains", "2", "--quiet", "--seed", "3"]) == 0
+    return out, csv
+
+
+@pytest.fixture(scope="module")
+def curve_fit(curve_file):
+    return bs.load(curve_file[0])
+
+
+def test_the_command_saves_a_curve_fit_that_loads_and_summarises(curve_fit, curve_file, capsys):
+    assert isinstance(curve_fit, bs.CurveFit) and curve_fit.verdict.converged
+    assert curve_fit.n_draws == 600 and len(curve_fit.curves.schedules) == 6
+    assert main(["summary", str(curve_file[0])]) == 0
+    text = capsys.readouterr().out
+    assert "multipower" in text and "kappa" in text and "Diagnostics" in text
+
+
+def test_a_saved_curve_fit_is_never_overwritten(curve_fit, curve_file):
+    with pytest.raises(FileExistsNoOverwriteError):
+        curve_fit.save(curve_file[0])
+
+
+def test_new_run_bands_hold_the_mean_curve_and_are_wider(curve_fit):
+    steps = np.arange(1000, 12001, 1000)
+    mean = curve_fit.predict_curve(1e8, SCHEDULES["wsd"], steps, kind="mean")
+    new = curve_fit.predict_curve(1e8, SCHEDULES["wsd"], steps, random_seed=1)
+    assert new.draws.shape == mean.draws.shape == (600, steps.size)
+    lo_m, hi_m = mean.interval(0.9)
+    lo_n, hi_n = new.interval(0.9)
+    assert np.all(hi_n - lo_n > hi_m - lo_m)
+    assert np.all((new.median > lo_m - (hi_m - lo_m)) & (new.median < hi_m + (hi_m - lo_m)))
+    frame = new.to_frame()
+    assert list(frame.columns[:5]) == ["step", "params", "loss_median", "loss_lo", "loss_hi"]
+    # The cooldown lowers the loss below the constant schedule's by its end.
+    const = curve_fit.predict_curve(1e8, SCHEDULES["constant"], steps, kind="mean")
+    assert np.mean(mean.draws[:, -1] < const.draws[:, -1]) > 0.99
+
+
+def test_same_seed_same_paths_after_a_save_and_load(curve_fit, tmp_path):
+    path = tmp_path / "again.nc"
+    curve_fit.save(path)
+    again = bs.load(path)
+    a = curve_fit.predict_curve(2e8, SCHEDULES["step"], [8000, 12000], random_seed=5)
+    b = again.predict_curve(2e8, SCHEDULES["step"], [8000, 12000], random_seed=5)
+    assert np.array_equal(a.draws, b.draws)
+
+
+def test_a_run_is_continued_from_what_it_logged(curve_fit):
+    run = "5e+07_constant"
+    rows = curve_fit.curves.rows(run)
+    last, y_last = rows["step"].iloc[-6], rows["loss"].iloc[-6]
+    cont = curve_fit.predict_curve(5e7, SCHEDULES["wsd"], [int(last) + 50, 12000], given=(run, last), random_seed=2)
+    fresh = curve_fit.predict_curve(5e7, SCHEDULES["wsd"], [int(last) + 50, 12000], random_seed=2)
+    lo_c, hi_c = cont.interval(0.9)
+    lo_f, hi_f = fresh.interval(0.9)
+    # 50 steps after the last logged row, the continuation knows where the run is.
+    assert hi_c[0] - lo_c[0] < 0.6 * (hi_f[0] - lo_f[0])
+    assert abs(cont.median[0] - y_last) < 0.02
+    with pytest.raises(SpecError, match="ask for steps after step"):
+        curve_fit.predict_curve(5e7, SCHEDULES["wsd"], [100, 12000], given=(run, last))
+    with pytest.raises(SpecError, match="schedule differs from run"):
+        curve_fit.predict_curve(5e7, SCHEDULES["step"], [11000], given=run)
+    with pytest.raises(SpecError, match="not 2e"):
+        curve_fit.predict_curve(2e8, SCHEDULES["constant"], [12000], given=(run, last))
+
+
+def test_the_schedule_race_compares_draw_by_draw(curve_fit):
+    steps = np.arange(500, 12001, 250)
+    forecasts = {
+        name: curve_fit.predict_curve(1e8, s, steps, random_seed=i) for i, (name, s) in enumerate(SCHEDULES.items())
+    }
+    final = {name: np.median(f.draws[:, -1]) for name, f in forecasts.items()}
+    target = final["wsd"] + 0.3 * (final["constant"] - final["wsd"])
+    race = schedule_race(forecasts, target)
+    assert race["p_fastest"].sum() <= 1 + 1e-12
+    assert race.loc["constant", "p_reach"] < 0.5 < race.loc["wsd", "p_reach"]
+    assert race.loc["wsd", "first_step_lo"] <= race.loc["wsd", "first_step_median"] <= 12000
+    with pytest.raises(SpecError, match="target loss must be a number > 0"):
+        schedule_race(forecasts, -1)
+
+
+def test_the_curve_command_answers_and_refuses_final_loss_questions(curve_file, capsys):
+    model = str(curve_file[0])
+    code = main(
+        [
+            "curve",
+            model,
+            "--params",
+            "100M",
+            "--schedule",
+            "wsd,peak=3e-4,steps=12000,decay=0.25,warmup=500",
+            "constant,peak=3e-4,steps=12000,warmup=500",
+            "--target-loss",
+            "3.2",
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert '"verdict"' in out and '"p_fastest"' in out
+    assert main(["predict", model, "--params", "1B", "--tokens", "20B"]) == 1
+    assert "is a fit of training curves: ask it with `bayes-scaling curve" in capsys.readouterr().err
+    assert main(["curve", model, "--params", "100M", "--schedule", "wsd,peak=3e-4"]) == 1
+    assert "give peak=RATE and steps=N" in capsys.readouterr().err
+
+
+def test_the_curve_command_writes_the_report_and_the_figure(curve_file, tmp_path, capsys):
+    report, figure = tmp_path / "r.html", tmp_path / "c.png"
+    schedule = "step,peak=3e-4,steps=12000,warmup=500,7000=3e-5"
+    args = ["curve", str(curve_file[0]), "--params", "200M", "--schedule", schedule, "--report", str(report)]
+    assert main([*args, "--plot", str(figure)]) == 0
+    html = report.read_text()
+    assert "Training-curve forecast: multipower law, 6 runs" in html and "data:image/png;base64" in html
+    assert "New-run forecasts at each schedule" in html and "step_down_7000" in html
+    assert figure.stat().st_size > 10_000
+    assert main(args) == 1  # never replaced without --overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+def test_final_loss_options_are_refused_for_a_curve_law(curve_file, tmp_path, capsys):
+    curves = bs.Curves.from_csv(curve_file[1])
+    with pytest.raises(SpecError, match=r"\['families'\] apply to laws of the final loss"):
+        bs.fit(curves, "multipower", families="family")
+    with pytest.raises(SpecError, match="fitted by a curve law"):
+        bs.fit(curves, "chinchilla")
+    code = main(
+        ["fit", str(curve_file[1]), "--law", "multipower", "--out", str(tmp_path / "x.nc"), "--max-flops", "1e20"]
+    )
+    assert code == 1 and "--max-flops: for laws of the final loss" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_multipower_recovers_its_truth_over_synthetic_data_sets():
+    """Four data sets (2 sizes x 3 schedules each): the 90% intervals of the law's parameters and
+    of the noise hold the truth at the binomial rate of calibrated intervals; the sampler is healthy."""
+    checked = ("l0", "log_A", "alpha", "log_B", "kappa", "gamma", "sigma")
+    truth = MULTIPOWER_TRUTH | CURVE_NOISE
+    hits = dict.fromkeys(checked, 0)
+    n_sets = 4
+    for seed in range(n_sets):
+        curves = synthetic_curves(SCHEDULES, sizes=(1e8,), log_every=200, n_ref=1e8, random_seed=100 + seed)
+        fit = bs.fit(curves, "multipower", draws=500, tune=700, chains=4, random_seed=seed, progressbar=False)
+        diag = fit.diagnostics()
+        assert diag["r_hat"].max() <= MAX_R_HAT
+        n_div = int(fit.idata["sample_stats"]["diverging"].values.sum())
+        assert n_div <= MAX_DIVERGENT_SHARE * fit.n_draws + 2
+        draws = fit.draws()
+        for name in checked:
+            hits[name] += covers(draws[name], truth[name], 0.9)
+    need = min_covered(n_sets, 0.9, quantities=len(checked))
+    assert all(h >= need for h in hits.values()), (hits, need)
