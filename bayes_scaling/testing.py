@@ -33,15 +33,18 @@ MULTIPOWER_TRUTH = {
     "p": 0.25,
     "a_N": 0.0,
     "b_N": 0.0,
+    "alpha_N": 0.0,
+    "kappa_N": 0.0,
+    "gamma_N": 0.0,
 }
-CURVE_NOISE = {"sigma": 0.003, "ell": 3000.0, "omega": 0.003}
+CURVE_NOISE = {"sigma": 0.003, "ell": 3000.0, "omega": 0.003, "drop_sd": 0.1}
 
 
 def synthetic_curves(
     schedules: dict,
     sizes=(2.5e7, 1e8, 4e8),
     *,
-    law: str = "multipower",
+    law: str | None = None,
     theta: dict | None = None,
     noise: dict | None = None,
     log_every: int = 250,
@@ -51,11 +54,12 @@ def synthetic_curves(
 ):
     """Curves of every schedule (``{name: Schedule}``) at every size, drawn from ``law`` at
     ``theta`` (default :data:`MULTIPOWER_TRUTH`) with offset + OU noise on log loss (default
-    :data:`CURVE_NOISE`), logged every ``log_every`` steps; runs are independent (no branches)."""
+    :data:`CURVE_NOISE`; each run's loss drop off the law's by a factor exp(drop_sd z)), logged
+    every ``log_every`` steps; runs are independent (no branches)."""
     import pandas as pd
 
     from .data.curves import Curves
-    from .laws.curves import get_curve_law
+    from .laws.curves import DEFAULT_CURVE_LAW, get_curve_law
     from .laws.schedules import curve_features
     from .noise.along_run import new_paths
 
@@ -69,7 +73,10 @@ def synthetic_curves(
             steps = np.arange(first_step, schedule.steps + 1, log_every)
             steps = np.unique(np.r_[steps, schedule.steps])
             f = curve_features(schedule, steps, lr_unit=lr_unit)
-            mean = get_curve_law(law).mean(theta, f, float(np.log(size / n_ref)))
+            scale = np.exp(noise.get("drop_sd", 0.0) * rng.standard_normal())  # this run's drop factor
+            mean = get_curve_law(law or DEFAULT_CURVE_LAW).mean(
+                theta | {"drop_scale": scale}, f, float(np.log(size / n_ref))
+            )
             x = new_paths(rng, steps, *(np.array([noise[k]]) for k in ("sigma", "ell", "omega")))[0]
             run_id = f"{size:.3g}_{name}"
             given[run_id] = schedule

@@ -32,6 +32,7 @@ import pandas as pd
 
 import bayes_scaling as bs
 from bayes_scaling.evaluation.curves import curve_backtest
+from bayes_scaling.laws.curves import DEFAULT_CURVE_LAW
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "multipowerlaw_schedules.csv"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,9 +66,17 @@ def _summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _per_fold(table: pd.DataFrame) -> pd.DataFrame:
+    cols = {"ape": "mean_ape_pct", "in_50": "cover_50", "in_90": "cover_90"}
+    part = table.assign(in_50=table["in_50"].astype(float), in_90=table["in_90"].astype(float))
+    out = part.groupby(["split", "fold", "method"], sort=False)[list(cols)].mean().rename(columns=cols)
+    out["final_ape_pct"] = part[part["is_end"]].groupby(["split", "fold", "method"], sort=False)["ape"].median()
+    return out.reset_index()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--law", default="multipower")
+    parser.add_argument("--law", default=DEFAULT_CURVE_LAW)
     parser.add_argument("--quick", action="store_true", help="2 chains x 300 draws, one schedule")
     parser.add_argument(
         "--splits", nargs="+", default=["schedule", "size", "prefix"], choices=["schedule", "size", "prefix"]
@@ -119,7 +128,7 @@ def main(argv=None) -> None:
     summary = _summarise(table)
     verdicts = table.groupby(["split", "fold"])["verdict"].first()
     RESULTS.mkdir(exist_ok=True)
-    name = "curves" if args.law == "multipower" else f"curves_{args.law}"
+    name = "curves" if args.law == DEFAULT_CURVE_LAW else f"curves_{args.law}"
     summary.to_csv(RESULTS / f"{name}.csv", index=False)
     lines = [
         f"# Whole training curves: `{args.law}` on multipowerlaw_schedules.csv",
@@ -145,6 +154,10 @@ def main(argv=None) -> None:
         "(`conditional`); `bayes_scaling_unconditional` forecasts the same runs as new runs.",
         "",
         summary.to_markdown(index=False, floatfmt=".3f"),
+        "",
+        "## Per fold (held-out schedule, size or prefix)",
+        "",
+        _per_fold(table).to_markdown(index=False, floatfmt=".3f"),
         "",
         "## Sampler verdict per fold",
         "",

@@ -14,6 +14,7 @@ import pytest
 
 import bayes_scaling as bs
 from bayes_scaling import noise
+from bayes_scaling.laws.curves import available_curve_laws
 
 PACKAGE = Path(bs.__file__).resolve().parent
 ROOT = PACKAGE.parent
@@ -107,7 +108,7 @@ def _compared_strings(path: Path):
 
 
 def test_no_law_or_likelihood_name_is_tested_outside_its_registry():
-    laws = set(bs.available_laws())
+    laws = set(bs.available_laws()) | set(available_curve_laws())
     likelihoods = set(noise.available_likelihoods())
     own = {PACKAGE / "laws", PACKAGE / "noise"}
     found = []
@@ -172,7 +173,7 @@ def _string_constants(path: Path):
 
 def test_law_and_likelihood_names_appear_only_in_their_registries():
     """Defaults too go through the registries (DEFAULT_LAW, DEFAULT_LIKELIHOOD)."""
-    names = set(bs.available_laws()) | set(noise.available_likelihoods())
+    names = set(bs.available_laws()) | set(available_curve_laws()) | set(noise.available_likelihoods())
     own = {PACKAGE / "laws", PACKAGE / "noise"}
     other_meaning = {("viz/plots/posterior.py", "normal")}  # matplotlib's fontweight="normal"
     found = [

@@ -13,6 +13,7 @@ from .output import emit, print_table
 
 #: Flags of ``fit`` that shape a fit of final losses, refused with a curve law.
 FINAL_LOSS_FLAGS = {
+    "pool": "--pool",
     "max_flops": "--max-flops",
     "near_optimum": "--near-optimum",
     "own_drift": "--own-drift",
@@ -63,8 +64,17 @@ def parse_schedule(text: str, fit=None):
     peak, steps = numbers.pop("peak"), int(numbers.pop("steps"))
     warmup = int(numbers.pop("warmup", 0))
     if name == "step":
-        drops = {int(float(k)): v for k, v in numbers.items()}
+        try:
+            drops = {int(float(k)): v for k, v in numbers.items()}
+        except ValueError:
+            raise ValueError(f"--schedule {text}: a step schedule's drops are STEP=RATE (e.g. 8000=9e-5)") from None
         return S.step_down(peak, steps, drops, warmup=warmup)
+    allowed = {"constant": (), "cosine": ("final",), "wsd": ("decay", "shape", "final")}[name]
+    unknown = sorted(set(numbers) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"--schedule {text}: {name} takes peak, steps, warmup{''.join(', ' + a for a in allowed)}; not {unknown}"
+        )
     return makers[name](peak, steps, warmup=warmup, **numbers)
 
 
@@ -82,7 +92,7 @@ def read_curves(args):
         }.items()
         if value
     }
-    return Curves.from_csv(args.runs, **columns)
+    return Curves.from_csv(args.runs, encoding=args.encoding, **columns)
 
 
 def cmd_fit_curves(args, out: Path) -> int:
@@ -91,6 +101,11 @@ def cmd_fit_curves(args, out: Path) -> int:
 
     given = [flag for attr, flag in FINAL_LOSS_FLAGS.items() if getattr(args, attr, None) not in (None, False, [], "")]
     given += ["--law-option"] if args.law_option else []
+    defaults = {"loss_unit": "nats", "init": "auto", "family_noise": "shared", "flops_per_param_token": 6.0}
+    given += [f"--{k.replace('_', '-')}" for k, v in defaults.items() if getattr(args, k) != v]
+    from ..noise import DEFAULT_LIKELIHOOD
+
+    given += ["--likelihood"] if args.likelihood != DEFAULT_LIKELIHOOD else []
     if given:
         raise ValueError(f"{', '.join(given)}: for laws of the final loss, not for the curve law '{args.law}'")
     curves = read_curves(args)
@@ -123,7 +138,8 @@ def print_curve_fit(fit, out: Path | None = None) -> None:
     print(f"Law: {fit.law.name}, {plain_text(fit.law.formula)}   ({fit.n_draws} posterior draws)")
     print(
         "Noise: a per-run offset and an Ornstein-Uhlenbeck path of log loss along each run "
-        "(sigma: its sd, ell: its correlation length in steps, omega: the offset's sd)"
+        "(sigma: its sd, ell: its correlation length in steps, omega: the offset's sd); each run's loss drop "
+        "departs from the law's by a factor exp(drop_sd z)"
     )
     print_table(fit.summary())
     print(f"Diagnostics: {verdict.headline()}")
@@ -136,37 +152,48 @@ def print_curve_fit(fit, out: Path | None = None) -> None:
 def cmd_curve(args) -> int:
     import pandas as pd
 
+    from ..atomic import check_save_path
     from ..forecast.curves import CurveFit
     from ..forecast.loading import load
+    from ..laws import schedules as S
     from ..planning.curves import schedule_race
-
-    from ..atomic import check_save_path
 
     out = None if not args.report else check_save_path(args.report, overwrite=args.overwrite, suffix=".html")
     figure = None if not args.plot else check_save_path(args.plot, overwrite=args.overwrite, suffix=".png")
     fit = load(args.model)
     if not isinstance(fit, CurveFit):
         raise ValueError(f"'{args.model}' is a fit of final losses; `curve` answers from a fit of training curves")
+    if args.accept_unconverged:
+        fit = fit.accept_unconverged()
     given = None
     if args.given:
         run, sep, at = args.given.partition("@")
-        given = (run, float(at)) if sep else run
+        if run not in fit.curves.schedules:
+            raise ValueError(
+                f"--given {args.given}: no fitted run '{run}' (runs: {', '.join(fit.curves.run_ids[:6])}, ...)"
+            )
+        try:
+            given = (run, float(at)) if sep else run
+        except ValueError:
+            raise ValueError(f"--given {args.given}: after @ comes the step to branch at (e.g. {run}@20000)") from None
+    if len(set(args.schedule)) != len(args.schedule):
+        raise ValueError("--schedule: the same schedule is given twice")
     forecasts = {}
     for text in args.schedule:
-        schedule = parse_schedule(text, fit)
+        parsed = parse_schedule(text, fit)
+        schedule = S.from_array(parsed.lr, text)  # named as typed: two schedules never share a name
         last = schedule.steps
         start = 1
         if given is not None:
             start = int(given[1]) + 1 if isinstance(given, tuple) else int(fit.curves.rows(given)["step"].max()) + 1
         steps = np.unique(np.linspace(start, last, args.points).round().astype(np.int64))
-        forecasts[schedule.name] = fit.predict_curve(
+        forecasts[text] = fit.predict_curve(
             args.params,
             schedule,
             steps,
             kind=args.kind,
             given=given,
             random_seed=args.seed,
-            accept_unconverged=args.accept_unconverged,
         )
     if out is not None:
         from ..viz.report import write_report

@@ -95,6 +95,9 @@ FLAGS = {
     "priors": None,
     "target_loss": "--target-loss {}",
     "prob": "--prob {}",
+    "given": "--given {}",
+    "lr": "--lr-col {}",
+    "schedules": None,
 }
 #: In the commands that answer from a saved fit, these name values, not the table's columns.
 ANSWER_FLAGS = {"params": "--params {}", "tokens": "--tokens {}", "flops": "--flops {}"}

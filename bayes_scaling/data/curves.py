@@ -13,8 +13,8 @@ rows are counted once, and the branch continues the run's residual there (see
 seen the same stretch of training several times, independently.
 
 :meth:`Curves.observations` gives what the model reads, thinned for speed: at most
-``max_points`` rows per run, evenly in log step while the rate is at its peak, dense early in
-each cooldown, with the first and last rows always kept.
+``max_points`` rows per run (plus the first and last rows and the rows other runs branch off
+at), evenly in log step while the rate is at its peak, dense early in each cooldown.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import _constants as K
-from ..errors import RunsValidationError
+from ..errors import RunsValidationError, option
 from ..laws.schedules import Schedule, from_array
 from .reading import missing_column_hint, read_table
 
@@ -80,8 +80,9 @@ class Curves:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_csv(cls, path: str | Path, **kwargs) -> Curves:
-        return cls.from_frame(read_table(path), **kwargs)
+    def from_csv(cls, path: str | Path, *, encoding: str | None = None, **kwargs) -> Curves:
+        """Read a curves file (delimiter detected; ``encoding`` default utf-8); see :meth:`from_frame`."""
+        return cls.from_frame(read_table(path, encoding=encoding), **kwargs)
 
     @classmethod
     def from_frame(
@@ -109,8 +110,9 @@ class Curves:
         schedules = dict(schedules or {})
         if not has_lr and not schedules:
             problems.append(
-                f"no learning rate: add an '{lr}' column (the rate at each logged step) or pass "
-                "schedules={run_id: bs.schedules.wsd(...)} for every run"
+                f"no learning rate: add an '{lr}' column, the rate at each logged step (another name: "
+                f"{option('lr', 'NAME')}), or give each run's schedule "
+                f"({option('schedules', python='schedules={run_id: bs.schedules.wsd(...)}')})"
             )
         if problems:
             raise RunsValidationError(problems)
@@ -127,6 +129,7 @@ class Curves:
             (K.LOSS, out[K.LOSS] <= 0, "the loss must be > 0 (nats per token)"),
             (K.PARAMS, out[K.PARAMS] <= 0, "the parameter count must be > 0"),
             (K.STEP, (out[K.STEP] < 0) | (out[K.STEP] != np.round(out[K.STEP])), "steps must be whole numbers >= 0"),
+            (K.STEP, out[K.STEP] == 0, "a loss at step 0 comes before any training (no LR area yet): drop those rows"),
         )
         for role, bad, what in checks:
             if bad.any():
@@ -156,7 +159,7 @@ class Curves:
             if rid in schedules:
                 built[rid] = _checked_schedule(rid, schedules[rid], rows, problems)
             elif not has_lr:
-                problems.append(f"run '{rid}' has no schedule: pass schedules[{rid!r}] or an '{lr}' column")
+                problems.append(f"run '{rid}' has no schedule: give schedules[{rid!r}] or an '{lr}' column")
             else:
                 built[rid] = _schedule_from_rows(rid, rows, lr, problems)
         if problems:
@@ -200,18 +203,49 @@ class Curves:
     def rows(self, run_id: str) -> pd.DataFrame:
         return self.frame[self.frame[K.RUN_ID] == run_id]
 
+    def path(self, run_id: str, upto: float | None = None) -> pd.DataFrame:
+        """Every logged row on ``run_id``'s trajectory up to step ``upto``: the rows of the run it
+        branches off (recursively) up to the branch, then its own."""
+        rows = self.rows(run_id)
+        if run_id in self.branch_of:
+            trunk, at = self.branch_of[run_id]
+            rows = pd.concat([self.path(trunk, at), rows[rows[K.STEP] > at]])
+        return rows if upto is None else rows[rows[K.STEP] <= upto]
+
+    def shared_until(self, run_id: str, others) -> float:
+        """The last step up to which ``run_id`` logged the same rows as one of ``others`` (NaN
+        if it shares no start with them): what a fit of ``others`` has seen of this run."""
+        cols = [K.STEP, K.LOSS] + ([LR] if LR in self.frame else [])
+        x = self.rows(run_id)[cols].to_numpy()
+        best = np.nan
+        for other in others:
+            if other == run_id:
+                continue
+            y = self.path(other)[cols].to_numpy()
+            n = min(len(x), len(y))
+            same = np.all(x[:n] == y[:n], axis=1)
+            shared = n if same.all() else int(np.argmin(same))
+            if shared and not best >= x[shared - 1, 0]:
+                best = float(x[shared - 1, 0])
+        return best
+
     # ------------------------------------------------------------------ the model's view
     def observations(self, max_points: int | None = DEFAULT_MAX_POINTS) -> Observations:
         """Rows the model reads: shared rows of a branch dropped, each run thinned to at most
         ``max_points`` (None keeps all), with each row's parent on its trajectory."""
         run_ids = self.run_ids
         index = {r: i for i, r in enumerate(run_ids)}
+        anchors: dict[str, set] = {}
+        for trunk, at in self.branch_of.values():
+            anchors.setdefault(trunk, set()).add(at)
         kept: dict[str, pd.DataFrame] = {}
         for rid in run_ids:
             rows = self.rows(rid)
             if rid in self.branch_of:
                 rows = rows[rows[K.STEP] > self.branch_of[rid][1]]
-            kept[rid] = rows.iloc[_thin(rows, self.schedules[rid], max_points)] if max_points else rows
+            if max_points and len(rows):
+                rows = rows.iloc[_thin(rows, self.schedules[rid], max_points, anchors.get(rid, ()))]
+            kept[rid] = rows
         order = _trunks_first(run_ids, self.branch_of)
         parts, offset, position = [], 0, {}
         trees: dict[str, int] = {}
@@ -220,19 +254,24 @@ class Curves:
             n = len(rows)
             steps = rows[K.STEP].to_numpy()
             parent = np.arange(offset - 1, offset + n - 1)
-            dt = np.diff(steps, prepend=steps[0]).astype(float)
+            dt = np.diff(steps, prepend=steps[:1]).astype(float)
             if rid in self.branch_of:
                 trunk, at = self.branch_of[rid]
                 trees[rid] = trees[trunk]
                 t_steps, t_pos = position[trunk]
                 j = np.searchsorted(t_steps, at, side="right") - 1
-                parent[0] = t_pos[j] if j >= 0 else -1
-                dt[0] = steps[0] - t_steps[j] if j >= 0 else 0.0
+                if n:
+                    parent[0] = t_pos[j] if j >= 0 else -1
+                    dt[0] = steps[0] - t_steps[j] if j >= 0 else 0.0
+                # (its path: the trunk's rows up to the branch, then its own)
+                position[rid] = (np.r_[t_steps[: j + 1], steps], np.r_[t_pos[: j + 1], np.arange(offset, offset + n)])
             else:
                 trees[rid] = len(set(trees.values()))
-                parent[0] = -1
-            position[rid] = (steps, np.arange(offset, offset + n))
-            parts.append((rid, rows, parent, dt))
+                if n:
+                    parent[0] = -1
+                position[rid] = (steps, np.arange(offset, offset + n))
+            if n:
+                parts.append((rid, rows, parent, dt))
             offset += n
         return Observations(
             run_ids=tuple(run_ids),
@@ -259,7 +298,8 @@ def _schedule_from_rows(rid: str, rows: pd.DataFrame, lr: str, problems: list[st
         problems.append(
             f"run '{rid}': the '{lr}' column changes from {rates[i]:.3g} at step {steps[i]:.0f} to {rates[i + 1]:.3g} "
             f"at step {steps[i + 1]:.0f}, {gaps[i]:.0f} steps later: too far apart to know the schedule between; "
-            f"log the rate more often or pass schedules[{rid!r}] = bs.schedules.from_array(lr_at_every_step)"
+            "log the rate more often, or give the rate at every step "
+            f"({option('schedules', python=f'schedules[{rid!r}] = bs.schedules.from_array(lr_at_every_step)')})"
         )
         return None
     t = np.arange(int(steps[-1]) + 1, dtype=float)
@@ -283,8 +323,11 @@ def _checked_schedule(rid: str, schedule, rows: pd.DataFrame, problems: list[str
 
 def _branches(frame: pd.DataFrame) -> dict:
     """``{branch: (trunk, last shared step)}``: a run whose first rows equal another run's
-    (steps, losses and rates) branches off the longest such run ranked above it (more rows,
-    then more LR area, then name), so that the relation has no cycles."""
+    (steps, losses and rates) branches off the run ranked above it (more rows, then more LR
+    area, then name: no cycles) with which it shares most, then off that run's own trunk if the
+    rows it shares are the trunk's too (sibling cooldowns from one checkpoint hang off the run
+    they came from). A run whose every row is another's (a copy of its start) is a branch with no
+    rows of its own."""
     cols = [K.STEP, K.LOSS] + ([LR] if LR in frame else [])
     runs = {rid: rows[cols].to_numpy() for rid, rows in frame.groupby(K.RUN_ID, sort=True)}
     # The trunk of runs that share a start: the longest, then the one with the most LR area.
@@ -300,8 +343,15 @@ def _branches(frame: pd.DataFrame) -> dict:
             shared = n if same.all() else int(np.argmin(same))
             if shared > best[0]:
                 best = (shared, other)
-        if best[0] >= MIN_SHARED_ROWS and best[0] < len(x):
+        if best[0] >= MIN_SHARED_ROWS:
             out[rid] = (best[1], float(x[best[0] - 1, 0]))
+    changed = True
+    while changed:  # terminates: each step moves to a run ranked higher
+        changed = False
+        for rid, (trunk, at) in list(out.items()):
+            if trunk in out and out[trunk][1] >= at:
+                out[rid] = (out[trunk][0], at)
+                changed = True
     return out
 
 
@@ -321,13 +371,15 @@ def _trunks_first(run_ids, branch_of) -> list[str]:
     return order
 
 
-def _thin(rows: pd.DataFrame, schedule: Schedule, max_points: int) -> np.ndarray:
-    """Positions of at most ``max_points`` rows: evenly in log step at the peak rate, evenly in
-    the square root of the steps since the cooldown began after it, first and last kept."""
+def _thin(rows: pd.DataFrame, schedule: Schedule, max_points: int, anchors=()) -> np.ndarray:
+    """Positions of about ``max_points`` rows: evenly in log step at the peak rate, evenly in the
+    square root of the steps since the cooldown began after it; the first and last rows and the
+    rows other runs branch off at (``anchors``) are kept besides."""
     n = len(rows)
     if n <= max_points:
         return np.arange(n)
     steps = rows[K.STEP].to_numpy()
+    extra = np.flatnonzero(np.isin(steps, list(anchors)))
     rate = schedule.lr[steps.astype(np.int64)]
     peak_at = int(np.argmax(schedule.lr))
     cooling = (steps > peak_at) & (rate < schedule.peak * (1 - 1e-9))
@@ -338,4 +390,4 @@ def _thin(rows: pd.DataFrame, schedule: Schedule, max_points: int) -> np.ndarray
         coord = np.sqrt(steps[pos] - steps[pos[0]] + 1.0) if is_cooldown else np.log1p(steps[pos])
         targets = np.linspace(coord[0], coord[-1], min(pos.size, max_points // len(phases)))
         picks.extend(pos[np.clip(np.searchsorted(coord, targets), 0, pos.size - 1)])
-    return np.unique(picks)
+    return np.unique(np.r_[picks, extra].astype(np.int64))

@@ -1,9 +1,9 @@
 r"""Backtests of curve fits: hold runs out, forecast their curves, score along them.
 
 :func:`curve_backtest` fits on the curves an analyst would have had and scores the forecast of
-each held-out run at :data:`SCORE_POINTS` steps spread evenly in LR area plus its last row (only
-the stretch that differs from the runs fitted: a run that branches off a fitted run is scored
-after the branch). Three kinds of hold-out are the usual ones:
+each held-out run at :data:`SCORE_POINTS` steps spread evenly in LR area plus its last row, only
+where the fit has not seen it: after its own fitted prefix and after any start it shares with a
+fitted run (a cooldown branched off a fitted run, or the trunk of fitted branches). Three kinds of hold-out are the usual ones:
 
 - a new schedule at the sizes seen (hold out one schedule's runs at every size);
 - a new, larger size (hold out every run of the largest size);
@@ -25,7 +25,7 @@ import pandas as pd
 from .. import _constants as K
 from ..data.curves import Curves
 from ..errors import SpecError
-from ..laws.curves import get_curve_law
+from ..laws.curves import DEFAULT_CURVE_LAW, get_curve_law
 from ..laws.schedules import curve_features, stack_features
 from .scores import crps_from_draws
 
@@ -36,13 +36,10 @@ HUBER_DELTA = 1e-3
 REFINED_STARTS = 3
 
 
-def score_steps(curves: Curves, run_id: str, after: float | None = None) -> np.ndarray:
-    """Up to :data:`SCORE_POINTS` logged steps of ``run_id`` spread evenly in LR area after
-    ``after`` (default: its branch point, or its first row), and its last row."""
-    rows = curves.rows(run_id)
-    steps = rows[K.STEP].to_numpy()
-    if after is None:
-        after = curves.branch_of.get(run_id, (None, steps[0]))[1]
+def score_steps(curves: Curves, run_id: str, after: float) -> np.ndarray:
+    """Up to :data:`SCORE_POINTS` logged steps of ``run_id`` after step ``after``, spread evenly
+    in LR area, and its last row."""
+    steps = curves.rows(run_id)[K.STEP].to_numpy()
     steps = steps[steps > after]
     if not steps.size:
         return steps
@@ -52,7 +49,7 @@ def score_steps(curves: Curves, run_id: str, after: float | None = None) -> np.n
     return np.unique(np.r_[steps[picks], steps[-1]])
 
 
-def multipower_point_fit(curves: Curves, law: str = "multipower", starts: int = 3) -> dict:
+def multipower_point_fit(curves: Curves, law: str = DEFAULT_CURVE_LAW, starts: int = 3) -> dict:
     """``{params: theta}``: the law fitted per model size by Huber loss on log loss (the
     authors' recipe), from a grid of ``starts`` values per shape parameter."""
     from scipy.optimize import minimize
@@ -68,19 +65,12 @@ def multipower_point_fit(curves: Curves, law: str = "multipower", starts: int = 
             ]
         )
         y = np.log(np.concatenate([r[K.LOSS].to_numpy() for _, r in rows.groupby(K.RUN_ID, sort=False)]))
+        unknown = sorted(set(component.parameters) - set(POINT_FIT_FIXED) - set(POINT_FIT_GRID))
+        if unknown:
+            raise SpecError(f"the point fit has no starting grid for parameters {unknown} of law '{law}'")
         unpack, objective = _huber_objective(component, feats, y)
         free = [p for p in component.parameters if p not in POINT_FIT_FIXED]
-        low = float(np.exp(y).min())
-        grid = {
-            "l0": np.linspace(low - 0.6, low - 0.1, starts),
-            "log_A": [np.log(0.5)],
-            "alpha": np.log(np.linspace(0.3, 0.7, starts)),
-            "log_B": np.linspace(np.log(0.05), np.log(1.0), starts),
-            "log_C": np.linspace(np.log(0.01), np.log(0.5), starts),
-            "kappa": np.log(np.linspace(0.5, 5.0, starts)),
-            "nu": [np.log(1.0)],
-            "gamma": np.log(np.linspace(0.3, 1.5, starts)),
-        }
+        grid = {name: values(float(np.exp(y).min()), starts) for name, values in POINT_FIT_GRID.items()}
         candidates = sorted(
             (objective(np.array(start, dtype=float)), start) for start in itertools.product(*(grid[p] for p in free))
         )
@@ -94,9 +84,30 @@ def multipower_point_fit(curves: Curves, law: str = "multipower", starts: int = 
 
 
 #: Size terms of the curve laws, fixed in a fit of one size (log_x = 0 there).
-POINT_FIT_FIXED = {"log_P": 0.0, "p": 1.0, "a_N": 0.0, "b_N": 0.0, "c_N": 0.0}
+POINT_FIT_FIXED = {
+    "log_P": 0.0,
+    "p": 1.0,
+    "a_N": 0.0,
+    "b_N": 0.0,
+    "c_N": 0.0,
+    "alpha_N": 0.0,
+    "kappa_N": 0.0,
+    "gamma_N": 0.0,
+}
 #: Parameters the point fit optimises on the log scale (positive).
 POINT_FIT_POSITIVE = ("alpha", "kappa", "nu", "gamma")
+#: The starting grid of each parameter (its optimiser's scale), from the lowest loss and the
+#: number of values per parameter.
+POINT_FIT_GRID = {
+    "l0": lambda low, k: np.linspace(low - 0.6, low - 0.1, k),
+    "log_A": lambda low, k: [np.log(0.5)],
+    "alpha": lambda low, k: np.log(np.linspace(0.3, 0.7, k)),
+    "log_B": lambda low, k: np.linspace(np.log(0.05), np.log(1.0), k),
+    "log_C": lambda low, k: np.linspace(np.log(0.01), np.log(0.5), k),
+    "kappa": lambda low, k: np.log(np.linspace(0.5, 5.0, k)),
+    "nu": lambda low, k: [np.log(1.0)],
+    "gamma": lambda low, k: np.log(np.linspace(0.3, 1.5, k)),
+}
 
 
 def _huber_objective(component, feats, y):
@@ -140,7 +151,7 @@ def curve_backtest(
     curves: Curves,
     held_out,
     *,
-    law: str = "multipower",
+    law: str = DEFAULT_CURVE_LAW,
     prefix: float | None = None,
     point_fit: bool = True,
     **fit_kwargs,
@@ -156,6 +167,8 @@ def curve_backtest(
         raise SpecError(f"held-out runs not in the table: {missing}")
     train = curves
     cut = {}
+    if prefix is not None and not 0 < prefix < 1:
+        raise SpecError(f"prefix is the share of each held-out run's steps fitted, between 0 and 1; got {prefix!r}")
     if prefix is None:
         train = curves.subset([r for r in curves.run_ids if r not in held_out])
     else:
@@ -168,7 +181,11 @@ def curve_backtest(
     lr_unit = result.inputs.scale.lr_unit
     rows = []
     for rid in held_out:
-        steps = score_steps(curves, rid, after=cut.get(rid))
+        # Scored only where the fit has not seen the run: after its own fitted prefix, and after
+        # any start it shares with a fitted run (a cooldown branched off one, or that run's trunk).
+        seen = train.shared_until(rid, [r for r in train.run_ids if r != rid])
+        first = float(curves.rows(rid)[K.STEP].iloc[0]) - 1
+        steps = score_steps(curves, rid, after=np.nanmax([cut.get(rid, first), seen, first]))
         if not steps.size:
             continue
         table = curves.rows(rid).set_index(K.STEP)
@@ -178,8 +195,9 @@ def curve_backtest(
         given = None
         if prefix is not None:
             given = rid
-        elif rid in curves.branch_of and curves.branch_of[rid][0] in train.run_ids:
-            given = curves.branch_of[rid]
+        elif np.isfinite(seen):  # a branch: continued from the fitted run whose start it shares
+            donor = next(r for r in train.run_ids if r != rid and train.shared_until(rid, [r]) == seen)
+            given = (donor, seen)
         fc = result.predict_curve(size, schedule, steps, kind="new_run", given=given, accept_unconverged=True)
         scored = {"bayes_scaling": score_curve(y, fc.median, fc.draws)}
         if given is not None and prefix is None:  # the same run, not continued from its trunk

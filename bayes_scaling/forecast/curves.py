@@ -2,7 +2,8 @@
 curves under any schedule (:meth:`CurveFit.predict_curve`).
 
 A forecast of kind ``"mean"`` is the law's curve (parameter uncertainty only); ``"new_run"``
-adds a new run's offset and its Ornstein-Uhlenbeck path, drawn jointly along the steps, so
+adds a new run's departure from the law's loss drop (a fresh factor, of the spread the fitted
+runs show), its offset and its Ornstein-Uhlenbeck path, drawn jointly along the steps, so
 that "loss at step t" and "at the end" come from the same paths and any function of a path (the
 first step below a target, the loss at the end) has the right spread. ``given=run_id``
 continues a fitted run past its last row, conditional on what it logged (its offset and its
@@ -12,6 +13,7 @@ last residual): the forecast for a run in progress, or for a cooldown branched o
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,11 +22,19 @@ import pandas as pd
 
 from .. import _constants as K
 from .._threads import in_threads
-from ..data.curves import Curves
-from ..errors import SpecError, UnconvergedFitError
-from ..inference.curves import NOISE_PARAMETERS, CurveInputs, CurveModel, build_curve_model, curve_inputs
+from ..data.curves import LR, Curves
+from ..errors import ExtrapolationWarning, SpecError, UnconvergedFitError, option
+from ..inference.curves import (
+    DROP_RAW,
+    NOISE_PARAMETERS,
+    CurveInputs,
+    CurveModel,
+    build_curve_model,
+    curve_inputs,
+)
 from ..inference.diagnostics import Verdict, diagnostics_table
 from ..inference.sampling import default_sampler, nuts_options, quiet_pymc_logs, run_nuts, sampling_cores
+from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE
 from ..laws.schedules import DEFAULT_BLOCKS, Schedule, curve_features
 from ..noise.along_run import continue_paths, new_paths
 from .predictive import Forecast, _seed_sequence
@@ -76,6 +86,7 @@ class CurveFit:
         self.curves = curves
         self.inputs = inputs
         self.attrs = dict(attrs or {})
+        self._accepted = False
 
     def __repr__(self) -> str:
         return f"CurveFit(law='{self.spec.law}', {self.curves!r}, {self.n_draws} draws, {self.verdict.label})"
@@ -117,17 +128,26 @@ class CurveFit:
         diag = self.diagnostics()
         return table.join(diag[["r_hat", "ess_bulk"]])
 
-    def _check_answerable(self, accept_unconverged: bool) -> None:
+    def _check_answerable(self, accept_unconverged: bool = False) -> None:
         verdict = self.verdict
-        if not verdict.converged and not accept_unconverged:
+        if not verdict.converged and not (accept_unconverged or self._accepted):
             raise UnconvergedFitError(
                 f"this curve fit did not converge ({verdict.headline()}); its forecasts would be wrong quietly. "
-                "Refit with more tune/draws, or pass accept_unconverged=True to look anyway"
+                f"Refit with more tune/draws, or pass {option('accept_unconverged', True)} to look anyway"
             )
 
     # ------------------------------------------------------------------ forecasts
-    def mean_curve(self, params: float, schedule: Schedule, steps) -> np.ndarray:
-        """The law's loss at ``steps`` for every draw: ``(n_draws, n_steps)``."""
+    def run_drop_scale(self, run_id: str) -> np.ndarray:
+        """Per draw, the factor on the law's loss drop of fitted run ``run_id``."""
+        if run_id not in self.inputs.obs.run_ids:
+            raise SpecError(f"{option('given', run_id)}: not a run of this fit; its runs: {self.curves.run_ids[:8]}")
+        raw = self.idata["posterior"].to_dataset()[DROP_RAW].values
+        raw = raw.reshape(-1, raw.shape[-1])[:, self.inputs.obs.run_ids.index(run_id)]
+        return np.exp(self.draws()["drop_sd"] * raw)
+
+    def mean_curve(self, params: float, schedule: Schedule, steps, drop_scale=None) -> np.ndarray:
+        """The law's loss at ``steps`` for every draw: ``(n_draws, n_steps)``; ``drop_scale``
+        (``(n_draws,)``): a factor on the loss drop per draw (default 1: the law's own)."""
         f = curve_features(schedule, steps, lr_unit=self.inputs.scale.lr_unit, blocks=self.spec.blocks)
         theta = self.draws()
         names = self.law.parameters
@@ -139,6 +159,8 @@ class CurveFit:
 
         def work(start: int) -> None:
             part = {k: theta[k][start : start + size, None] for k in names}
+            if drop_scale is not None:
+                part[DROP_SCALE] = drop_scale[start : start + size, None]
             out[start : start + size] = self.law.mean(part, f, log_x)
 
         in_threads(work, range(0, n, size))
@@ -167,62 +189,110 @@ class CurveFit:
         self._check_answerable(accept_unconverged)
         if kind not in KINDS:
             raise SpecError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+        if given is not None and kind == "mean":
+            raise SpecError(
+                "given continues a run: ask for kind='new_run' (the law's mean curve has no run to continue)"
+            )
         if not isinstance(schedule, Schedule):
             raise SpecError(f"schedule must be a schedule such as bs.schedules.wsd(...), got {type(schedule).__name__}")
         params = float(params)
         if not params > 0:
-            raise SpecError(f"params must be a parameter count > 0, got {params!r}")
-        steps = (
-            np.unique(np.linspace(1, schedule.steps, 200).round()).astype(np.int64)
-            if steps is None
-            else np.asarray(steps, dtype=np.int64)
-        )
-        if steps.size and np.any(np.diff(steps) <= 0):
-            raise SpecError("steps must increase")
-        mean = self.mean_curve(params, schedule, steps)
+            raise SpecError(f"params must be a parameter count > 0 (e.g. 4e8), got {params!r}")
+        self._check_reach(params, schedule)
+        if steps is None:
+            steps = np.unique(np.linspace(1, schedule.steps, 200).round()).astype(np.int64)
+        steps = np.asarray(steps, dtype=float).ravel()
+        if steps.size and (np.any(steps != np.round(steps)) or np.any(np.diff(steps) <= 0)):
+            raise SpecError("steps must be whole numbers, increasing")
+        steps = steps.astype(np.int64)
         if kind == "mean":
+            mean = self.mean_curve(params, schedule, steps)
             return CurveForecast(
                 np.full(steps.size, params), np.full(steps.size, np.nan), mean, kind, steps, schedule.name
             )
         d = self.draws()
         rng = np.random.default_rng(_seed_sequence(random_seed))
+        # A new schedule's drop departs from the law's by a fresh factor; a run continued keeps
+        # its own once it has decreased its rate (before, it has shown none: a fresh one).
+        fresh = np.exp(d["drop_sd"] * rng.standard_normal(self.n_draws))
         if given is None:
+            mean = self.mean_curve(params, schedule, steps, drop_scale=fresh)
             x = new_paths(rng, steps, d["sigma"], d["ell"], d["omega"])
         else:
-            x = self._continue(given, params, schedule, steps, rng)
+            run_id, upto = (given, None) if isinstance(given, str) else (str(given[0]), float(given[1]))
+            own = self.run_drop_scale(run_id)
+            scale = own if np.any(own != 1.0) else fresh
+            mean = self.mean_curve(params, schedule, steps, drop_scale=scale)
+            x = self._continue(run_id, upto, params, schedule, steps, rng, scale)
         return CurveForecast(
             np.full(steps.size, params), np.full(steps.size, np.nan), mean * np.exp(x), kind, steps, schedule.name
         )
 
-    def _continue(self, given, params: float, schedule: Schedule, steps, rng) -> np.ndarray:
-        run_id, upto = (given, None) if isinstance(given, str) else (str(given[0]), float(given[1]))
+    def _check_reach(self, params: float, schedule: Schedule) -> None:
+        """A schedule above the fitted peak rate is outside what the curves measured (the law's
+        areas and drops are in units of that rate): refused. A size far from the fitted ones
+        warns."""
+        scale = self.inputs.scale
+        if schedule.peak > scale.lr_unit * (1 + 1e-6):
+            raise SpecError(
+                f"the schedule peaks at a learning rate of {schedule.peak:.3g}, above the fitted runs' {scale.lr_unit:.3g}: "
+                "a curve law fitted at one peak rate says nothing about a higher one"
+            )
+        sizes = self.curves.run_table()["params"]
+        factor = max(params / sizes.max(), sizes.min() / params)
+        if factor > 4:
+            warnings.warn(
+                f"N = {params:.3g} is {factor:.0f}x outside the fitted sizes ({sizes.min():.3g} to {sizes.max():.3g}): "
+                "the size terms extrapolate",
+                ExtrapolationWarning,
+                stacklevel=3,
+            )
+
+    def _continue(self, run_id, upto, params: float, schedule: Schedule, steps, rng, scale) -> np.ndarray:
+        """Residual paths after ``run_id``'s step ``upto`` (default its last row), conditional on
+        every row it logged on its trajectory up to there (with the drop factor ``scale``)."""
         if run_id not in self.curves.schedules:
-            raise SpecError(f"given='{run_id}' is not a run of this fit; its runs: {self.curves.run_ids[:8]}")
-        rows = self.curves.rows(run_id)
+            raise SpecError(f"{option('given', run_id)}: not a run of this fit; its runs: {self.curves.run_ids[:8]}")
+        rows = self.curves.path(run_id)
         last = float(rows[K.STEP].max()) if upto is None else upto
-        if float(rows[K.PARAMS].iloc[0]) != params:
-            raise SpecError(f"given='{run_id}' has {rows[K.PARAMS].iloc[0]:.4g} parameters, not {params:.4g}")
+        if float(rows[K.PARAMS].iloc[-1]) != params:
+            raise SpecError(
+                f"{option('given', run_id)}: that run has {rows[K.PARAMS].iloc[-1]:.4g} parameters, not {params:.4g}"
+            )
         own = self.curves.schedules[run_id]
-        stop = int(min(last, schedule.steps, own.steps))
-        if not np.allclose(own.lr[: stop + 1], schedule.lr[: stop + 1], rtol=1e-6, atol=0):
+        if last > min(schedule.steps, own.steps):
+            raise SpecError(
+                f"step {last:.0f}, where run '{run_id}' is continued from, is past the end of its schedule or of "
+                f"the one given ({min(schedule.steps, own.steps)})"
+            )
+        # The schedule must follow the run's rates at its logged steps up to there (between
+        # them a rate read from an lr column is only interpolated).
+        past = rows[rows[K.STEP] <= last]
+        logged = past[K.STEP].to_numpy().astype(np.int64)
+        if not np.allclose(own.lr[logged], schedule.lr[logged], rtol=1e-6, atol=0):
             raise SpecError(
                 f"the schedule differs from run '{run_id}''s before step {last:.0f}: a continuation must follow "
                 "the run's own rates up to where it is continued from"
             )
         if steps.size and steps[0] <= last:
-            raise SpecError(f"given='{run_id}': ask for steps after step {last:.0f}, where the run is continued from")
-        obs = self.inputs.obs
-        chain = _trajectory(obs, obs.run_ids.index(run_id))
-        chain = chain[obs.step[chain] <= last]
-        if not chain.size:
-            raise SpecError(f"given='{run_id}': the run has no rows at or before step {last:.0f}")
-        past_steps = obs.step[chain]
-        past_mean = self.mean_curve(params, own, past_steps)
-        x_past = np.log(obs.loss[chain])[None, :] - np.log(np.maximum(past_mean, 1e-3))
-        parent = np.r_[-1, np.arange(chain.size - 1)]
+            raise SpecError(
+                f"{option('given', run_id)}: ask for steps after step {last:.0f}, where the run is continued from"
+            )
+        if not len(past):
+            raise SpecError(f"{option('given', run_id)}: the run has no rows at or before step {last:.0f}")
+        past_steps = logged
+        past_mean = self.mean_curve(params, own, past_steps, drop_scale=scale)
+        x_past = np.log(past[K.LOSS].to_numpy())[None, :] - np.log(np.maximum(past_mean, 1e-3))
+        parent = np.r_[-1, np.arange(past_steps.size - 1)]
         dt = np.diff(past_steps, prepend=past_steps[0]).astype(float)
         d = self.draws()
         return continue_paths(rng, x_past, parent, dt, past_steps[-1], steps, d["sigma"], d["ell"], d["omega"])
+
+    def accept_unconverged(self) -> CurveFit:
+        """This fit, answering even though its sampler did not converge (a copy)."""
+        copy = CurveFit(self.idata, self.spec, self.curves, self.inputs, self.attrs)
+        copy._accepted = True
+        return copy
 
     # ------------------------------------------------------------------ files
     def save(self, path, *, overwrite: bool = False):
@@ -234,7 +304,8 @@ class CurveFit:
         from . import files
 
         tree = self.idata.copy()
-        frame = self.curves.frame[[K.RUN_ID, K.STEP, K.LOSS, K.PARAMS]].reset_index(drop=True)
+        columns = [K.RUN_ID, K.STEP, K.LOSS, K.PARAMS] + ([LR] if LR in self.curves.frame else [])
+        frame = self.curves.frame[columns].reset_index(drop=True)
         tree["curves"] = xr.Dataset.from_dataframe(frame.rename_axis("row"))
         runs = self.curves.run_ids
         width = max(s.lr.size for s in self.curves.schedules.values())
@@ -279,20 +350,9 @@ class _Saved:
     idata: object
 
 
-def _trajectory(obs, run_index: int) -> np.ndarray:
-    """Positions of the kept rows on run ``run_index``'s path from its tree's root, in order."""
-    if run_index < 0:
-        raise SpecError("that run has no rows in the fit")
-    last = int(np.flatnonzero(obs.run == run_index)[-1])
-    path = [last]
-    while obs.parent[path[-1]] >= 0:
-        path.append(int(obs.parent[path[-1]]))
-    return np.array(path[::-1])
-
-
 def fit_curves(
     curves: Curves,
-    law: str = "multipower",
+    law: str = DEFAULT_CURVE_LAW,
     *,
     priors=None,
     max_points=...,

@@ -27,7 +27,7 @@ from ..inference.sampling import (
     sampling_cores,
 )
 from ..laws import DEFAULT_LAW, Law, get_law, is_registered, register_law
-from ..laws.curves import is_curve_law
+from ..laws.curves import DEFAULT_CURVE_LAW, available_curve_laws, is_curve_law
 from ..noise import DEFAULT_ALLOCATION_SD, DEFAULT_EXTRAPOLATION_SD, DEFAULT_LIKELIHOOD
 from .curves import CurveFit, fit_curves
 from .families import FamilyFit
@@ -39,7 +39,7 @@ SLOW_FIT_CONFIGS = 20_000
 
 def fit(
     runs: Runs,
-    law: str | Law = DEFAULT_LAW,
+    law: str | Law | None = None,
     *,
     law_options: Mapping | None = None,
     priors: Mapping | None = None,
@@ -65,8 +65,8 @@ def fit(
 ) -> ScalingFit | FamilyFit | CurveFit:
     """Fit a scaling law to ``runs`` with NUTS and return a :class:`ScalingFit` (a
     :class:`~bayes_scaling.forecast.families.FamilyFit` with ``families``; a
-    :class:`~bayes_scaling.forecast.curves.CurveFit` for a curve law, ``law="multipower"`` or
-    ``"annealing"``, on a :class:`~bayes_scaling.data.curves.Curves` table).
+    :class:`~bayes_scaling.forecast.curves.CurveFit` for a curve law (``bs.laws.curves``) on a
+    :class:`~bayes_scaling.data.curves.Curves` table).
 
     Parameters
     ----------
@@ -76,7 +76,8 @@ def fit(
         that leaves rows out; a law that declares ``reads_curves = True`` reads every
         checkpoint. Tables of more than 20,000 configurations warn that the fit takes minutes.
     law : registered law name, or a :class:`~bayes_scaling.laws.registry.Law` (registered under its name
-        if it is not yet; see :func:`bayes_scaling.define_law`). Ignored when ``model`` is given.
+        if it is not yet; see :func:`bayes_scaling.define_law`); default ``chinchilla``, and for a
+        Curves table the Multi-Power Law. Ignored when ``model`` is given.
     law_options : the law's settings, e.g. ``{"x": "D", "breaks": 2}`` for ``bnsl``.
     priors : ``{parameter: pymc_extras.prior.Prior}`` overrides of the data-aware defaults.
     heteroscedastic, discrepancy, likelihood : noise model (see :mod:`bayes_scaling.noise`).
@@ -131,7 +132,8 @@ def fit(
     from ..inference.model import ScalingModel, data_scale, large_table_start
 
     if isinstance(runs, Curves) or (isinstance(law, str) and is_curve_law(law)):
-        return _fit_curves(runs, law, locals())
+        return _fit_curves(runs, DEFAULT_CURVE_LAW if law is None else law, locals())
+    law = DEFAULT_LAW if law is None else law
 
     for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if value is None and name != "chains":  # draws, tune: chosen for the table below
@@ -364,11 +366,12 @@ def _fit_curves(curves, law, given: dict) -> CurveFit:
     import inspect
 
     defaults = {k: p.default for k, p in inspect.signature(fit).parameters.items() if k not in ("runs", "law")}
+    given = {k: v for k, v in given.items() if k in defaults}
     unused = sorted(k for k, v in defaults.items() if k not in CURVE_OPTIONS and given[k] is not v and given[k] != v)
     if unused:
         raise SpecError(f"{unused} apply to laws of the final loss, not to a curve law such as '{law}'")
     if not isinstance(law, str) or not is_curve_law(law):
-        raise SpecError(f"a Curves table is fitted by a curve law ('multipower' or 'annealing'), got law={law!r}")
+        raise SpecError(f"a Curves table is fitted by a curve law (one of {available_curve_laws()}), got law={law!r}")
     options = {k: given[k] for k in CURVE_OPTIONS}
     options["draws"] = 1000 if options["draws"] is None else options["draws"]
     options["tune"] = 1000 if options["tune"] is None else options["tune"]

@@ -4,8 +4,10 @@
 computes what the model reads from a :class:`~bayes_scaling.data.curves.Curves` table once
 (observations, schedule features, the data scale); :func:`build_curve_model` makes the
 ``pm.Model``: the law's parameters, the noise scales ``sigma`` (sd of the OU residual of log
-loss), ``ell`` (its correlation length in steps) and ``omega`` (sd of a run tree's offset), and
-the exact marginal likelihood of :mod:`bayes_scaling.noise.along_run` as a potential.
+loss), ``ell`` (its correlation length in steps) and ``omega`` (sd of a run tree's offset), a
+factor on each run's loss drop ``exp(drop_sd z_r)`` (the law's misfit of a schedule's decreases,
+which a new schedule draws afresh), and the exact marginal likelihood of
+:mod:`bayes_scaling.noise.along_run` as a potential.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ import numpy as np
 
 from ..data.curves import DEFAULT_MAX_POINTS, Curves, Observations
 from ..errors import SpecError
-from ..laws.curves import CurveLaw, CurveScale, get_curve_law
+from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE, CurveLaw, CurveScale, get_curve_law
 from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, curve_features, stack_features
 from ..noise.along_run import tree_loglik
 
-#: The noise parameters of every curve model.
-NOISE_PARAMETERS = ("sigma", "ell", "omega")
+#: The noise parameters of every curve model (drop_sd: the sd of a run's log factor on the law's
+#: loss drop, the law's misfit of a schedule's decreases; its per-run values are ``drop_raw``).
+NOISE_PARAMETERS = ("sigma", "ell", "omega", "drop_sd")
+#: Each run's standard normal value of the drop factor (0 for a run whose rate never decreases);
+#: sampled as ``drop_z`` over the runs that decrease (a vector, not in the diagnostics table).
+DROP_RAW = "drop_raw"
+DROP_Z = "drop_z"
 #: Loss floor of the law's mean inside the model (a draw with a mean at or below 0 is impossible).
 MIN_MEAN = 1e-3
 
@@ -34,7 +41,7 @@ class CurveModel:
     overrides by parameter name, rows kept per run (``max_points``; None keeps all) and the
     decrement blocks per run of the loss-drop sum."""
 
-    law: str = "multipower"
+    law: str = DEFAULT_CURVE_LAW
     priors: Mapping = field(default_factory=dict)
     max_points: int | None = DEFAULT_MAX_POINTS
     blocks: int = DEFAULT_BLOCKS
@@ -133,8 +140,12 @@ def noise_priors(scale: CurveScale) -> dict:
         "sigma": Prior("HalfNormal", sigma=0.02),
         # correlation length of that wandering, in steps: ~1/10 of a run, within 1.5 e-folds.
         "ell": Prior("LogNormal", mu=float(np.log(max(scale.median_steps / 10, 1.0))), sigma=1.5),
-        # a run's (tree's) offset: seed and data order shift a whole curve by ~0.5-2%.
-        "omega": Prior("HalfNormal", sigma=0.02),
+        # a run's (tree's) offset: seed and data order shift a whole curve by ~0.1-2.5%. Few runs
+        # are independent trees (6 in the public curves), so a half-normal's funnel at 0 mixed
+        # slowly (R-hat 1.04, ESS 71 of 1000): a log-normal keeps it off 0.
+        "omega": Prior("LogNormal", mu=float(np.log(0.005)), sigma=1.0),
+        # a run's drop differs from the law's by a factor exp(drop_sd z): up to ~30% is plausible.
+        "drop_sd": Prior("HalfNormal", sigma=0.3),
     }
 
 
@@ -151,10 +162,21 @@ def build_curve_model(spec: CurveModel, inputs: CurveInputs):
     priors = resolved_priors(spec, inputs.scale)
     with pm.Model() as model:
         theta = {name: priors[name].create_variable(name) for name in spec.law_component.parameters}
+        noise = {name: priors[name].create_variable(name) for name in NOISE_PARAMETERS}
+        # Each run with a decrease of its rate departs from the law's drop by exp(drop_sd z_r):
+        # non-centred, summing to zero over those runs (their mean factor is B's, not theirs).
+        dropping = np.flatnonzero(
+            np.bincount(obs.run, weights=np.abs(f.block_w).sum(axis=1), minlength=len(obs.run_ids)) > 0
+        )
+        raw = pt.zeros(len(obs.run_ids))
+        if dropping.size >= 2:
+            z = pm.ZeroSumNormal(DROP_Z, sigma=1.0, shape=dropping.size)
+            raw = pt.set_subtensor(raw[dropping], z)
+        pm.Deterministic(DROP_RAW, raw)
+        theta[DROP_SCALE] = pt.exp(noise["drop_sd"] * raw[obs.run])
         feats = CurveFeatures(*(pt.as_tensor_variable(getattr(f, n)) for n in CurveFeatures.__dataclass_fields__))
         mean = spec.law_component.mean(theta, feats, pt.as_tensor_variable(inputs.log_x(obs.params)))
         resid = np.log(obs.loss) - pt.log(pt.maximum(mean, MIN_MEAN))
-        noise = {name: priors[name].create_variable(name) for name in NOISE_PARAMETERS}
         ll = tree_loglik(resid, obs.parent, obs.dt, obs.tree, obs.n_trees, noise["sigma"], noise["ell"], noise["omega"])
         pm.Potential("curve_loglik", ll.sum())
     return model

@@ -8,8 +8,11 @@ way, through :math:`x = N / N_r`:
 .. math::  L_0(N) = l_0 + P\,(x^{-p} - 1), \qquad A(N) = A_r\, x^{-a_N}, \qquad B(N) = B_r\, x^{-b_N}
 
 (:math:`l_0` is :math:`L_0` at the reference size :math:`N_r`, so it is pinned by the data even
-with one size; :math:`E = l_0 - P` is the loss of an infinite model), with the shape
-parameters shared across sizes.
+with one size; :math:`E = l_0 - P` is the loss of an infinite model), and the shape parameters
+as power laws in N about their reference values (:math:`\alpha(N) = \alpha x^{\alpha_N}`, and
+:math:`\kappa, \gamma` of the Multi-Power Law likewise; :math:`\nu` shared): fitted size by
+size to the public curves, :math:`\alpha` falls from 0.49 to 0.44 over 25M-400M and the drop's
+shape moves too.
 
 - ``multipower``: the Multi-Power Law of Luo et al. (2025),
   :math:`L(t) = L_0 + A\,S(t)^{-\alpha} - \mathrm{LD}(t)`,
@@ -43,10 +46,17 @@ __all__ = [
     "is_curve_law",
     "available_curve_laws",
     "SIZE_PARAMETERS",
+    "DROP_SCALE",
+    "DEFAULT_CURVE_LAW",
 ]
 
+#: The curve law ``fit`` uses when a Curves table is given without one.
+DEFAULT_CURVE_LAW = "multipower"
 #: The parameters that carry model size (see the module doc), in every curve law.
 SIZE_PARAMETERS = ("log_P", "p")
+#: An optional key of theta: a factor on the loss drop of the schedule's decreases (a run's own
+#: departure from the law's drop; see :mod:`bayes_scaling.inference.curves`). 1 when absent.
+DROP_SCALE = "drop_scale"
 
 
 @dataclass(frozen=True)
@@ -65,9 +75,9 @@ class CurveScale:
 class CurveLaw:
     """A law of loss along a run (see the module doc).
 
-    ``mean(theta, features, log_x)`` gives the loss (numpy or pytensor; theta may hold draws as
-    ``(n_draws, 1)`` arrays against ``(n,)`` observations when the blocks are absent, or one
-    draw at a time); ``default_priors(scale)`` a ``{name: Prior}`` for every parameter.
+    ``mean(theta, features, log_x)`` gives the loss (numpy or pytensor; theta holds scalars, or
+    draws as ``(n_draws, 1)`` arrays against the features' ``(n,)`` observations, giving
+    ``(n_draws, n)``); ``default_priors(scale)`` a ``{name: Prior}`` for every parameter.
     """
 
     name: str
@@ -126,26 +136,41 @@ def _size_terms(theta: Mapping, log_x, amplitude: str, slope: str):
     return l0, a, b
 
 
-def multipower_drop(theta: Mapping, f: CurveFeatures):
-    r""":math:`\sum_k w_k G(\eta_k^{-\gamma} S_k)` per observation (without B)."""
-    xp = _ops(*theta.values())
-    if xp is np:  # draws (n_draws, 1) against blocks (n, K): one more axis
-        gamma, kappa, nu = (np.asarray(theta[k])[..., None] for k in ("gamma", "kappa", "nu"))
-    else:
-        gamma, kappa, nu = theta["gamma"], theta["kappa"], theta["nu"]
+def _pad(value):
+    """One more trailing axis (the blocks'), on numpy or pytensor."""
+    if is_symbolic(value):
+        import pytensor.tensor as pt
+
+        return pt.shape_padright(value)
+    return np.asarray(value)[..., None]
+
+
+def multipower_drop(shape: Mapping, f: CurveFeatures):
+    r""":math:`\sum_k w_k G(\eta_k^{-\gamma} S_k)` per observation (without B), for ``shape`` =
+    ``{"gamma", "kappa", "nu"}`` (scalars, one per observation, or draws ``(n_draws, 1)``)."""
+    xp = _ops(*shape.values())
+    gamma, kappa, nu = (_pad(shape[k]) for k in ("gamma", "kappa", "nu"))
     x = xp.exp(-gamma * xp.log(f.block_lr)) * f.block_gap
     g = 1.0 - xp.exp(-xp.log1p(kappa * nu * x) / nu)
     return (f.block_w * g).sum(axis=-1)
 
 
+def _sized(theta: Mapping, name: str, log_x):
+    """A shape parameter at size N: ``theta[name] * x^theta[name_N]``."""
+    xp = _ops(log_x, theta[name])
+    return theta[name] * xp.exp(theta[f"{name}_N"] * log_x)
+
+
 def _multipower_mean(theta: Mapping, f: CurveFeatures, log_x):
     l0, a, b = _size_terms(theta, log_x, "log_B", "b_N")
-    return l0 + a * f.area ** (-theta["alpha"]) - b * multipower_drop(theta, f)
+    shape = {"gamma": _sized(theta, "gamma", log_x), "kappa": _sized(theta, "kappa", log_x), "nu": theta["nu"]}
+    drop = b * theta.get(DROP_SCALE, 1.0) * multipower_drop(shape, f)
+    return l0 + a * f.area ** (-_sized(theta, "alpha", log_x)) - drop
 
 
 def _annealing_mean(theta: Mapping, f: CurveFeatures, log_x):
     l0, a, c = _size_terms(theta, log_x, "log_C", "c_N")
-    return l0 + a * f.area ** (-theta["alpha"]) - c * f.s2
+    return l0 + a * f.area ** (-_sized(theta, "alpha", log_x)) - c * theta.get(DROP_SCALE, 1.0) * f.s2
 
 
 def _shared_priors(scale: CurveScale) -> dict:
@@ -162,6 +187,8 @@ def _shared_priors(scale: CurveScale) -> dict:
         "log_P": Prior("Normal", mu=float(np.log(0.5)), sigma=1.0),
         "p": Prior("LogNormal", mu=float(np.log(0.3)), sigma=0.5),
         "a_N": Prior("Normal", mu=0.0, sigma=0.5),
+        # alpha(N) = alpha x^alpha_N: fitted per size, alpha falls ~0.49 -> 0.44 over 25M-400M.
+        "alpha_N": Prior("Normal", mu=0.0, sigma=0.1),
     }
 
 
@@ -176,6 +203,9 @@ def _multipower_priors(scale: CurveScale) -> dict:
         "kappa": Prior("LogNormal", mu=0.0, sigma=1.5),
         "nu": Prior("HalfNormal", sigma=2.0),
         "gamma": Prior("LogNormal", mu=float(np.log(0.5)), sigma=0.5),
+        # kappa(N), gamma(N): the drop's shape may drift with size (fitted per size it does).
+        "kappa_N": Prior("Normal", mu=0.0, sigma=0.3),
+        "gamma_N": Prior("Normal", mu=0.0, sigma=0.3),
     }
 
 
@@ -204,12 +234,28 @@ _COMMON_MEANINGS = {
     "log_P": "log of how much L0 falls from the reference size to an infinite model",
     "p": "exponent of model size in L0",
     "a_N": "exponent of model size in A",
+    "alpha_N": "exponent of model size in alpha",
 }
 
 MULTIPOWER = register_curve_law(
     CurveLaw(
         name="multipower",
-        parameters=("l0", "log_A", "alpha", "log_B", "kappa", "nu", "gamma", "log_P", "p", "a_N", "b_N"),
+        parameters=(
+            "l0",
+            "log_A",
+            "alpha",
+            "log_B",
+            "kappa",
+            "nu",
+            "gamma",
+            "log_P",
+            "p",
+            "a_N",
+            "b_N",
+            "alpha_N",
+            "kappa_N",
+            "gamma_N",
+        ),
         formula=(
             r"L(t) = L_0 + A\,S(t)^{-\alpha} - B \sum_{k \le t} (\eta_{k-1} - \eta_k)\,"
             r"G(\eta_k^{-\gamma} S_k(t)),\quad G(x) = 1 - (1 + \kappa\nu x)^{-1/\nu}"
@@ -236,6 +282,8 @@ MULTIPOWER = register_curve_law(
             "nu": "1/beta: how slowly G saturates",
             "gamma": "exponent of the rate in the drop's area scale",
             "b_N": "exponent of model size in B",
+            "kappa_N": "exponent of model size in kappa",
+            "gamma_N": "exponent of model size in gamma",
         },
     )
 )
@@ -243,7 +291,7 @@ MULTIPOWER = register_curve_law(
 ANNEALING = register_curve_law(
     CurveLaw(
         name="annealing",
-        parameters=("l0", "log_A", "alpha", "log_C", "log_P", "p", "a_N", "c_N"),
+        parameters=("l0", "log_A", "alpha", "log_C", "log_P", "p", "a_N", "c_N", "alpha_N"),
         formula=r"L(t) = L_0 + A\,S(t)^{-\alpha} - C\,S_2(t)",
         mean=_annealing_mean,
         default_priors=_annealing_priors,

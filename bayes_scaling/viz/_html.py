@@ -76,4 +76,18 @@ def figure(fig, alt: str, caption: str, dpi: int = 96) -> dict:
     return {"src": f"data:image/png;base64,{data}", "alt": alt, "caption": caption}
 
 
-__all__ = ["figure", "table"]
+def environment():
+    """The jinja2 environment of the report templates (autoescaped, strict)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bayes_scaling.viz", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+__all__ = ["environment", "figure", "table"]

@@ -19,6 +19,7 @@ NOISE_MEANINGS = {
     "sigma": "sd of the Ornstein-Uhlenbeck path of log loss along a run",
     "ell": "correlation length of that path, in steps",
     "omega": "sd of a run's (run tree's) offset of log loss",
+    "drop_sd": "sd of the log factor by which a run's loss drop departs from the law's",
 }
 
 
@@ -70,8 +71,6 @@ def _forecast_table(fit, schedules) -> pd.DataFrame | None:
 
 
 def build_curve_report(fit, *, schedules=None, title: str | None = None) -> str:
-    from .report import _environment
-
     verdict = fit.verdict
     summary = fit.summary()
     law = fit.law
@@ -105,4 +104,4 @@ def build_curve_report(fit, *, schedules=None, title: str | None = None) -> str:
         "diagnostics": _html.table(diag.drop(columns=["why_not"]), "Sampler diagnostics"),
         "n_divergences": int(diag.attrs.get("n_divergences", 0)),
     }
-    return _environment().get_template("curve_report.html.j2").render(context)
+    return _html.environment().get_template("curve_report.html.j2").render(context)

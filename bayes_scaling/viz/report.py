@@ -351,19 +351,6 @@ def _settings_text(fit, sampler_json: str) -> str:
 
 
 # --------------------------------------------------------------------------- the report
-def _environment():
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("bayes_scaling.viz", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
 def build_report(fit, *, targets=None, backtest=None, title: str | None = None, laws=None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     observed = plots._common._observed(fit)
@@ -424,7 +411,7 @@ def build_report(fit, *, targets=None, backtest=None, title: str | None = None, 
         "backtest": _backtest(backtest) if backtest is not None else None,
         "footer": _settings_text(fit, fit.idata.attrs.get("sampler_settings", "")),
     }
-    return _environment().get_template("report.html.j2").render(context)
+    return _html.environment().get_template("report.html.j2").render(context)
 
 
 def write_report(

@@ -96,3 +96,47 @@ def test_the_public_curves_read_with_their_branches(shared_data):
     # step-downs branch off the 72k run, whose start they share).
     assert obs.n_trees == 6 and len(curves.branch_of) == 12
     assert curves.branch_of["mpl_100M_wsdcon_9"][0] == "mpl_100M_constant_24000"
+
+
+def siblings():
+    """A trunk z and two cooldowns b1, b2 taken from its checkpoint at step 1100 (same rows up to
+    there), and c: a copy of z's first 8 rows (a run stopped early)."""
+    df = table()
+    trunk = df[df.run_id == "a"].assign(run_id="z")
+    frames = [trunk]
+    for name, rate in (("b1", 3e-5), ("b2", 1e-5)):
+        branch = trunk.assign(run_id=name)
+        late = branch["step"] > 1100
+        branch.loc[late, "lr"] = rate
+        branch.loc[late, "loss"] -= 0.01 if name == "b1" else 0.02
+        frames.append(branch)
+    frames.append(trunk.iloc[:8].assign(run_id="c"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_sibling_cooldowns_and_a_copied_start_hang_off_the_trunk():
+    curves = bs.Curves.from_frame(siblings())
+    assert curves.branch_of == {"b1": ("z", 1100.0), "b2": ("z", 1100.0), "c": ("z", 800.0)}
+    obs = curves.observations(max_points=None)
+    assert len(obs) == 20 + 9 + 9 and obs.n_trees == 1  # c adds no rows: every one is z's
+    z_1100 = np.flatnonzero((obs.run == obs.run_ids.index("z")) & (obs.step == 1100))[0]
+    for b in ("b1", "b2"):
+        first = np.flatnonzero(obs.run == obs.run_ids.index(b))[0]
+        assert obs.parent[first] == z_1100
+    assert curves.shared_until("b1", ["z"]) == 1100 and curves.shared_until("z", ["b1", "b2"]) == 1100
+    assert np.isnan(curves.shared_until("z", []))
+    assert curves.path("b2", upto=1200)["step"].tolist() == list(range(100, 1201, 100))
+
+
+def test_thinning_keeps_the_rows_other_runs_branch_off_at():
+    curves = bs.Curves.from_frame(siblings())
+    obs = curves.observations(max_points=6)
+    z = obs.run == obs.run_ids.index("z")
+    assert 1100 in obs.step[z] and 800 in obs.step[z]
+
+
+def test_a_loss_at_step_zero_is_refused():
+    df = table()
+    df.loc[0, "step"] = 0
+    with pytest.raises(RunsValidationError, match="a loss at step 0 comes before any training"):
+        bs.Curves.from_frame(df)

@@ -83,7 +83,8 @@ def test_same_seed_same_paths_after_a_save_and_load(curve_fit, tmp_path):
 def test_a_run_is_continued_from_what_it_logged(curve_fit):
     run = "5e+07_constant"
     rows = curve_fit.curves.rows(run)
-    last, y_last = rows["step"].iloc[-6], rows["loss"].iloc[-6]
+    rows = rows[rows["step"] <= 8800]  # (the WSD schedule cools down from step 9000)
+    last, y_last = rows["step"].iloc[-1], rows["loss"].iloc[-1]
     cont = curve_fit.predict_curve(5e7, SCHEDULES["wsd"], [int(last) + 50, 12000], given=(run, last), random_seed=2)
     fresh = curve_fit.predict_curve(5e7, SCHEDULES["wsd"], [int(last) + 50, 12000], random_seed=2)
     lo_c, hi_c = cont.interval(0.9)
@@ -97,6 +98,19 @@ def test_a_run_is_continued_from_what_it_logged(curve_fit):
         curve_fit.predict_curve(5e7, SCHEDULES["step"], [11000], given=run)
     with pytest.raises(SpecError, match="not 2e"):
         curve_fit.predict_curve(2e8, SCHEDULES["constant"], [12000], given=(run, last))
+
+
+def test_mistakes_in_a_curve_question_are_named(curve_fit):
+    with pytest.raises(SpecError, match="above the fitted runs"):
+        curve_fit.predict_curve(1e8, S.constant(3e-3, 12000), [100])
+    with pytest.raises(SpecError, match="kind='new_run'"):
+        curve_fit.predict_curve(1e8, SCHEDULES["wsd"], [100], kind="mean", given="5e+07_constant")
+    with pytest.raises(SpecError, match="whole numbers, increasing"):
+        curve_fit.predict_curve(1e8, SCHEDULES["wsd"], [100.5])
+    with pytest.warns(bs.ExtrapolationWarning, match="outside the fitted sizes"):
+        curve_fit.predict_curve(7e9, SCHEDULES["wsd"], [12000], kind="mean")
+    with pytest.raises(SpecError, match="given='nope': not a run of this fit"):
+        curve_fit.predict_curve(1e8, SCHEDULES["wsd"], [12000], given="nope")
 
 
 def test_the_schedule_race_compares_draw_by_draw(curve_fit):
@@ -137,6 +151,12 @@ def test_the_curve_command_answers_and_refuses_final_loss_questions(curve_file, 
     assert "is a fit of training curves: ask it with `bayes-scaling curve" in capsys.readouterr().err
     assert main(["curve", model, "--params", "100M", "--schedule", "wsd,peak=3e-4"]) == 1
     assert "give peak=RATE and steps=N" in capsys.readouterr().err
+    assert main(["curve", model, "--params", "100M", "--schedule", "wsd,peak=3e-4,steps=12000,foo=1"]) == 1
+    assert "wsd takes peak, steps, warmup, decay, shape, final; not ['foo']" in capsys.readouterr().err
+    assert (
+        main(["curve", model, "--params", "100M", "--schedule", "constant,peak=3e-4,steps=12000", "--given", "x"]) == 1
+    )
+    assert "--given x: no fitted run 'x'" in capsys.readouterr().err
 
 
 def test_the_curve_command_writes_the_report_and_the_figure(curve_file, tmp_path, capsys):
@@ -146,7 +166,7 @@ def test_the_curve_command_writes_the_report_and_the_figure(curve_file, tmp_path
     assert main([*args, "--plot", str(figure)]) == 0
     html = report.read_text()
     assert "Training-curve forecast: multipower law, 6 runs" in html and "data:image/png;base64" in html
-    assert "New-run forecasts at each schedule" in html and "step_down_7000" in html
+    assert "New-run forecasts at each schedule" in html and "step,peak=3e-4,steps=12000,warmup=500,7000=3e-5" in html
     assert figure.stat().st_size > 10_000
     assert main(args) == 1  # never replaced without --overwrite
     assert "exists" in capsys.readouterr().err

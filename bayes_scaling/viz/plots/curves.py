@@ -20,7 +20,8 @@ def curves(fit, forecasts: dict, *, observed=None, held_out=None, ax=None, figsi
     Returns the Axes."""
     fig, ax = _figure(ax, figsize)
     for (label, forecast), colour in zip(forecasts.items(), _COLOURS * 4, strict=False):
-        _bands(ax, forecast.steps, forecast.draws, colour, f"{label} ({forecast.kind.replace('_', ' ')})")
+        kind = forecast.kind.replace("_", " ")
+        _bands(ax, forecast.steps, forecast.draws, colour, label if kind in label else f"{label} ({kind})")
     for rid in observed or ():
         rows = fit.curves.rows(rid)
         ax.plot(rows[K.STEP], rows[K.LOSS], ".", ms=2.5, color=DATA, label=f"fitted: {rid}")
