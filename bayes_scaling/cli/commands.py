@@ -11,6 +11,7 @@ from pathlib import Path
 from .curves import cmd_fit_curves, print_curve_fit
 from .families import family_options, one_family, print_families
 from .output import emit, json_safe, print_table, scalars
+from .words import named_columns
 
 #: Runs people know, for the demo's forecast table (params, tokens).
 KNOWN_RUNS = {
@@ -82,18 +83,8 @@ def _read_runs(args):
     """The runs table of ``args.runs``, read with the table flags (columns, unit, checks)."""
     from ..data.runs import Runs
 
-    columns = {
-        k: v
-        for k, v in {
-            "params": args.params_col,
-            "tokens": args.tokens_col,
-            "loss": args.loss_col,
-            "flops": args.flops_col,
-            "run_id": args.run_id_col,
-            "step": args.step_col,
-        }.items()
-        if v
-    }
+    roles = ("params", "tokens", "loss", "flops", "run_id", "step")
+    columns = named_columns(args, {role: f"{role}_col" for role in roles})
     for optional in ("flops", "run_id", "step"):  # 'none': the table has no such column
         if str(columns.get(optional, "")).lower() == "none":
             columns[optional] = None

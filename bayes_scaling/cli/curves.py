@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .output import emit, print_table
+from .words import named_columns
 
 #: Flags of ``fit`` that shape a fit of final losses, refused with a curve law.
 FINAL_LOSS_FLAGS = {
@@ -81,17 +82,8 @@ def parse_schedule(text: str, fit=None):
 def read_curves(args):
     from ..data.curves import Curves
 
-    columns = {
-        role: value
-        for role, value in {
-            "run_id": args.run_id_col,
-            "step": args.step_col,
-            "loss": args.loss_col,
-            "params": args.params_col,
-            "lr": args.lr_col,
-        }.items()
-        if value
-    }
+    roles = ("run_id", "step", "loss", "params", "lr")
+    columns = named_columns(args, {role: f"{role}_col" for role in roles})
     return Curves.from_csv(args.runs, encoding=args.encoding, **columns)
 
 

@@ -105,6 +105,11 @@ ANSWER_FLAGS = {"params": "--params {}", "tokens": "--tokens {}", "flops": "--fl
 TABLE_COMMANDS = ("fit", "backtest")
 
 
+def named_columns(args, flags: dict) -> dict:
+    """``{role: column}`` of the ``--*-col`` flags given (``flags``: role -> the args attribute)."""
+    return {role: getattr(args, attr) for role, attr in flags.items() if getattr(args, attr)}
+
+
 def spell(name: str, value, command: str | None = None) -> str | None:
     """The flag that sets ``name`` to ``value`` in ``command`` (see ``errors.option``)."""
     if name == "law_options":

@@ -212,15 +212,14 @@ class Curves:
             rows = pd.concat([self.path(trunk, at), rows[rows[K.STEP] > at]])
         return rows if upto is None else rows[rows[K.STEP] <= upto]
 
-    def shared_until(self, run_id: str, others) -> float:
-        """The last step up to which ``run_id`` logged the same rows as one of ``others`` (NaN
-        if it shares no start with them): what a fit of ``others`` has seen of this run."""
-        cols = [K.STEP, K.LOSS] + ([LR] if LR in self.frame else [])
-        x = self.rows(run_id)[cols].to_numpy()
+    def shared_until(self, rows: pd.DataFrame, others) -> float:
+        """The last step up to which ``rows`` (a run's, from this table or another) are the rows
+        this table logged on the trajectory of one of ``others`` (NaN if none shares its start):
+        what a fit of this table has seen of that run."""
+        cols = [K.STEP, K.LOSS] + ([LR] if LR in self.frame and LR in rows else [])
+        x = rows[cols].to_numpy()
         best = np.nan
         for other in others:
-            if other == run_id:
-                continue
             y = self.path(other)[cols].to_numpy()
             n = min(len(x), len(y))
             same = np.all(x[:n] == y[:n], axis=1)

@@ -183,7 +183,8 @@ def curve_backtest(
     for rid in held_out:
         # Scored only where the fit has not seen the run: after its own fitted prefix, and after
         # any start it shares with a fitted run (a cooldown branched off one, or that run's trunk).
-        seen = train.shared_until(rid, [r for r in train.run_ids if r != rid])
+        full = curves.rows(rid)
+        seen = train.shared_until(full, [r for r in train.run_ids if r != rid])
         first = float(curves.rows(rid)[K.STEP].iloc[0]) - 1
         steps = score_steps(curves, rid, after=np.nanmax([cut.get(rid, first), seen, first]))
         if not steps.size:
@@ -196,7 +197,7 @@ def curve_backtest(
         if prefix is not None:
             given = rid
         elif np.isfinite(seen):  # a branch: continued from the fitted run whose start it shares
-            donor = next(r for r in train.run_ids if r != rid and train.shared_until(rid, [r]) == seen)
+            donor = next(r for r in train.run_ids if r != rid and train.shared_until(full, [r]) == seen)
             given = (donor, seen)
         fc = result.predict_curve(size, schedule, steps, kind="new_run", given=given, accept_unconverged=True)
         scored = {"bayes_scaling": score_curve(y, fc.median, fc.draws)}

@@ -123,8 +123,11 @@ def test_sibling_cooldowns_and_a_copied_start_hang_off_the_trunk():
     for b in ("b1", "b2"):
         first = np.flatnonzero(obs.run == obs.run_ids.index(b))[0]
         assert obs.parent[first] == z_1100
-    assert curves.shared_until("b1", ["z"]) == 1100 and curves.shared_until("z", ["b1", "b2"]) == 1100
-    assert np.isnan(curves.shared_until("z", []))
+    assert curves.shared_until(curves.rows("b1"), ["z"]) == 1100
+    assert curves.shared_until(curves.rows("z"), ["b1", "b2"]) == 1100
+    assert np.isnan(curves.shared_until(curves.rows("z"), []))
+    # What a fit without b1 has seen of it: z's rows up to the branch.
+    assert curves.subset(["z", "b2"]).shared_until(curves.rows("b1"), ["z", "b2"]) == 1100
     assert curves.path("b2", upto=1200)["step"].tolist() == list(range(100, 1201, 100))
 
 
