@@ -21,6 +21,7 @@ from .noise import DEFAULT_LIKELIHOOD
 
 #: Multi-Power Law values (units of :mod:`bayes_scaling.laws.schedules`) near those fitted to the
 #: public curves of Luo et al. (25M-400M), with the reference size 100M.
+#: (kappa at the peak rate, A at an area of 1,000 peak-rate steps: the units of synthetic_curves)
 MULTIPOWER_TRUTH = {
     "l0": 2.8,
     "log_A": 0.0,

@@ -127,6 +127,29 @@ def overtrain(random_seed: int = 17) -> Case:
     return Case("overtrain", runs, p)
 
 
+def farseer_truth() -> dict:
+    """Farseer's nine parameters for the recovery case: the published fit (eq. 15) with its
+    shapes moved at N = 1e9 (the slopes and curvatures of the three inner power laws), so that
+    the truth is not the prior's centre."""
+    from bayes_scaling.laws import DataScale
+    from bayes_scaling.laws.farseer import FARSEER, FARSEER_PUBLISHED, farseer_theta
+
+    at = DataScale(float(np.log(1e9)), float(np.log(2e10)), 0.4, 0.5, float(np.log(1e9)))
+    theta = farseer_theta(FARSEER_PUBLISHED, at)
+    theta |= {"u_slope": -0.09, "gamma3": 0.3, "t_slope": 0.2, "beta": -0.25, "a_slope": -0.15, "alpha": 0.05}
+    return {k: float(v) for k, v in FARSEER.reported_values(theta, at).items()}
+
+
+def farseer(random_seed: int = 18) -> Case:
+    """A factorial design like the paper's (sizes sqrt(2) apart, each trained on several D)."""
+    from bayes_scaling.laws.farseer import farseer_loss
+
+    p = farseer_truth()
+    n, d = np.meshgrid(np.round(np.geomspace(2e8, 3.2e9, 9), -6), np.geomspace(4e9, 2e11, 6))
+    runs = synthetic.runs_from_law(lambda n, d: farseer_loss(n, d, **p), n.ravel(), d.ravel(), random_seed=random_seed)
+    return Case("farseer", runs, p)
+
+
 CASES = {
     "chinchilla_tied": tied,
     "chinchilla_fixed_e": fixed_e,
@@ -135,6 +158,7 @@ CASES = {
     "bnsl": bnsl,
     "data_constrained": data_constrained,
     "overtrain": overtrain,
+    "farseer": farseer,
 }
 
 

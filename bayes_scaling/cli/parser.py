@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target-accept",
         type=open_unit,
-        default=0.9,
-        help="NUTS target acceptance (default 0.9; 0.95-0.99 when the fit reports divergences)",
+        default=None,
+        help="NUTS target acceptance (default 0.9, or the law's own: 0.95 for farseer; 0.95-0.99 when the fit reports divergences)",
     )
     p.add_argument(
         "--init",

@@ -31,6 +31,7 @@ from ..inference.curves import (
     CurveModel,
     build_curve_model,
     curve_inputs,
+    feature_units,
 )
 from ..inference.diagnostics import Verdict, diagnostics_table
 from ..inference.sampling import default_sampler, nuts_options, quiet_pymc_logs, run_nuts, sampling_cores
@@ -148,7 +149,7 @@ class CurveFit:
     def mean_curve(self, params: float, schedule: Schedule, steps, drop_scale=None) -> np.ndarray:
         """The law's loss at ``steps`` for every draw: ``(n_draws, n_steps)``; ``drop_scale``
         (``(n_draws,)``): a factor on the loss drop per draw (default 1: the law's own)."""
-        f = curve_features(schedule, steps, lr_unit=self.inputs.scale.lr_unit, blocks=self.spec.blocks)
+        f = curve_features(schedule, steps, blocks=self.spec.blocks, **feature_units(self.inputs.scale))
         theta = self.draws()
         names = self.law.parameters
         log_x = float(np.log(params) - self.inputs.scale.log_n_ref)

@@ -37,6 +37,10 @@ from .result import ScalingFit
 SLOW_FIT_CONFIGS = 20_000
 
 
+#: NUTS target acceptance of a fit whose law does not ask for another (``Law.target_accept``).
+DEFAULT_TARGET_ACCEPT = 0.9
+
+
 def fit(
     runs: Runs,
     law: str | Law | None = None,
@@ -57,7 +61,7 @@ def fit(
     chains: int = 4,
     cores: int | None = None,
     sampler: str | None = None,
-    target_accept: float = 0.9,
+    target_accept: float | None = None,
     init: str = "auto",
     random_seed: int | None = None,
     progressbar: bool = True,
@@ -107,6 +111,8 @@ def fit(
         draws do not depend on it.
     sampler : "nutpie" (default when installed; compiled with callbacks cached across processes,
         see :mod:`bayes_scaling.inference.sampling`), "pymc" or "numpyro" (named to ``pm.sample``).
+    target_accept : NUTS target acceptance; default the law's own (``Law.target_accept``: 0.95
+        for ``farseer``, whose slopes trade off in a narrow valley), else 0.9.
     init : where the chains start. "jitter": PyMC's default (prior centres, jittered);
         "multistart": the best of a multi-start search for the posterior mode
         (:func:`bayes_scaling.inference.initial.find_mode`, jittered), for laws whose posteriors have
@@ -177,6 +183,8 @@ def fit(
     if model is None and families is None and (pooling or family_noise != "shared"):
         raise SpecError("pooling and family_noise apply to a fit over families: pass families='family' as well")
     sampler = sampler or default_sampler()
+    if target_accept is None:
+        target_accept = spec.law_component.target_accept or DEFAULT_TARGET_ACCEPT
     nuts = nuts_options(sampler, target_accept)
     if not 0.0 < target_accept < 1.0:
         raise SpecError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.95), got {target_accept!r}")
@@ -375,4 +383,5 @@ def _fit_curves(curves, law, given: dict) -> CurveFit:
     options = {k: given[k] for k in CURVE_OPTIONS}
     options["draws"] = 1000 if options["draws"] is None else options["draws"]
     options["tune"] = 1000 if options["tune"] is None else options["tune"]
+    options["target_accept"] = options["target_accept"] or DEFAULT_TARGET_ACCEPT
     return fit_curves(curves, law, **options)

@@ -328,8 +328,10 @@ class Predictive:
         if unbounded.any():
             share = unbounded.mean(axis=0)
             frame["share_without_optimum"] = share
+            law = getattr(self, "_law", None)
+            low, high = getattr(law, "allocation_ratios", None) or (0.01, 1e6)
             warnings.warn(
-                f"{share.max():.1%} of draws (at worst) have no loss minimum between 0.01 and 1e6 tokens per "
+                f"{share.max():.1%} of draws (at worst) have no loss minimum between {low:g} and {high:g} tokens per "
                 "parameter at some budget: the summary is over the others (column share_without_optimum)",
                 SamplingWarning,
                 stacklevel=2,

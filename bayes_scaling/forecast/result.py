@@ -255,7 +255,12 @@ class ScalingFit(Predictive):
         k = self.flops_per_param_token
         if self._law.optimal_params is not None:
             return self._law.optimal_params(reported, c, k)
-        log_n = laws.isoflop_argmin(lambda ln, ld: self._law.log_loss(sampled, ln, ld, self.scale), np.log(c / k))
+        ratios = self._law.allocation_ratios
+        log_n = laws.isoflop_argmin(
+            lambda ln, ld: self._law.log_loss(sampled, ln, ld, self.scale),
+            np.log(c / k),
+            **({} if ratios is None else {"log_ratio_range": (float(np.log(ratios[0])), float(np.log(ratios[1])))}),
+        )
         return np.exp(log_n)
 
     def optimal_draws(self, flops) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .. import _constants as K
 from ..data.curves import DEFAULT_MAX_POINTS, Curves, Observations
 from ..errors import SpecError
 from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE, CurveLaw, CurveScale, get_curve_law
@@ -102,6 +103,7 @@ def curve_scale(curves: Curves) -> CurveScale:
     table = curves.run_table()
     sizes = np.unique(table["params"].to_numpy())
     peak = max(s.peak for s in curves.schedules.values())
+    area_ref, lr_drop_ref = _references(curves, peak)
     return CurveScale(
         log_n_ref=float(np.mean(np.log(sizes))),
         min_loss=float(curves.frame["loss"].min()),
@@ -109,16 +111,34 @@ def curve_scale(curves: Curves) -> CurveScale:
         lr_unit=float(peak),
         median_steps=float(table["last_step"].median()),
         n_sizes=int(sizes.size),
+        area_ref=area_ref,
+        lr_drop_ref=lr_drop_ref,
     )
 
 
-def features_at(curves: Curves, obs: Observations, lr_unit: float, blocks: int) -> CurveFeatures:
-    """The features of every kept row, run by run (in ``obs`` order)."""
+def _references(curves: Curves, peak: float) -> tuple[float, float]:
+    """The reference area (geometric mean of the logged rows' LR areas) and drop rate
+    (geometric mean of the cooldowns' block rates, weighted by their decrements; 1 without a
+    cooldown) of :class:`CurveScale`, in the features' units."""
+    log_area, log_rate, weight = [], 0.0, 0.0
+    for rid, schedule in curves.schedules.items():
+        steps = curves.rows(rid)[K.STEP].to_numpy()
+        f = curve_features(schedule, steps, lr_unit=peak)
+        log_area.append(np.log(f.area[f.area > 0]))
+        w = np.abs(f.block_w[-1])
+        log_rate += float((w * np.log(np.maximum(f.block_lr[-1], 1e-3))).sum())
+        weight += float(w.sum())
+    area_ref = float(np.exp(np.mean(np.concatenate(log_area))))
+    return area_ref, float(np.exp(log_rate / weight)) if weight > 0 else 1.0
+
+
+def features_at(curves: Curves, obs: Observations, scale: CurveScale, blocks: int) -> CurveFeatures:
+    """The features of every kept row, run by run (in ``obs`` order), in the units of ``scale``."""
     parts, order = [], []
     for i, rid in enumerate(obs.run_ids):
         pos = np.flatnonzero(obs.run == i)
         if pos.size:
-            parts.append(curve_features(curves.schedules[rid], obs.step[pos], lr_unit=lr_unit, blocks=blocks))
+            parts.append(curve_features(curves.schedules[rid], obs.step[pos], blocks=blocks, **feature_units(scale)))
             order.append(pos)
     stacked = stack_features(parts)
     inverse = np.empty(len(obs), dtype=np.int64)
@@ -129,7 +149,12 @@ def features_at(curves: Curves, obs: Observations, lr_unit: float, blocks: int) 
 def curve_inputs(spec: CurveModel, curves: Curves, scale: CurveScale | None = None) -> CurveInputs:
     scale = scale or curve_scale(curves)
     obs = curves.observations(spec.max_points)
-    return CurveInputs(obs, features_at(curves, obs, scale.lr_unit, spec.blocks), scale)
+    return CurveInputs(obs, features_at(curves, obs, scale, spec.blocks), scale)
+
+
+def feature_units(scale: CurveScale) -> dict:
+    """The keyword arguments of :func:`curve_features` that put features in a fit's units."""
+    return {"lr_unit": scale.lr_unit, "area_ref": scale.area_ref, "lr_drop_ref": scale.lr_drop_ref}
 
 
 def noise_priors(scale: CurveScale) -> dict:

@@ -2,7 +2,10 @@ r"""Laws of whole training curves: loss at every step of a run, given its learni
 
 Each law is a :class:`CurveLaw` found by name (:func:`get_curve_law`); its mean works on numpy
 arrays and pytensor tensors alike, from the features of :mod:`.schedules` (areas in units of
-1,000 steps at the peak rate, rates relative to the peak). Model size enters every law the same
+1,000 steps at the peak rate, rates relative to the peak; in a fit, the area of the power law
+relative to a reference area and the drop's rates relative to a reference rate, so that
+:math:`A` and :math:`\kappa` are sampled where they are nearly uncorrelated with
+:math:`\alpha` and :math:`\gamma`: see :class:`CurveScale`). Model size enters every law the same
 way, through :math:`x = N / N_r`:
 
 .. math::  L_0(N) = l_0 + P\,(x^{-p} - 1), \qquad A(N) = A_r\, x^{-a_N}, \qquad B(N) = B_r\, x^{-b_N}
@@ -69,6 +72,13 @@ class CurveScale:
     lr_unit: float
     median_steps: float
     n_sizes: int
+    #: Where the laws' amplitude and drop shape are sampled, so that they are nearly uncorrelated
+    #: with the exponents (as Chinchilla's amplitudes at a reference size): the LR area at which A
+    #: is defined (the geometric mean of the fitted rows' areas) and the rate, in peak units, at
+    #: which kappa is defined (the decrement-weighted geometric mean rate of the fitted
+    #: cooldowns). 1 in fits saved before they existed (A at area 1, kappa at the peak rate).
+    area_ref: float = 1.0
+    lr_drop_ref: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,8 @@ def _shared_priors(scale: CurveScale) -> dict:
         # L0 at the reference size lies below every loss the runs reached.
         "l0": Prior("Normal", mu=scale.min_loss - 0.25 * spread, sigma=max(0.5 * spread, 0.2)),
         # A S^-alpha is the loss still to lose: of the order of the spread of the losses.
-        "log_A": Prior("Normal", mu=float(np.log(spread)), sigma=1.0),
+        # (at area 1 the term is of the order of the spread; at area_ref smaller by area_ref^-alpha)
+        "log_A": Prior("Normal", mu=float(np.log(spread) - 0.5 * np.log(scale.area_ref)), sigma=1.0),
         "alpha": Prior("LogNormal", mu=float(np.log(0.5)), sigma=0.5),
         # L0's size dependence: Chinchilla's A/N^alpha at ~100M parameters is ~0.5 nats, alpha ~0.3.
         "log_P": Prior("Normal", mu=float(np.log(0.5)), sigma=1.0),
@@ -200,7 +211,8 @@ def _multipower_priors(scale: CurveScale) -> dict:
         # B x (total decrement / peak) is the loss a full cooldown removes: ~0.05-0.5 nats.
         "log_B": Prior("Normal", mu=float(np.log(0.2)), sigma=1.0),
         "b_N": Prior("Normal", mu=0.0, sigma=0.5),
-        "kappa": Prior("LogNormal", mu=0.0, sigma=1.5),
+        # G's slope at the reference rate: ~1 at the peak rate, times lr_drop_ref^-gamma (gamma ~ 0.5).
+        "kappa": Prior("LogNormal", mu=float(-0.5 * np.log(scale.lr_drop_ref)), sigma=1.5),
         "nu": Prior("HalfNormal", sigma=2.0),
         "gamma": Prior("LogNormal", mu=float(np.log(0.5)), sigma=0.5),
         # kappa(N), gamma(N): the drop's shape may drift with size (fitted per size it does).
@@ -229,7 +241,7 @@ _COMMON_SYMBOLS = {
 }
 _COMMON_MEANINGS = {
     "l0": "loss after infinite LR area at the reference size",
-    "log_A": "log amplitude of the LR-area power law at the reference size",
+    "log_A": "log of the LR-area term A S^-alpha at the reference size and reference area",
     "alpha": "exponent of the LR area",
     "log_P": "log of how much L0 falls from the reference size to an infinite model",
     "p": "exponent of model size in L0",
@@ -278,7 +290,7 @@ MULTIPOWER = register_curve_law(
         meanings={
             **_COMMON_MEANINGS,
             "log_B": "log amplitude of the loss drop (per unit of peak-rate decrease) at the reference size",
-            "kappa": "slope of the drop's saturation G at 0 (C beta)",
+            "kappa": "slope of the drop's saturation G at 0 (C beta), for decrements at the reference rate",
             "nu": "1/beta: how slowly G saturates",
             "gamma": "exponent of the rate in the drop's area scale",
             "b_N": "exponent of model size in B",

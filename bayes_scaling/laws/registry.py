@@ -91,6 +91,12 @@ class Law:
         empty when it is found numerically or does not exist (see :attr:`allocation_rule`).
     derived : ``reported -> {name: value}``, quantities the summary adds after the reported
         values (Chinchilla's allocation exponents ``a``, ``b``), or None.
+    allocation_ratios : ``(low, high)`` tokens per parameter D/N between which a numerical
+        allocation is searched (None: 0.01 to 1e6); a minimum at either end is no optimum (NaN).
+        For a law that is nonsense outside the ratios it was fitted on (Farseer's published fit
+        falls without end towards D/N << 1).
+    target_accept : the NUTS target acceptance a fit of this law uses unless told otherwise (None:
+        the package's 0.9); for posteriors with a narrow curved valley that 0.9 leaves divergent.
 
     The default priors are checked against ``parameters`` when they are first built (a
     :class:`~bayes_scaling.errors.SpecError` names the law and the names that differ), not at
@@ -117,6 +123,8 @@ class Law:
     exponents: tuple[str, ...] = ()
     allocation: str = ""
     derived: Callable[[Mapping], dict] | None = None
+    allocation_ratios: tuple[float, float] | None = None
+    target_accept: float | None = None
 
     def __post_init__(self):
         # Check the defaults where they are made (the first build), without importing PyMC here.

@@ -232,9 +232,13 @@ def curve_features(
     lr_unit: float,
     blocks: int = DEFAULT_BLOCKS,
     momentum: float = 0.999,
+    area_ref: float = 1.0,
+    lr_drop_ref: float = 1.0,
 ) -> CurveFeatures:
     """The features of one run observed at ``steps`` (see the module doc); ``lr_unit`` is the
-    peak rate the areas and rates are measured in (the fit's, so that runs share units)."""
+    peak rate the areas and rates are measured in (the fit's, so that runs share units).
+    ``area`` is then divided by ``area_ref`` and ``block_lr`` by ``lr_drop_ref`` (a fit's
+    reference area and rate, :class:`bayes_scaling.laws.curves.CurveScale`)."""
     steps = schedule._check_steps(steps)
     lr = schedule.lr / lr_unit
     cum = np.concatenate([[0.0], np.cumsum(lr[1:])])
@@ -249,10 +253,10 @@ def curve_features(
     s2 = np.cumsum(m)[steps]
     scale = 1.0 / AREA_STEPS
     return CurveFeatures(
-        area=area * scale,
+        area=area * scale / area_ref,
         s2=s2 * scale,
         block_w=np.where(before, w[None, :], 0.0),
-        block_lr=np.broadcast_to(np.maximum(rate, 1e-6), before.shape).copy(),
+        block_lr=np.broadcast_to(np.maximum(rate, 1e-6) / lr_drop_ref, before.shape).copy(),
         block_gap=np.maximum(gap * scale, 1e-12),
     )
 

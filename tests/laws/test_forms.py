@@ -244,7 +244,8 @@ RECOVERY_SETS = 3
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(form_cases.CASES))
 def test_each_law_recovers_its_generating_parameters(name):
-    """Each law, fitted with NUTS to 3 data sets it generated, holds every true value in its 95%
+    """Each law, fitted with NUTS to 3 data sets it generated (4 for farseer's nine values),
+    holds every true value in its 95%
     interval on at least as many of them as calibrated intervals would, but for a false alarm
     of 0.001 shared by the law's parameters (``min_covered``: here at least 1 of 3, since
     calibrated intervals miss on all 3 with probability 0.05^3 = 1.25e-4).
@@ -259,8 +260,13 @@ def test_each_law_recovers_its_generating_parameters(name):
     # bnsl's break trades off against the exponents around it: at the default target_accept 0.9,
     # 11 of 14 seeds gave 1-83 divergences (8 of 14 with nutpie's own compile of the same log
     # density); at 0.95, as the fit's warning advises, 1 divergence in 8 seeds.
-    options = {"target_accept": 0.95} if name == "bnsl" else {}
-    cases = form_cases.data_sets(name, RECOVERY_SETS)
+    # farseer's slopes in N trade off against each other (the data term's N-curvature mixes its
+    # amplitude's and its exponent's, weighted by log D ~ 24): bulk ESS ~160-190 per 4000 draws.
+    options = {"bnsl": {"target_accept": 0.95}, "farseer": {"draws": 2000}}.get(name, {})
+    # As many data sets as make the bound check something (farseer's nine values need four).
+    quantities = len(form_cases.CASES[name]().truth)
+    n_sets = next(n for n in range(RECOVERY_SETS, 9) if min_covered(n, 0.95, quantities=quantities) >= 1)
+    cases = form_cases.data_sets(name, n_sets)
     truth = cases[0].truth
     held = dict.fromkeys(truth, 0)
     for i, case in enumerate(cases):
@@ -268,10 +274,10 @@ def test_each_law_recovers_its_generating_parameters(name):
         assert_sampler_ok(fit)
         for parameter, true in case.truth.items():
             held[parameter] += covers(fit.draws(parameter), true, 0.95)
-    need = min_covered(RECOVERY_SETS, 0.95, quantities=len(truth))
+    need = min_covered(n_sets, 0.95, quantities=len(truth))
     assert need >= 1  # (with fewer data sets the bound would check nothing)
     missed = {p: n for p, n in held.items() if n < need}
-    assert not missed, f"{name}: true values inside their 95% intervals on {missed} of {RECOVERY_SETS} data sets"
+    assert not missed, f"{name}: true values inside their 95% intervals on {missed} of {n_sets} data sets"
 
 
 def _fit(runs, law="chinchilla", **options):

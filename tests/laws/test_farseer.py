@@ -1,0 +1,104 @@
+"""Farseer (Li et al. 2025): the sampled coordinates are the paper's law exactly, on numpy and pytensor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import bayes_scaling as bs
+from bayes_scaling.laws import DataScale, farseer
+from bayes_scaling.laws.farseer import FARSEER_PUBLISHED, box_cox, farseer_loss, farseer_theta
+
+SCALE = DataScale(
+    log_n_ref=float(np.log(7e8)),
+    log_d_ref=float(np.log(3e10)),
+    min_loss=0.4,
+    median_loss=0.55,
+    log_n_noise_ref=float(np.log(7e8)),
+)
+N = np.array([2.01e8, 1e9, 6.37e9, 2.51e10])
+D = np.array([1e9, 1e11, 5.12e11, 5e11])
+
+
+def test_the_published_fit_gives_the_papers_losses():
+    """Eq. 15 in bits per character: about 0.50 at (1e9, 1e11), a little under 0.4 at 25B params."""
+    loss = farseer_loss(N, D, **FARSEER_PUBLISHED)
+    assert loss[1] == pytest.approx(0.4986, abs=1e-3)
+    assert 0.38 < loss[3] < 0.40
+    assert np.all(np.diff(farseer_loss(1e9, np.geomspace(1e9, 1e12, 7), **FARSEER_PUBLISHED)) < 0)
+
+
+def test_sampled_coordinates_are_the_papers_law_on_numpy_and_pytensor():
+    import pytensor
+    import pytensor.tensor as pt
+
+    law = bs.get_law("farseer")
+    theta = farseer_theta(FARSEER_PUBLISHED, SCALE)
+    want = farseer_loss(N, D, **FARSEER_PUBLISHED)
+    np.testing.assert_allclose(np.exp(law.log_mean(theta, np.log(N), np.log(D), SCALE)), want, rtol=1e-10)
+    sym = {k: pt.scalar(k) for k in theta}
+    f = pytensor.function(
+        list(sym.values()), law.log_mean(sym, pt.as_tensor(np.log(N)), pt.as_tensor(np.log(D)), SCALE)
+    )
+    np.testing.assert_allclose(np.exp(f(*[theta[k] for k in sym])), want, rtol=1e-8)
+    # and the reported values are the paper's nine parameters again
+    reported = law.reported_values(theta, SCALE)
+    assert set(reported) == set(law.reported) == set(FARSEER_PUBLISHED)
+    for name, value in FARSEER_PUBLISHED.items():
+        assert float(reported[name]) == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_the_law_does_not_depend_on_where_it_is_centred():
+    """The reference size is a coordinate choice: the same nine parameters give the same losses
+    from any reference."""
+    law = bs.get_law("farseer")
+    other = DataScale(float(np.log(3e7)), float(np.log(4e12)), 0.4, 0.55, float(np.log(3e7)))
+    for scale in (SCALE, other):
+        theta = farseer_theta(FARSEER_PUBLISHED, scale)
+        got = np.exp(law.log_mean(theta, np.log(N), np.log(D), scale))
+        np.testing.assert_allclose(got, farseer_loss(N, D, **FARSEER_PUBLISHED), rtol=1e-10)
+
+
+def test_box_cox_is_smooth_through_zero_curvature():
+    x = np.linspace(-3, 3, 13)
+    for c in (-0.3, -1e-4, 1e-4, 0.2):
+        np.testing.assert_allclose(box_cox(x, c), np.expm1(c * x) / c, rtol=1e-9)
+    np.testing.assert_allclose(box_cox(x, 0.0), x)
+    np.testing.assert_allclose(box_cox(x, 1e-7), x, rtol=1e-6)
+
+
+def test_allocation_is_found_numerically_and_is_the_isoflop_minimum():
+    law = bs.get_law("farseer")
+    assert law.allocation_kind == "numerical"
+    theta = {k: np.atleast_1d(v)[:, None] for k, v in farseer_theta(FARSEER_PUBLISHED, SCALE).items()}
+    log_budget = np.log(np.array([1e20, 1e21]) / 6.0)[None, :]
+    ratios = np.log(law.allocation_ratios)
+    log_n_star = bs.laws.isoflop_argmin(
+        lambda x, z: law.log_mean(theta, x, z, SCALE), log_budget, log_ratio_range=ratios
+    )
+    assert np.all(np.isfinite(log_n_star))
+    for j, c in enumerate((1e20, 1e21)):
+        n_grid = np.sqrt(c / 6 / np.geomspace(*law.allocation_ratios, 4001))
+        loss = farseer_loss(n_grid, c / (6 * n_grid), **FARSEER_PUBLISHED)
+        assert np.exp(log_n_star[0, j]) == pytest.approx(n_grid[np.argmin(loss)], rel=0.01)
+
+
+def test_the_published_fit_has_no_optimum_past_1e22_flops():
+    """Rounded as printed, eq. 15's loss falls without end towards D/N < 1 from about 1e23 FLOPs
+    (A(N) -> 0): inside the searched ratios the minimum is at the edge, so no optimum (NaN)."""
+    law = bs.get_law("farseer")
+    theta = {k: np.atleast_1d(v)[:, None] for k, v in farseer_theta(FARSEER_PUBLISHED, SCALE).items()}
+    log_n_star = bs.laws.isoflop_argmin(
+        lambda x, z: law.log_mean(theta, x, z, SCALE),
+        np.log(np.array([1e24]) / 6.0)[None, :],
+        log_ratio_range=np.log(law.allocation_ratios),
+    )
+    assert np.isnan(log_n_star).all()
+
+
+def test_default_priors_hold_the_published_shapes():
+    priors = bs.get_law("farseer").default_priors(SCALE)
+    at = farseer_theta(FARSEER_PUBLISHED, SCALE)
+    for name in ("u_slope", "t_slope", "log_a_ref", "a_slope", "gamma3", "beta", "alpha"):
+        assert priors[name].parameters["mu"] == pytest.approx(float(at[name]), rel=1e-9), name
+    assert farseer.FARSEER.name in bs.available_laws()
