@@ -15,7 +15,9 @@ Scores at 20 steps per held-out run spread evenly in LR area plus its last row
 (:func:`bayes_scaling.evaluation.curves.score_steps`): mean and final absolute percent error of
 the median, 50/90% coverage, CRPS (loss units) against the point fit's mean absolute error.
 Also times a 4-chain fit of the 18 curves and ``predict_curve`` for 5 schedules x 200 steps x
-4000 draws. Writes benchmarks/results/curves.md and curves.csv (curves_<law>.* for another law).
+4000 draws. Writes benchmarks/results/curves.md and curves.csv (curves_<law>.* for another law;
+with only some splits, curves_<splits>.*, and curves_speed.md with none: a partial run never
+replaces the full one).
 
     .venv/bin/python benchmarks/curves.py [--law multipower|annealing] [--splits schedule size prefix]
         [--chains 4] [--draws 1000] [--quick]
@@ -82,7 +84,7 @@ def main(argv=None) -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000, help="draws (and tuning steps) per chain")
     parser.add_argument(
-        "--splits", nargs="+", default=["schedule", "size", "prefix"], choices=["schedule", "size", "prefix"]
+        "--splits", nargs="*", default=["schedule", "size", "prefix"], choices=["schedule", "size", "prefix"]
     )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -129,12 +131,15 @@ def main(argv=None) -> None:
             t = curve_backtest(curves, held, law=args.law, prefix=share, **sampling)
             parts.append(t.assign(split=f"prefix {share:.0%}", fold=f"{share}", verdict=t.attrs["verdict"]))
             print(f"prefix {share}: {t.attrs['verdict']}", flush=True)
-    table = pd.concat(parts, ignore_index=True)
-    summary = _summarise(table)
-    verdicts = table.groupby(["split", "fold"])["verdict"].first()
     RESULTS.mkdir(exist_ok=True)
     name = "curves" if args.law == DEFAULT_CURVE_LAW else f"curves_{args.law}"
-    summary.to_csv(RESULTS / f"{name}.csv", index=False)
+    if set(args.splits) != {"schedule", "size", "prefix"}:
+        name += "_" + ("_".join(args.splits) or "speed")
+    if parts:
+        table = pd.concat(parts, ignore_index=True)
+        summary = _summarise(table)
+        verdicts = table.groupby(["split", "fold"])["verdict"].first()
+        summary.to_csv(RESULTS / f"{name}.csv", index=False)
     lines = [
         f"# Whole training curves: `{args.law}` on multipowerlaw_schedules.csv",
         "",
@@ -151,6 +156,15 @@ def main(argv=None) -> None:
         f"- predict_curve, 5 schedules x 200 steps x {whole.n_draws} draws (new-run paths): {predict_seconds:.2f} s "
         "(target <= 2 s)",
         "",
+    ]
+    if parts:
+        lines += _score_lines(summary, table, verdicts)
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def _score_lines(summary: pd.DataFrame, table: pd.DataFrame, verdicts: pd.Series) -> list[str]:
+    return [
         "## Scores along the held-out curves",
         "",
         "Mean APE over the 20 points + end of each held-out run; final APE: median over runs of the error at "
@@ -170,8 +184,6 @@ def main(argv=None) -> None:
         verdicts.to_frame().to_markdown(),
         "",
     ]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

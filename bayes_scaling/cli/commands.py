@@ -11,7 +11,7 @@ from pathlib import Path
 from .curves import cmd_fit_curves, print_curve_fit
 from .families import family_options, one_family, print_families
 from .output import emit, json_safe, print_table, scalars
-from .words import named_columns
+from .words import named_columns, sampling_options
 
 #: Runs people know, for the demo's forecast table (params, tokens).
 KNOWN_RUNS = {
@@ -155,16 +155,9 @@ def cmd_fit(args) -> int:
             runs,
             args.law,
             law_options=law_options,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            sampler=args.sampler,
-            random_seed=args.seed,
-            progressbar=not args.quiet,
-            strict=args.strict,
             likelihood=args.likelihood,
             init=args.init,
-            target_accept=args.target_accept,
+            **sampling_options(args),
             **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
             **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
             **by_family,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .output import emit, print_table
-from .words import named_columns
+from .words import named_columns, sampling_options
 
 #: Flags of ``fit`` that shape a fit of final losses, refused with a curve law.
 FINAL_LOSS_FLAGS = {
@@ -106,18 +106,7 @@ def cmd_fit_curves(args, out: Path) -> int:
         print(f"  {len(curves.branch_of)} run(s) branch off another run: their shared rows are counted once")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DiagnosticsWarning)  # listed below
-        result = fit(
-            curves,
-            args.law,
-            draws=args.draws,
-            tune=args.tune,
-            chains=args.chains,
-            sampler=args.sampler,
-            random_seed=args.seed,
-            progressbar=not args.quiet,
-            strict=args.strict,
-            target_accept=args.target_accept,
-        )
+        result = fit(curves, args.law, **sampling_options(args))
     result.save(out, overwrite=args.overwrite)
     print_curve_fit(result, out)
     return 0

@@ -110,6 +110,20 @@ def named_columns(args, flags: dict) -> dict:
     return {role: getattr(args, attr) for role, attr in flags.items() if getattr(args, attr)}
 
 
+def sampling_options(args) -> dict:
+    """fit()'s sampler settings from the flags every fitting command shares."""
+    return {
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "sampler": args.sampler,
+        "random_seed": args.seed,
+        "progressbar": not args.quiet,
+        "strict": args.strict,
+        "target_accept": args.target_accept,
+    }
+
+
 def spell(name: str, value, command: str | None = None) -> str | None:
     """The flag that sets ``name`` to ``value`` in ``command`` (see ``errors.option``)."""
     if name == "law_options":

@@ -95,11 +95,14 @@ class StackedFit(Predictive):
         ]
         return np.concatenate(parts, axis=0)
 
-    def optimal_draws(self, flops) -> dict[str, np.ndarray]:
+    def optimal_draws(self, flops, *, within_range: bool = False) -> dict[str, np.ndarray]:
         """Per-draw compute-optimal N*, D*, D*/N* and loss of the mixture (see
         :meth:`ScalingFit.optimal_draws`); every law with weight must have an allocation."""
         parts = [
-            {key: values[idx] for key, values in self.fits[name].optimal_draws(flops).items()}
+            {
+                key: values[idx]
+                for key, values in self.fits[name].optimal_draws(flops, within_range=within_range).items()
+            }
             for name, idx in self._rows.items()
         ]
         return {key: np.concatenate([p[key] for p in parts], axis=0) for key in parts[0]}

@@ -231,11 +231,15 @@ class ScalingFit(Predictive):
             log_loss = log_loss + new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=marginal_only)
         return log_loss
 
-    def optimal_params_draws(self, flops, rows=slice(None), *, drift: bool = True) -> np.ndarray:
+    def optimal_params_draws(
+        self, flops, rows=slice(None), *, drift: bool = True, within_range: bool = False
+    ) -> np.ndarray:
         """Per-draw compute-optimal N* (rows ``rows``) at budgets ``flops`` broadcast against
         ``(n_draws, 1)``: the law's closed form, else a numeric minimum along each IsoFLOP line
-        (NaN where the minimum is not inside 0.01-1e6 tokens per parameter), moved by the
-        allocation drift beyond the fitted compute unless ``drift=False`` (the law's own N*)."""
+        (NaN where the minimum is not inside the law's tokens per parameter, 0.01-1e6 unless it
+        says otherwise; with ``within_range`` the best size inside them instead, as planners
+        choose), moved by the allocation drift beyond the fitted compute unless ``drift=False``
+        (the law's own N*)."""
         law = self._law
         if not law.allocates:
             raise SpecError(
@@ -244,11 +248,13 @@ class ScalingFit(Predictive):
             )
         sampled = {name: v[rows, None] for name, v in self.sampled_draws().items()}
         reported = {name: v[rows, None] for name, v in self.reported_draws().items()}
-        n_star = self.optimal_params_at(flops, sampled, reported)
+        n_star = self.optimal_params_at(flops, sampled, reported, within_range=within_range)
         shift = self._allocation_shift(np.log(np.asarray(flops, dtype=float) / self.flops_per_param_token), rows)
         return n_star if shift is None or not drift else n_star * np.exp(shift)
 
-    def optimal_params_at(self, flops, sampled: Mapping, reported: Mapping) -> np.ndarray:
+    def optimal_params_at(
+        self, flops, sampled: Mapping, reported: Mapping, *, within_range: bool = False
+    ) -> np.ndarray:
         """Compute-optimal N* for given parameter values (``sampled`` and ``reported``, e.g. the
         posterior medians for a plug-in answer), broadcast against ``flops``."""
         c = np.asarray(flops, dtype=float)
@@ -259,20 +265,23 @@ class ScalingFit(Predictive):
         log_n = laws.isoflop_argmin(
             lambda ln, ld: self._law.log_loss(sampled, ln, ld, self.scale),
             np.log(c / k),
+            at_edge="keep" if within_range else "nan",
             **({} if ratios is None else {"log_ratio_range": (float(np.log(ratios[0])), float(np.log(ratios[1])))}),
         )
         return np.exp(log_n)
 
-    def optimal_draws(self, flops) -> dict[str, np.ndarray]:
+    def optimal_draws(self, flops, *, within_range: bool = False) -> dict[str, np.ndarray]:
         """Per-draw compute-optimal allocation at each budget: arrays of shape (n_draws, n_budgets).
 
         Keys: ``params`` (N*), ``tokens`` (D*), ``tokens_per_param`` (D*/N*) and ``loss``
-        (the expected loss :math:`L(N^*, D^*)` of that draw), under :math:`C = k N D`.
+        (the expected loss :math:`L(N^*, D^*)` of that draw), under :math:`C = k N D`. A draw
+        whose loss has no minimum along the IsoFLOP line (a numerical optimum) is NaN there, or
+        with ``within_range`` its best run inside the law's tokens per parameter (planners).
         """
         self._check_answerable()
         c = as_counts(flops, "flops")[None, :]
         k = self.flops_per_param_token
-        n_star = self.optimal_params_draws(c)
+        n_star = self.optimal_params_draws(c, within_range=within_range)
         d_star = c / (k * n_star)
         with np.errstate(invalid="ignore"):
             loss = np.exp(self.log_mean_draws(n_star, d_star))

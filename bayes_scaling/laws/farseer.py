@@ -211,7 +211,8 @@ FARSEER = register_law(
             "exponentials of power laws in N, so the compute-optimal tokens per parameter can change with "
             "the budget (found numerically). N counts non-embedding parameters in the paper. Priors are "
             "centred on the published fit's shapes (eq. 15, in bits per character), with the levels set "
-            "by the data. Sampled at the reference size, each inner power law as a Box-Cox term."
+            "by the data. Sampled at the centre of the data (the middle of its log N and log D ranges), "
+            "each inner power law as a Box-Cox term; NUTS runs at a target acceptance of 0.95."
         ),
         references=(
             "Li et al. 2025, Predictable Scale: Part II, Farseer - A Refined Scaling Law in Large Language "
@@ -260,5 +261,8 @@ FARSEER = register_law(
         # runs drawn from the published law had 16 divergences and bulk ESS 69-124 per 4000
         # draws; at 0.95, none and 450-700 (and it samples in 3-5 s).
         target_accept=0.95,
+        # exp(a3 N^gamma + b3) tends to exp(b3), 0 or infinity, and the data term's limit likewise
+        # turns on the signs of alpha, beta and a1: no floor a planner could compare with a target.
+        floor=False,
     )
 )

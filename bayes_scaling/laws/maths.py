@@ -278,14 +278,18 @@ def downstream_error(loss, eps, k, gamma):
 ISOFLOP_LOG_RATIO_RANGE = (float(np.log(1e-2)), float(np.log(1e6)))
 
 
-def isoflop_argmin(log_loss, log_budget, *, log_ratio_range=ISOFLOP_LOG_RATIO_RANGE, grid=97, iterations=40):
+def isoflop_argmin(
+    log_loss, log_budget, *, log_ratio_range=ISOFLOP_LOG_RATIO_RANGE, grid=97, iterations=40, at_edge="nan"
+):
     r"""Per draw and budget, :math:`\log N^*` minimising ``log_loss(log_n, log_d)`` on the
     IsoFLOP line :math:`\log N + \log D = \log(C/k)` (``log_budget``), numerically.
 
     A grid over tokens per parameter :math:`D/N \in` ``exp(log_ratio_range)`` brackets the
     minimum, then golden-section search refines it (to ~1e-8 of the bracket). ``log_loss`` must
     broadcast like ``log_budget`` (e.g. parameters ``(n_draws, 1)``, budgets ``(1, n_budgets)``).
-    Where the minimum sits at the edge of the range (no interior optimum) the result is NaN.
+    Where the minimum sits at the edge of the range (no interior optimum) the result is NaN, or
+    with ``at_edge="keep"`` the best size inside the range (at its edge): the run a planner
+    restricted to those tokens per parameter would choose.
     """
     log_budget = np.asarray(log_budget, dtype=float)
     lo_ratio, hi_ratio = log_ratio_range
@@ -313,6 +317,8 @@ def isoflop_argmin(log_loss, log_budget, *, log_ratio_range=ISOFLOP_LOG_RATIO_RA
         moved = f(np.where(left, c, d))
         fc, fd = np.where(left, moved, fd), np.where(left, fc, moved)
     x = 0.5 * (a + b)
+    if at_edge == "keep":
+        return x
     interior = (best > 0) & (best < grid - 1)
     return np.where(interior, x, np.nan)
 

@@ -95,6 +95,9 @@ class Law:
         allocation is searched (None: 0.01 to 1e6); a minimum at either end is no optimum (NaN).
         For a law that is nonsense outside the ratios it was fitted on (Farseer's published fit
         falls without end towards D/N << 1).
+    floor : whether the loss at N = D = 1e100 is the law's irreducible loss (its limit at
+        infinite N and D, which planners compare with a target); False for a law whose limit
+        depends on signs the data rarely pin (Farseer's nested power laws).
     target_accept : the NUTS target acceptance a fit of this law uses unless told otherwise (None:
         the package's 0.9); for posteriors with a narrow curved valley that 0.9 leaves divergent.
 
@@ -125,6 +128,7 @@ class Law:
     derived: Callable[[Mapping], dict] | None = None
     allocation_ratios: tuple[float, float] | None = None
     target_accept: float | None = None
+    floor: bool = True
 
     def __post_init__(self):
         # Check the defaults where they are made (the first build), without importing PyMC here.

@@ -164,10 +164,13 @@ class ComputeForTarget:
             f"reaches {t}: median {_flops_text(median, self.max_flops)}{' (' + where + ')' if where else ''}, "
             f"90% interval [{_flops_text(lo, self.max_flops)}, {_flops_text(hi, self.max_flops)}]"
         )
-        out.append(
-            f"Share of posterior draws whose irreducible loss (the law's floor) is above {t}, so that the law "
-            f"never reaches it at any compute: {self.share_floor_above_target:.0%}"
-        )
+        if np.isfinite(self.share_floor_above_target):
+            out.append(
+                f"Share of posterior draws whose irreducible loss (the law's floor) is above {t}, so that the law "
+                f"never reaches it at any compute: {self.share_floor_above_target:.0%}"
+            )
+        else:
+            out.append("This law has no irreducible loss that its parameters fix: no floor to compare with the target")
         out.append(
             f"Probability that the expected loss of a compute-optimal run is still above {t} at "
             f"{format_flops(self.max_flops)} FLOPs (extrapolation drift beyond the data included): "

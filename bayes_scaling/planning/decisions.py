@@ -47,7 +47,7 @@ def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
 def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None), drift_z=None) -> np.ndarray:
     """log L*_s(C): each draw's expected loss at its own compute optimum, one C per draw."""
     c = np.exp(log_c)[:, None]
-    n = fit.optimal_params_draws(c, rows=idx)
+    n = fit.optimal_params_draws(c, rows=idx, within_range=True)
     d = c / (fit.flops_per_param_token * n)
     return fit.log_mean_draws(n, d, rows=idx, drift_z=drift_z)[:, 0]
 
@@ -83,7 +83,9 @@ def _prob_new_run_below(fit: ScalingFit, target_loss: float, params, tokens) -> 
 
 
 def _optimal(fit: ScalingFit, flops) -> tuple[np.ndarray, np.ndarray]:
-    draws = fit.optimal_draws(flops)
+    """Each draw's best run at ``flops``: its compute optimum, or where its loss has no minimum
+    along the IsoFLOP line, its best run inside the law's tokens per parameter."""
+    draws = fit.optimal_draws(flops, within_range=True)
     return draws["params"], draws["tokens"]
 
 
@@ -210,7 +212,7 @@ def compute_for_target(
         needed_flops=_needed_flops_per_draw(fit, target_loss, lo, hi),
         note=note,
         kind=kind,
-        share_floor_above_target=float(np.mean(_floor_log_loss(fit) > np.log(target_loss))),
+        share_floor_above_target=_share_above(_floor_log_loss(fit), np.log(target_loss)),
         prob_at_max_flops=p_max,
         min_flops=float(min_flops),
         max_flops=float(max_flops),
@@ -221,10 +223,17 @@ def compute_for_target(
 def _floor_log_loss(fit: ScalingFit) -> np.ndarray:
     """Per draw, the log of the law's irreducible loss: its limit at infinite N and D (taken at
     N = D = 1e100, without the extrapolation drift); -inf for a law that falls to 0."""
+    if not getattr(getattr(fit, "law", None), "floor", True):
+        return np.full(fit.n_draws, np.nan)
     theta = {k: v[:, None] for k, v in fit.sampled_draws().items()}
     far = np.full((1, 1), 100 * np.log(10.0))
     with np.errstate(all="ignore"):
         return np.asarray(fit.law.log_loss(theta, far, far, fit.scale), dtype=float)[:, 0]
+
+
+def _share_above(floor: np.ndarray, log_target: float) -> float:
+    """Share of draws whose floor is above the target; NaN for a law without a floor (all NaN)."""
+    return float("nan") if np.isnan(floor).all() else float(np.mean(floor > log_target))
 
 
 def _needed_flops_per_draw(fit: ScalingFit, target_loss: float, lo: float, hi: float) -> np.ndarray:
@@ -298,10 +307,10 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
     sampled = {name: np.median(v) for name, v in fit.sampled_draws().items()}
-    plugin_n = float(fit.optimal_params_at(np.array([flops]), sampled, rep)[0])
+    plugin_n = float(fit.optimal_params_at(np.array([flops]), sampled, rep, within_range=True)[0])
     plugin_loss = np.exp(_log_mean(fit, np.array([plugin_n]), np.array([flops / (k * plugin_n)])))
     plugin_risk = float(_risk(plugin_loss, risk)[0])
-    oracle = fit.optimal_draws([flops])["loss"][:, 0]
+    oracle = fit.optimal_draws([flops], within_range=True)["loss"][:, 0]
     penalty = float(np.mean(best_loss[:, 0] - oracle))
     plugin_penalty = float(np.mean(plugin_loss[:, 0] - oracle))
 
@@ -445,7 +454,7 @@ def compare_fits(
 
 # --------------------------------------------------------------------------- next runs
 def _target_quantity(fit: ScalingFit, target_flops: float, quantity: str) -> np.ndarray:
-    draws = fit.optimal_draws([target_flops])
+    draws = fit.optimal_draws([target_flops], within_range=True)
     return np.log(draws[quantity][:, 0])
 
 

@@ -247,6 +247,12 @@ def _forecasts(fit, frame: pd.DataFrame, budgets: list[float]) -> dict:
             f"each budget is forecast at the fitted runs' median tokens per parameter "
             f"(D/N = {rd.number(rd.budget_tokens_per_param(fit))})."
         )
+    if frame.attrs.get("no_optimum"):
+        note += (
+            f" No posterior draw has a loss minimum along the IsoFLOP line at C = {', '.join(frame.attrs['no_optimum'])} "
+            f"FLOPs (between {' and '.join(f'{r:g}' for r in fit.law.allocation_ratios or (0.01, 1e6))} tokens per "
+            "parameter): the law gives no compute-optimal split there, so those budgets are not forecast."
+        )
     table = _html.table(
         rd.forecast_table(frame),
         "Forecasts at the targets: posterior median [interval]"

@@ -97,15 +97,23 @@ def forecast_frame(fit, targets: list[dict], largest_flops: float | None) -> pd.
     allocates = fit.law.allocates
     opt = fit.optimal_draws(budgets) if budgets and allocates else None
     ratio = None if allocates else budget_tokens_per_param(fit)
-    rows, b = [], 0
+    rows, b, skipped = [], 0, []
     for t in targets:
         n_lo = n_hi = np.nan
         if t["kind"] == "budget" and allocates:
-            n, d = float(np.median(opt["params"][:, b])), float(np.median(opt["tokens"][:, b]))
-            expected = opt["loss"][:, b]
-            n_lo, n_hi = np.quantile(opt["params"][:, b], [0.05, 0.95])
-            b += 1
+            # (draws whose loss has no minimum along the IsoFLOP line are NaN: summarised over the others)
+            has = np.isfinite(opt["params"][:, b])
             label = f"C = {format_flops(t['flops'])} (compute-optimal)"
+            if not has.any():
+                b += 1
+                skipped.append(format_flops(t["flops"]))
+                continue
+            n, d = float(np.median(opt["params"][has, b])), float(np.median(opt["tokens"][has, b]))
+            expected = opt["loss"][has, b]
+            n_lo, n_hi = np.quantile(opt["params"][has, b], [0.05, 0.95])
+            if not has.all():
+                label += f" ({1 - has.mean():.0%} of draws without a minimum)"
+            b += 1
         elif t["kind"] == "budget":
             n = float(np.sqrt(t["flops"] / (k * ratio)))
             d = ratio * n
@@ -137,7 +145,10 @@ def forecast_frame(fit, targets: list[dict], largest_flops: float | None) -> pd.
                 "new_hi": float(np.quantile(new, 0.95)),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    #: budgets (FLOPs, as text) where no draw's loss has a minimum along the IsoFLOP line: no row
+    frame.attrs["no_optimum"] = skipped
+    return frame
 
 
 def forecast_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -102,3 +102,44 @@ def test_default_priors_hold_the_published_shapes():
     for name in ("u_slope", "t_slope", "log_a_ref", "a_slope", "gamma3", "beta", "alpha"):
         assert priors[name].parameters["mu"] == pytest.approx(float(at[name]), rel=1e-9), name
     assert farseer.FARSEER.name in bs.available_laws()
+
+
+@pytest.mark.slow
+def test_a_fit_answers_and_reports_where_some_draws_have_no_optimum(tmp_path):
+    """Runs drawn from the published law; at 1e23-1e25 FLOPs its loss falls without end towards
+    one token per parameter in some or all draws. compute_optimal counts those draws, and the
+    report says so instead of failing on them."""
+    import warnings
+
+    from bayes_scaling import synthetic
+    from bayes_scaling.viz.report import write_report
+
+    n, d = np.meshgrid(np.round(np.geomspace(2e8, 3.2e9, 9), -6), np.geomspace(4e9, 2e11, 6))
+    runs = synthetic.runs_from_law(
+        lambda n, d: farseer_loss(n, d, **FARSEER_PUBLISHED), n.ravel(), d.ravel(), random_seed=18
+    )
+    budgets = [1e20, 1e23, 1e25]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)  # (this test is about the answers, not the sampler)
+        fit = bs.fit(runs, "farseer", draws=500, random_seed=0, progressbar=False).accept_unconverged(warn=False)
+        table = fit.compute_optimal(budgets)
+        html = write_report(fit, tmp_path / "r.html", targets=budgets).read_text()
+    missing = np.isnan(fit.optimal_draws(budgets)["params"]).mean(axis=0)
+    assert missing[0] < 0.05 and np.isfinite(table["params_median"].iloc[0])
+    if missing.any():
+        np.testing.assert_allclose(table["share_without_optimum"], missing)
+    for c, share in zip(budgets, missing, strict=True):
+        label = bs.units.format_flops(c)
+        if share == 1:
+            assert f"at C = {label}" in html and "those budgets are not forecast" in html
+        elif share > 0:
+            assert f"C = {label} (compute-optimal) ({share:.0%} of draws without a minimum)" in html
+    # Planners choose among runs inside the law's tokens per parameter: answers, not NaN.
+    from bayes_scaling import planning
+
+    plan = planning.allocate(fit, 1e25)
+    assert np.isfinite([plan.params, plan.tokens, plan.plugin_params]).all()
+    assert 1.0 <= plan.tokens / plan.params <= 1e5
+    floor_free = planning.compute_for_target(fit, float(np.median(table["loss_median"])), prob=0.5)
+    assert np.isnan(floor_free.share_floor_above_target) and np.isfinite(floor_free.params)
+    assert any("no floor to compare with the target" in line for line in floor_free.lines())

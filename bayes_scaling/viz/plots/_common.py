@@ -54,7 +54,9 @@ def _log_axis(ax, axis: str, fmt) -> None:
 
 
 def _quantiles(draws, prob: float):
-    return np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    """The central ``prob`` interval of each column, over its finite draws (a numerical optimum
+    is NaN in draws that have none)."""
+    return np.nanquantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
 
 
 def _bands(ax, x, draws, color, label: str, levels=LEVELS, line: bool = True) -> None:
@@ -63,7 +65,7 @@ def _bands(ax, x, draws, color, label: str, levels=LEVELS, line: bool = True) ->
         lo, hi = _quantiles(draws, prob)
         ax.fill_between(x, lo, hi, color=color, alpha=_BAND_ALPHA.get(prob, 0.25), lw=0, label=f"{label}: {prob:.0%}")
     if line:
-        ax.plot(x, np.median(draws, axis=0), color=color, lw=1.8, label=f"{label}: median")
+        ax.plot(x, np.nanmedian(draws, axis=0), color=color, lw=1.8, label=f"{label}: median")
 
 
 def _dashed_interval(ax, x, draws, color, label: str, prob: float = 0.9) -> None:

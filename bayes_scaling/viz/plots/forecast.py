@@ -65,7 +65,12 @@ def frontier(fit, target_flops=None, holdout=None, ax=None, *, levels=LEVELS):
     extra = [*targets, *(held[K.FLOPS] if held is not None else [])]
     grid = np.union1d(_flops_grid(fit, observed, extra), targets)
     opt = fit.optimal_draws(grid)
-    n_med, d_med = np.median(opt["params"], axis=0), np.median(opt["tokens"], axis=0)
+    # Budgets where no draw has a loss minimum along the IsoFLOP line (a numerical optimum) have no
+    # frontier point; elsewhere each summary is over the draws that have one.
+    has = np.isfinite(opt["params"]).any(axis=0)
+    grid, opt = grid[has], {k: v[:, has] for k, v in opt.items()}
+    targets = [c for c in targets if np.isin(c, grid)]
+    n_med, d_med = np.nanmedian(opt["params"], axis=0), np.nanmedian(opt["tokens"], axis=0)
     new_run = fit.predict(n_med, d_med, kind="new_run").draws
 
     if observed is not None and len(observed):
