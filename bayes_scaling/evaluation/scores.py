@@ -58,6 +58,21 @@ def interval_score(lo, hi, y, prob: float) -> np.ndarray:
     return (hi - lo) + (2 / a) * np.clip(lo - y, 0, None) + (2 / a) * np.clip(y - hi, 0, None)
 
 
+#: A forecast draw of loss 0, infinity or NaN (a law whose nested exponentials overflow far from
+#: its data) is scored as this many nats of log loss from the truth, not dropped: a mean over
+#: runs would otherwise skip the NaN score and flatter the method that produced it.
+WORST_LOG_ERROR = 50.0
+
+
+def _bounded_log(draws, y) -> np.ndarray:
+    """log draws within WORST_LOG_ERROR of log y (NaN draws as the worst above)."""
+    log_y = np.log(np.asarray(y, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_draws = np.log(np.asarray(draws, dtype=float))
+    log_draws = np.where(np.isnan(log_draws), np.inf, log_draws)
+    return np.clip(log_draws, log_y - WORST_LOG_ERROR, log_y + WORST_LOG_ERROR)
+
+
 def score(forecast: MethodForecast, y, probs: Sequence[float] = PROBS) -> pd.DataFrame:
     """One row per point: median, interval ends per ``prob``, PIT, CRPS (log loss), 90% interval score, APE %."""
     y = np.asarray(y, dtype=float)
@@ -69,7 +84,7 @@ def score(forecast: MethodForecast, y, probs: Sequence[float] = PROBS) -> pd.Dat
             lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
             cols[f"lo_{p * 100:.0f}"], cols[f"hi_{p * 100:.0f}"] = lo, hi
         cols["pit"] = (draws < y).mean(axis=0) + 0.5 * (draws == y).mean(axis=0)
-        cols["crps_log"] = crps_from_draws(np.log(draws), np.log(y))
+        cols["crps_log"] = crps_from_draws(_bounded_log(draws, y), np.log(y))
         cols["interval_score_90"] = interval_score(*np.quantile(draws, [0.05, 0.95], axis=0), y, 0.9)
     else:
         for p in probs:

@@ -70,6 +70,21 @@ def test_point_forecasts_have_no_intervals_and_crps_is_the_log_error():
     np.testing.assert_allclose(table["ape"], [10.0, 10.0])
 
 
+def test_draws_of_zero_infinite_or_nan_loss_are_scored_as_the_worst_not_dropped():
+    """A law whose nested exponentials overflow far from its data can forecast a draw of loss 0,
+    inf or NaN: its CRPS stays finite (such a draw counts as 50 nats off), so a mean over runs
+    cannot skip it, and it is never better than the same forecast without that draw."""
+    rng = np.random.default_rng(0)
+    y = np.array([2.0, 3.0, 2.5])
+    draws = y * np.exp(rng.normal(0.0, 0.02, (2000, 3)))
+    clean = scores.score(scores.MethodForecast(np.median(draws, axis=0), draws), y)["crps_log"]
+    bad = draws.copy()
+    bad[:20, 0], bad[:20, 1], bad[:20, 2] = np.inf, 0.0, np.nan
+    table = scores.score(scores.MethodForecast(np.median(draws, axis=0), bad), y)
+    assert np.isfinite(table["crps_log"]).all()
+    assert (table["crps_log"] > clean).all()
+
+
 # --------------------------------------------------------------------------- baselines
 @pytest.fixture(scope="module")
 def noiseless_runs():
