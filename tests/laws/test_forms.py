@@ -261,7 +261,7 @@ def test_each_law_recovers_its_generating_parameters(name):
     # 11 of 14 seeds gave 1-83 divergences (8 of 14 with nutpie's own compile of the same log
     # density); at 0.95, as the fit's warning advises, 1 divergence in 8 seeds.
     # farseer's slopes in N trade off against each other (the data term's N-curvature mixes its
-    # amplitude's and its exponent's, weighted by log D ~ 24): bulk ESS ~160-190 per 4000 draws.
+    # amplitude's and its exponent's, weighted by log D ~ 24): bulk ESS ~380-1000 per 8000 draws.
     options = {"bnsl": {"target_accept": 0.95}, "farseer": {"draws": 2000}}.get(name, {})
     # As many data sets as make the bound check something (farseer's nine values need four).
     quantities = len(form_cases.CASES[name]().truth)
