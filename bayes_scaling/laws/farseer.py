@@ -107,7 +107,7 @@ def _farseer_priors(scale: DataScale) -> dict:
         "log_u_ref": Prior("Normal", mu=float(np.log(e_center + reducible / 2)), sigma=0.3),
         "u_slope": Prior("Normal", mu=float(at["u_slope"]), sigma=0.1),
         "gamma3": Prior("Normal", mu=p["gamma3"], sigma=curvature),
-        # The data term at the reference size: as Chinchilla's (a term of the same size).
+        # The data term at the centre: as Chinchilla's (a term of the same size).
         "log_t_ref": ch["log_BD_ref"],
         "t_slope": Prior("Normal", mu=float(t_slope), sigma=0.5),
         "beta": Prior("Normal", mu=p["beta"], sigma=curvature),
@@ -250,9 +250,9 @@ FARSEER = register_law(
             "a3": "coefficient of N^γ in the log of the model term exp(a3 N^γ + b3) (E + U(N) in the paper)",
             "b3": "constant in the log of the model term; exp(b3) is its limit at infinite N when a3 N^γ → 0",
             "gamma3": "the paper's γ: power of N in the log of the model term (published 0.169)",
-            "log_u_ref": "log of the model term exp(a3 N^γ + b3) at the reference size N_r",
+            "log_u_ref": "log of the model term exp(a3 N^γ + b3) at the centre N_r of the data",
             "u_slope": "slope of that log in ln N at N_r (a3 γ N_r^γ)",
-            "log_t_ref": "log of the data term B(N) D^−A(N) at the reference size (N_r, D_r)",
+            "log_t_ref": "log of the data term B(N) D^−A(N) at the centre (N_r, D_r) of the data",
             "t_slope": "slope of that log in ln N at (N_r, D_r)",
             "log_a_ref": "log of the data exponent A(N) at N_r",
             "a_slope": "slope of log A(N) in ln N at N_r (a1 α N_r^α)",
