@@ -143,3 +143,21 @@ def test_a_fit_answers_and_reports_where_some_draws_have_no_optimum(tmp_path):
     floor_free = planning.compute_for_target(fit, float(np.median(table["loss_median"])), prob=0.5)
     assert np.isnan(floor_free.share_floor_above_target) and np.isfinite(floor_free.params)
     assert any("no floor to compare with the target" in line for line in floor_free.lines())
+
+
+def test_a_fit_takes_the_laws_target_acceptance_unless_told_otherwise(monkeypatch):
+    """farseer asks for 0.95 (Law.target_accept), other laws get 0.9, and a value the user gives wins."""
+    from bayes_scaling.forecast import fitting
+
+    class Seen(Exception):
+        pass
+
+    def capture(sampler, target_accept):
+        raise Seen(target_accept)
+
+    monkeypatch.setattr(fitting, "nuts_options", capture)
+    runs = bs.synthetic.chinchilla_runs(n_configs=40, random_seed=0)
+    for law, given, want in (("farseer", None, 0.95), ("chinchilla", None, 0.9), ("farseer", 0.99, 0.99)):
+        with pytest.raises(Seen) as seen:
+            bs.fit(runs, law, target_accept=given, progressbar=False)
+        assert seen.value.args[0] == want, (law, given)
