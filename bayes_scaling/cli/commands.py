@@ -8,6 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .conventions import check_compare_column, compare_conventions, other_path, read_raw_table
 from .curves import cmd_fit_curves, print_curve_fit
 from .families import family_options, one_family, print_families
 from .output import emit, json_safe, print_table, scalars
@@ -113,7 +114,11 @@ def cmd_fit(args) -> int:
     from ..laws import get_law
     from ..laws.curves import is_curve_law
 
+    if args.compare_flops and not args.compare_params_col:
+        raise ValueError("--compare-flops sets the budgets of --compare-params-col COLUMN: add it, or leave both out")
     if is_curve_law(args.law):  # a law of whole training curves: another table, another model
+        if args.compare_params_col:
+            raise ValueError("--compare-params-col compares fits of final losses; it is not available for a curve law")
         return cmd_fit_curves(args, _checked_out(args.out, args.overwrite))
     get_law(args.law)  # an unknown law is an error before anything is read or printed
     for flag, value in (
@@ -124,6 +129,12 @@ def cmd_fit(args) -> int:
             raise ValueError(f"--own-drift sizes the drifts from the runs and {flag} sets one: give one of them")
     law_options = _law_options(args.law_option)
     out = _checked_out(args.out, args.overwrite)  # refuse before spending minutes sampling
+    other_out = None
+    if args.compare_params_col:
+        if args.own_drift:
+            raise ValueError("--compare-params-col refits with another count; it is not available with --own-drift")
+        check_compare_column(args, read_raw_table(args))
+        other_out = _checked_out(other_path(out, args.compare_params_col), args.overwrite)
     runs = _read_runs(args)
     if args.max_flops is not None:
         held = ComputeCutoff(args.max_flops).held_out(runs)
@@ -148,20 +159,20 @@ def cmd_fit(args) -> int:
 
         internal_cutoff(runs.final())
     print(f"Fitting law '{args.law}' to {runs!r}")
+    settings = {
+        "law": args.law,
+        "law_options": law_options,
+        "likelihood": args.likelihood,
+        "init": args.init,
+        **sampling_options(args),
+        **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
+        **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
+        **by_family,
+    }
     with warnings.catch_warnings():
         # the summary block below lists each failed check; do not print them twice
         warnings.filterwarnings("ignore", message="sampling diagnostics failed", category=SamplingWarning)
-        result = fit(
-            runs,
-            args.law,
-            law_options=law_options,
-            likelihood=args.likelihood,
-            init=args.init,
-            **sampling_options(args),
-            **({} if args.extrapolation_drift is None else {"extrapolation_sd": args.extrapolation_drift}),
-            **({} if args.allocation_drift is None else {"allocation_sd": args.allocation_drift}),
-            **by_family,
-        )
+        result = fit(runs, **settings)
     if args.own_drift:
         from ..evaluation.drift import calibrate_drift
 
@@ -177,6 +188,8 @@ def cmd_fit(args) -> int:
         print_families(result, out)
     else:
         _print_fit(result, out)
+    if other_out is not None:
+        compare_conventions(args, result, runs, settings, other_out)
     return 0
 
 

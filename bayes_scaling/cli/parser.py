@@ -162,6 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --families: one noise model for all families (default), or each family its own noise scale",
     )
     p.add_argument(
+        "--compare-params-col",
+        metavar="COLUMN",
+        help="fit the same runs again with N read from this column (e.g. params_nonembedding), save it beside "
+        "--out, and print how far the forecast moves between the two parameter counts",
+    )
+    p.add_argument(
+        "--compare-flops",
+        type=count,
+        nargs="+",
+        metavar="C",
+        help="with --compare-params-col: the budgets to compare at (default 10, 100 and 1000 times the largest "
+        "fitted compute)",
+    )
+    p.add_argument(
         "--lr-col",
         help="with a curve law (--law multipower or annealing): the column of the learning rate at each "
         "logged step (default 'lr')",
