@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-from .conventions import check_compare_column, compare_conventions, other_path, read_raw_table
+from .conventions import check_compare_column, compare_conventions, other_path, read_raw_table, recounted
 from .curves import cmd_fit_curves, print_curve_fit
 from .families import family_options, one_family, print_families
 from .output import emit, json_safe, print_table, scalars
@@ -154,6 +154,8 @@ def cmd_fit(args) -> int:
         )
         runs = near
     by_family = family_options(args, runs)
+    if other_out is not None:  # the same rows with the other count: refused now if it cannot be read
+        runs_other = recounted(runs, read_raw_table(args), args.params_col or "params", args.compare_params_col)
     if args.own_drift:  # the internal cutoff must exist: refuse before sampling
         from ..evaluation.drift import internal_cutoff
 
@@ -189,7 +191,7 @@ def cmd_fit(args) -> int:
     else:
         _print_fit(result, out)
     if other_out is not None:
-        compare_conventions(args, result, runs, settings, other_out)
+        compare_conventions(args, result, runs_other, settings, other_out)
     return 0
 
 

@@ -3,28 +3,15 @@ column (e.g. non-embedding parameters), and how far the forecast moves between t
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..planning.conventions import as_counts
 from .output import print_table
-
-
-def _counts(column: pd.Series) -> np.ndarray:
-    """A count column as floats ("7B" read as 7e9; blanks and text as NaN)."""
-    from ..units import parse_count
-
-    def one(value):
-        if isinstance(value, str):
-            try:
-                return parse_count(value)
-            except ValueError:
-                return np.nan
-        return value
-
-    return pd.to_numeric(column.map(one), errors="coerce").to_numpy(dtype=float)
 
 
 def read_raw_table(args) -> pd.DataFrame:
@@ -37,61 +24,87 @@ def read_raw_table(args) -> pd.DataFrame:
     return raw
 
 
+def _keys(frame: pd.DataFrame, counts: np.ndarray, by_family: bool) -> list:
+    """Each row's key for the count lookup: its size, or (family, size) in a fit over families
+    (two families may share a total count with different embeddings)."""
+    if by_family and "family" in frame.columns:
+        return list(zip(frame["family"].astype(str), counts, strict=True))
+    return counts.tolist()
+
+
+def _lookup(raw: pd.DataFrame, first: str, other: str, by_family: bool) -> dict:
+    """{key: the other count} from the rows giving both counts; refused (naming the size) when
+    one key has several other counts."""
+    a, b = as_counts(raw[first]), as_counts(raw[other])
+    both = np.isfinite(a) & np.isfinite(b)
+    lookup = {}
+    for key, value in zip(_keys(raw[both], a[both], by_family), b[both], strict=True):
+        if lookup.setdefault(key, value) != value:
+            size = key[1] if isinstance(key, tuple) else key
+            where = f" in family '{key[0]}'" if isinstance(key, tuple) else ""
+            raise ValueError(
+                f"--compare-params-col {other}: rows with {first} = {size:.6g}{where} give different '{other}' values "
+                f"({lookup[key]:.6g} and {value:.6g}); each model size needs one count in each column"
+            )
+    return lookup
+
+
 def check_compare_column(args, raw: pd.DataFrame) -> None:
-    """Refuse before sampling: the other column must exist, differ from N's, and give one count
-    per size."""
+    """Refuse before sampling: both columns must exist and differ, give one count per size, and
+    map one onto the other (``count_map``)."""
+    from ..planning.conventions import count_map
+
     first, other = args.params_col or "params", args.compare_params_col
-    if other not in raw.columns:
-        raise ValueError(
-            f"--compare-params-col {other}: the table has no column '{other}' (its columns: {', '.join(map(str, raw.columns))})"
-        )
+    for column, flag in ((first, "--params-col"), (other, "--compare-params-col")):
+        if column not in raw.columns:
+            raise ValueError(
+                f"{flag} {column}: the table has no column '{column}' (its columns: {', '.join(map(str, raw.columns))})"
+            )
     if other == first:
         raise ValueError(f"--compare-params-col {other} is the column N is already read from: name the other count")
-    pairs = pd.DataFrame({"a": _counts(raw[first]), "b": _counts(raw[other])}).dropna().drop_duplicates()
-    several = pairs[pairs["a"].duplicated(keep=False)]
-    if len(several):
-        size = several["a"].iloc[0]
-        raise ValueError(
-            f"--compare-params-col {other}: rows with {first} = {size:.6g} give {int((several['a'] == size).sum())} "
-            f"different '{other}' values; each model size needs one count in each column"
-        )
+    _lookup(raw, first, other, bool(getattr(args, "families", False)))
+    count_map(raw, first, other)
 
 
 def recounted(runs, raw: pd.DataFrame, first: str, other: str):
     """``runs`` (already filtered) with N read from ``other`` instead: each size's count looked
-    up from the table's pairs, compute recomputed as k N D in that count."""
+    up from the table's pairs (per family in a table of several), compute recomputed as k N D
+    in that count."""
     from ..data.runs import Runs
 
-    pairs = pd.DataFrame({"a": _counts(raw[first]), "b": _counts(raw[other])}).dropna().drop_duplicates()
-    lookup = dict(zip(pairs["a"], pairs["b"], strict=True))
-    new = np.array([lookup.get(n, np.nan) for n in runs.params])
+    by_family = len(runs.families) > 1
+    lookup = _lookup(raw, first, other, by_family)
+    frame = runs.to_frame()
+    new = np.array([lookup.get(key, np.nan) for key in _keys(frame, runs.params, by_family)])
     if np.isnan(new).any():
         sizes = sorted(set(runs.params[np.isnan(new)].tolist()))
         raise ValueError(
             f"--compare-params-col {other}: no '{other}' value for {first} = "
             f"{', '.join(f'{s:.6g}' for s in sizes[:5])}; give both counts for every run"
         )
-    frame = runs.to_frame().assign(params=new)
+    frame = frame.assign(params=new)
     frame = frame.drop(columns=[c for c in ("flops",) if c in frame.columns])
     return Runs.from_frame(frame, flops=None, plausibility=False, flops_per_param_token=runs.flops_per_param_token)
 
 
 def other_path(out: Path, other: str) -> Path:
-    """Where the second convention's fit is saved: beside ``out``, named after its column."""
-    return out.with_name(f"{out.stem}.{other}{out.suffix}")
+    """Where the second convention's fit is saved: beside ``out``, named after its column
+    (characters other than letters, digits, ``-``, ``_`` and ``.`` written as ``_``)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", other)
+    return out.with_name(f"{out.stem}.{safe}{out.suffix}")
 
 
-def compare_conventions(args, result, runs, fit_settings: dict, other_out: Path) -> None:
-    """Fit ``runs`` again with N from ``--compare-params-col``, save it at ``other_out``, and
-    print how far the forecast moves (per family for a fit over families)."""
-    from ..errors import SamplingWarning
+def compare_conventions(args, result, runs_other, fit_settings: dict, other_out: Path) -> None:
+    """Fit ``runs_other`` (the fitted rows with N from ``--compare-params-col``, see
+    :func:`recounted`), save it at ``other_out``, and print how far the forecast moves (per
+    family for a fit over families)."""
+    from ..errors import SamplingWarning, UnconvergedFitError
     from ..forecast.fitting import fit
     from ..planning.conventions import convention_shift
     from ..planning.inputs import fitted_range
 
     first, other = args.params_col or "params", args.compare_params_col
     raw = read_raw_table(args)
-    runs_other = recounted(runs, raw, first, other)
     print(f"--compare-params-col {other}: fitting the same {len(runs_other)} rows with N = '{other}'")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="sampling diagnostics failed", category=SamplingWarning)
@@ -105,7 +118,14 @@ def compare_conventions(args, result, runs, fit_settings: dict, other_out: Path)
         b = result_other if name is None else result_other.family(name)
         rows = raw if name is None or "family" not in raw.columns else raw[raw["family"].astype(str) == name]
         flops = args.compare_flops or [fitted_range(a)[1] * f for f in (10, 100, 1000)]
-        shift = convention_shift({first: a, other: b}, rows, flops)
+        try:
+            shift = convention_shift({first: a, other: b}, rows, flops)
+        except UnconvergedFitError:
+            labels = f"'{first}': {result.verdict.label}, '{other}': {result_other.verdict.label}"
+            raise ValueError(
+                f"both posteriors are saved, but the comparison needs converged fits ({labels}): refit with more "
+                "--tune and --draws, or --target-accept 0.95"
+            ) from None
         print()
         if name is not None:
             print(f"{name}:")

@@ -33,6 +33,7 @@ import pandas as pd
 
 from ..errors import SpecError
 from ..forecast.result import ScalingFit
+from ..units import parse_count
 from .inputs import Arguments, _answer_guard
 
 #: Half-width of the per-draw search for the best run along a budget line, in dex of N.
@@ -72,30 +73,37 @@ class CountMap:
         )
 
 
+def as_counts(column) -> np.ndarray:
+    """A column of parameter counts as floats, read as the runs table reads them ("7B" as 7e9);
+    blanks and anything else that is not a count as NaN."""
+
+    def one(value):
+        if isinstance(value, str):
+            try:
+                return parse_count(value)
+            except ValueError:
+                return np.nan
+        return value
+
+    return pd.to_numeric(pd.Series(column).map(one), errors="coerce").to_numpy(dtype=float)
+
+
 def count_map(table: pd.DataFrame, reference: str, other: str) -> CountMap:
-    """The :class:`CountMap` from column ``other`` to column ``reference`` of ``table`` (rows
-    where both are given). Refused, naming the rows, when the columns are missing, when a row has
-    one count but not the other, or when the difference changes sign (one column is not the
-    other plus a fixed part)."""
+    """The :class:`CountMap` from column ``other`` to column ``reference`` of ``table``, fitted to
+    the rows that give both (text such as "7B" is read as the runs table reads it; a row with
+    one count only does not inform the map). Refused, naming the problem, when a column is
+    missing, no row gives both, or the difference is not of one sign in every row (one column
+    must be the other plus a part)."""
     missing = [name for name in (reference, other) if name not in table.columns]
     if missing:
         raise SpecError(
             f"the runs table has no column {' or '.join(map(repr, missing))} "
             f"(its columns: {', '.join(map(str, table.columns))})"
         )
-    n_ref = pd.to_numeric(table[reference], errors="coerce").to_numpy(dtype=float)
-    n_other = pd.to_numeric(table[other], errors="coerce").to_numpy(dtype=float)
+    n_ref, n_other = as_counts(table[reference]), as_counts(table[other])
     given = np.isfinite(n_ref) & np.isfinite(n_other) & (n_ref > 0) & (n_other > 0)
-    one_only = np.isfinite(n_ref) != np.isfinite(n_other)
-    if one_only.any():
-        rows = np.flatnonzero(one_only)
-        raise SpecError(
-            f"{len(rows)} row(s) give only one of '{reference}' and '{other}' (table rows "
-            f"{', '.join(map(str, rows[:8]))}{'...' if len(rows) > 8 else ''}): give both counts for every run "
-            "to compare the conventions"
-        )
     if given.sum() == 0:
-        raise SpecError(f"no row gives both '{reference}' and '{other}' as positive numbers")
+        raise SpecError(f"no row gives both '{reference}' and '{other}' as positive counts")
     pairs = np.unique(np.column_stack([n_ref[given], n_other[given]]), axis=0)
     diff = pairs[:, 0] - pairs[:, 1]
     tol = 1e-9 * pairs[:, 0]
@@ -104,8 +112,8 @@ def count_map(table: pd.DataFrame, reference: str, other: str) -> CountMap:
         return CountMap(reference, other, 0.0, 1.0, 1.0, 0.0, fitted, len(pairs))
     if not (np.all(diff > tol) or np.all(diff < -tol)):
         raise SpecError(
-            f"'{reference}' is larger than '{other}' for some sizes and smaller for others: one must count "
-            "the other's parameters plus a part (e.g. the embeddings) in every row"
+            f"'{reference}' is not larger than '{other}' in every row, nor smaller in every row: one column must "
+            "count the other's parameters plus a part (e.g. the embeddings) in every row"
         )
     sign = 1.0 if diff[0] > 0 else -1.0
     x, y = np.log(pairs[:, 1]), np.log(np.abs(diff))
@@ -130,8 +138,9 @@ def _best_runs(fit: ScalingFit, flops: float, to_reference) -> dict[str, np.ndar
     log_n = np.log(n_own)[:, None] + u[None, :]
     n = np.exp(log_n)
     d = flops / (k * to_reference(n))
+    undrifted = fit.with_extrapolation_sd(0.0, 0.0)  # (the allocation drift stays)
     with np.errstate(invalid="ignore", over="ignore"):
-        surface = fit.log_mean_draws(n, d, drift_z=np.zeros(fit.n_draws))
+        surface = undrifted.log_mean_draws(n, d)
     surface = np.where(np.isfinite(surface), surface, np.inf)
     j = np.clip(np.argmin(surface, axis=1), 1, SEARCH_POINTS - 2)
     rows = np.arange(len(j))
@@ -188,7 +197,13 @@ class ConventionShift:
             out.append(
                 f"  C = {row['flops']:.3g}: best size x{row['params_ratio']:.2f} ('{first}' count), "
                 f"tokens x{row['tokens_ratio']:.2f}, loss {row['loss_change_pct']:+.2f}% "
-                f"({abs(row['loss_change_in_band']):.2f} of the half-width of '{first}''s {self.prob:.0%} band)"
+                f"({abs(row['loss_change_in_band']):.2f} of the half-width of the {self.prob:.0%} band with '{first}')"
+            )
+        lost = self.budgets[self.budgets["no_optimum"] > 0]
+        for _, row in lost.iterrows():
+            out.append(
+                f"  C = {row['flops']:.3g}, N = '{row['convention']}': {row['no_optimum']:.1%} of the draws have no "
+                "optimum inside the search (left out of the medians above)"
             )
         if not self.exponents.empty and "a" in self.exponents.index:
             a = self.exponents.loc["a"]

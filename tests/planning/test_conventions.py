@@ -33,12 +33,21 @@ def test_the_count_map_recovers_an_embedding_power_law():
     assert same.c == 0 and same(5e9) == 5e9
 
 
+def test_the_count_map_reads_counts_as_the_runs_table_does_and_skips_rows_with_one_count():
+    table = _table(np.geomspace(1e7, 1e9, 6))
+    text = table.astype({"params": object, "params_nonembedding": object})
+    text.loc[0, "params_nonembedding"] = f"{table.loc[0, 'params_nonembedding'] / 1e6:.10g}M"
+    text.loc[1, "params"] = np.nan  # one count only: not a pair
+    m = count_map(text, "params", "params_nonembedding")
+    assert m.pairs == 5 and m.c == pytest.approx(3.0, rel=1e-6) and m.g == pytest.approx(0.5, abs=1e-9)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         (lambda t: t.drop(columns="params_nonembedding"), "no column 'params_nonembedding'"),
-        (lambda t: t.assign(params_nonembedding=[np.nan, *t["params_nonembedding"][1:]]), "give only one of"),
-        (lambda t: t.assign(params=t["params_nonembedding"] * [1.1, 0.9, 1.1, 1.1, 1.1, 1.1]), "larger than"),
+        (lambda t: t.assign(params_nonembedding=np.nan), "no row gives both"),
+        (lambda t: t.assign(params=t["params_nonembedding"] * [1.1, 0.9, 1.1, 1.1, 1.1, 1.1]), "not larger than"),
     ],
 )
 def test_the_count_map_refuses_tables_it_cannot_map(change, message):
@@ -72,6 +81,34 @@ def test_counting_fewer_parameters_costs_loss_at_a_fixed_budget(fake_fit):
     assert (s["loss_change_pct"] > 0).all() and (s["tokens_ratio"] < 1).all()
     assert s.loc[1e20, "loss_change_pct"] > s.loc[1e24, "loss_change_pct"]
     assert "allocation exponent a" in str(shift) and "C = 1e+20" in str(shift)
+
+
+def test_the_search_finds_each_draws_minimum_along_the_budget_line(fake_fit):
+    """Against a brute-force minimum on a grid 30x finer: the grid search plus its parabola
+    lands within a small fraction of a grid step (a wrong parabola is off by ~1e-3 dex)."""
+    from bayes_scaling.planning.conventions import _best_runs
+
+    m = count_map(_table(np.geomspace(1e7, 1e9, 6), c=30.0, g=0.5), "params", "params_nonembedding")
+    flops = 1e21
+    found = _best_runs(fake_fit, flops, m)
+    rows = slice(0, 200)
+    centre = np.log(found["own"][rows])[:, None]
+    u = np.linspace(-0.1, 0.1, 4001) * np.log(10)  # 5e-5 dex apart around the found minimum
+    n = np.exp(centre + u[None, :])
+    surface = fake_fit.log_mean_draws(n, flops / (6 * m(n)), rows=rows)
+    brute = n[np.arange(n.shape[0]), np.argmin(surface, axis=1)]
+    error = np.abs(np.log10(found["own"][rows] / brute))
+    assert np.max(error) < 2e-4 and np.median(error) < 5e-5, (np.max(error), np.median(error))
+    assert np.allclose(found["tokens"] * 6 * found["params"], flops)
+
+
+def test_counting_more_parameters_than_the_law_frees_compute(fake_fit):
+    """The reversed map (the second count larger: N = N' - e(N')): each size costs less than
+    its own count, so the best run has more tokens and a lower loss than the law's optimum."""
+    table = _table(np.geomspace(1e7, 1e9, 6), c=30.0, g=0.5)
+    shift = convention_shift({"params_nonembedding": fake_fit, "params": fake_fit}, table, [1e20, 1e24])
+    assert shift.count_map.sign == -1
+    assert (shift.shifts["loss_change_pct"] < 0).all() and (shift.shifts["tokens_ratio"] > 1).all()
 
 
 def test_named_models_are_forecast_with_each_count(fake_fit):
@@ -127,10 +164,29 @@ def test_fit_compares_the_counts_saves_both_and_prints_the_move(both_counts, tmp
     assert "How the forecast moves from N = 'params' to N = 'params_nonembedding'" in printed
     assert "C = 1e+22: best size x" in printed
     total, other = seen
-    assert np.all(other.params < total.params) and np.allclose(other.flops, 6 * other.params * other.tokens)
-    # A second run never overwrites either file.
+    assert np.allclose(other.params, total.params - 20.0 * total.params**0.5)
+    assert np.array_equal(other.tokens, total.tokens) and np.array_equal(other.loss, total.loss)
+    assert np.allclose(other.flops, 6 * other.params * other.tokens)
+    # A second run never overwrites either file, the second one included.
+    before = (tmp_path / "fit.params_nonembedding.nc").read_bytes()
+    out.unlink()
     assert main(argv) == 1
-    assert "exists" in capsys.readouterr().err
+    assert "fit.params_nonembedding.nc" in capsys.readouterr().err and not out.exists()
+    assert (tmp_path / "fit.params_nonembedding.nc").read_bytes() == before
+
+
+def test_the_recount_looks_each_size_up_in_its_own_family(tmp_path):
+    """Two families share a total count with different embeddings (another tokenizer): the
+    other count is looked up per family."""
+    from bayes_scaling.cli.conventions import recounted
+
+    a = bs.synthetic.chinchilla_runs(n_configs=12, random_seed=0).to_frame().assign(family="a")
+    b = a.assign(family="b", run_id=a["run_id"].astype(str) + "b")
+    raw = pd.concat([a.assign(params_nonembedding=a["params"] * 0.9), b.assign(params_nonembedding=b["params"] * 0.8)])
+    runs = bs.Runs.from_frame(raw.drop(columns="params_nonembedding").reset_index(drop=True))
+    other = recounted(runs, raw.reset_index(drop=True), "params", "params_nonembedding")
+    ratio = pd.Series(other.params / runs.params).groupby(np.asarray(runs.to_frame()["family"])).agg(["min", "max"])
+    assert np.allclose(ratio.loc["a"], 0.9) and np.allclose(ratio.loc["b"], 0.8)
 
 
 @pytest.mark.parametrize(
@@ -138,6 +194,10 @@ def test_fit_compares_the_counts_saves_both_and_prints_the_move(both_counts, tmp
     [
         (["--compare-params-col", "nonembedding"], "no column 'nonembedding'"),
         (["--compare-params-col", "params"], "already read from"),
+        (
+            ["--compare-params-col", "params_nonembedding", "--params-col", "n"],
+            "--params-col n: the table has no column",
+        ),
         (["--compare-flops", "1e22"], "add it, or leave both out"),
     ],
 )
