@@ -102,6 +102,7 @@ def compare_conventions(args, result, runs_other, fit_settings: dict, other_out:
     from ..forecast.fitting import fit
     from ..planning.conventions import convention_shift
     from ..planning.inputs import fitted_range
+    from ..viz.tables import convention_table
 
     first, other = args.params_col or "params", args.compare_params_col
     raw = read_raw_table(args)
@@ -131,8 +132,5 @@ def compare_conventions(args, result, runs_other, fit_settings: dict, other_out:
             print(f"{name}:")
         for line in shift.lines():
             print(line)
-        table = shift.budgets[
-            ["flops", "convention", "params_median", "tokens_median", "loss_median", "loss_lower", "loss_upper"]
-        ]
-        print_table(table.rename(columns={"params_median": f"N* ({first})"}))
+        print_table(convention_table(shift.budgets, first))
     print()

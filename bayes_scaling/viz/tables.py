@@ -56,6 +56,21 @@ def optimal_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def convention_table(frame: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """``ConventionShift.budgets`` with units: per budget and parameter count, the best run's
+    size (in the ``reference`` count and in its own), its tokens and its expected-loss band."""
+    return pd.DataFrame(
+        {
+            "compute (FLOPs)": frame["flops"].map(format_flops),
+            "N counted by": frame["convention"],
+            f"best N ({reference})": frame["params_median"].map(format_count),
+            "best N (own count)": frame["own_params_median"].map(format_count),
+            "tokens D": frame["tokens_median"].map(format_count),
+            "expected loss": [_band(*r, _loss) for r in frame[["loss_median", "loss_lower", "loss_upper"]].to_numpy()],
+        }
+    )
+
+
 def forecast_table(frame: pd.DataFrame, prob: float = 0.9, flops_per_param_token: float = 6.0) -> pd.DataFrame:
     """``Forecast.to_frame`` output with units: params, tokens, compute and the loss band."""
     out = pd.DataFrame(

@@ -163,6 +163,7 @@ def test_fit_compares_the_counts_saves_both_and_prints_the_move(both_counts, tmp
     assert out.exists() and (tmp_path / "fit.params_nonembedding.nc").exists()
     assert "How the forecast moves from N = 'params' to N = 'params_nonembedding'" in printed
     assert "C = 1e+22: best size x" in printed
+    assert "best N (own count)" in printed and "1e22" in printed  # the table in units, not raw floats
     total, other = seen
     assert np.allclose(other.params, total.params - 20.0 * total.params**0.5)
     assert np.array_equal(other.tokens, total.tokens) and np.array_equal(other.loss, total.loss)
