@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..planning.conventions import as_counts
+from ..planning.conventions import read_counts
 from .output import print_table
 
 
@@ -35,7 +35,7 @@ def _keys(frame: pd.DataFrame, counts: np.ndarray, by_family: bool) -> list:
 def _lookup(raw: pd.DataFrame, first: str, other: str, by_family: bool) -> dict:
     """{key: the other count} from the rows giving both counts; refused (naming the size) when
     one key has several other counts."""
-    a, b = as_counts(raw[first]), as_counts(raw[other])
+    a, b = read_counts(raw[first]), read_counts(raw[other])
     both = np.isfinite(a) & np.isfinite(b)
     lookup = {}
     for key, value in zip(_keys(raw[both], a[both], by_family), b[both], strict=True):

@@ -73,7 +73,7 @@ class CountMap:
         )
 
 
-def as_counts(column) -> np.ndarray:
+def read_counts(column) -> np.ndarray:
     """A column of parameter counts as floats, read as the runs table reads them ("7B" as 7e9);
     blanks and anything else that is not a count as NaN."""
 
@@ -100,7 +100,7 @@ def count_map(table: pd.DataFrame, reference: str, other: str) -> CountMap:
             f"the runs table has no column {' or '.join(map(repr, missing))} "
             f"(its columns: {', '.join(map(str, table.columns))})"
         )
-    n_ref, n_other = as_counts(table[reference]), as_counts(table[other])
+    n_ref, n_other = read_counts(table[reference]), read_counts(table[other])
     given = np.isfinite(n_ref) & np.isfinite(n_other) & (n_ref > 0) & (n_other > 0)
     if given.sum() == 0:
         raise SpecError(f"no row gives both '{reference}' and '{other}' as positive counts")
