@@ -17,13 +17,30 @@ RUN_ID = "run_id"
 FAMILY = "family"
 STEP = "step"
 UNIQUE_TOKENS = "unique_tokens"  # distinct tokens behind D when data is repeated (epochs = D / U)
+PARALLEL_STREAMS = "parallel_streams"  # P parallel forward streams of one backbone (ParScale)
+AVERAGE_PARAMS = "average_params"  # parameters averaged over training (sparse pre-training)
+ENCODER_SHARE = "encoder_share"  # share of N in the encoder of an encoder-decoder model
 REQUIRED_COLUMNS = (PARAMS, TOKENS, LOSS)
-#: Inputs a law may read besides N and D, each a column of the runs table: name -> the column
-#: whose value it takes where a table or a forecast does not give it (every token unique: U = D).
-LAW_INPUT_DEFAULTS = {UNIQUE_TOKENS: TOKENS}
+#: Inputs a law may read besides N and D, each a column of the runs table: name -> its value
+#: where a table or a forecast does not give it: another column's (every token unique: U = D; a
+#: dense run: average = N) or a constant (one stream; an even encoder/decoder split).
+LAW_INPUT_DEFAULTS = {UNIQUE_TOKENS: TOKENS, PARALLEL_STREAMS: 1.0, AVERAGE_PARAMS: PARAMS, ENCODER_SHARE: 0.5}
 #: Name of each input's log values in a saved fit's ``constant_data`` (one per configuration).
-LAW_INPUT_DATA = {UNIQUE_TOKENS: "log_unique"}
-OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP, UNIQUE_TOKENS)
+LAW_INPUT_DATA = {
+    UNIQUE_TOKENS: "log_unique",
+    PARALLEL_STREAMS: "log_streams",
+    AVERAGE_PARAMS: "log_average_params",
+    ENCODER_SHARE: "log_encoder_share",
+}
+OPTIONAL_COLUMNS = (FLOPS, SEED, RUN_ID, FAMILY, STEP, *LAW_INPUT_DEFAULTS)
+
+
+def law_input_default(name: str, columns):
+    """The value input ``name`` takes where it is not given: ``columns[c]`` for a default column
+    ``c`` (``columns`` maps column names to values), else the default constant."""
+    default = LAW_INPUT_DEFAULTS[name]
+    return columns[default] if isinstance(default, str) else default
+
 
 #: Training FLOPs per parameter per token (C ~ 6 N D).
 DEFAULT_FLOPS_PER_PARAM_TOKEN = 6.0

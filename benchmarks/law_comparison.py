@@ -12,6 +12,11 @@ hindsight, on the held-out scores: a bar no method can see in advance. Writes
 benchmarks/results/law_comparison.md and prints the table.
 
     .venv/bin/python benchmarks/law_comparison.py [--laws chinchilla chinchilla_tied kaplan] [--quick]
+
+With ``--repeated-data``: the laws of repeated data instead (chinchilla, Muennighoff et al.'s
+data_constrained and Goyal et al.'s decaying utility, data_utility) on the one dataset with unique
+tokens (datablations), at each of its compute cutoffs, scored the same way with the held-out
+runs' unique tokens as forecast inputs; writes benchmarks/results/law_comparison_repeated.md.
 """
 
 from __future__ import annotations
@@ -40,7 +45,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--laws", nargs="+", default=["chinchilla", "chinchilla_tied", "kaplan", "farseer"])
     parser.add_argument("--quick", action="store_true", help="2 chains x 300 draws, results not written")
+    parser.add_argument("--repeated-data", action="store_true", help="the laws of repeated data on datablations")
     args = parser.parse_args()
+    if args.repeated_data:
+        return repeated_data(args.quick)
     options = {"draws": 300, "tune": 300, "chains": 2} if args.quick else {}
     rows, notes, weights = [], [], []
     started = time.time()
@@ -194,6 +202,71 @@ def farseer_claim(table: pd.DataFrame) -> list[str]:
         f"{pooled.loc['chinchilla', 'median_ape_largest_C']:.3f}% vs {pooled.loc['farseer', 'median_ape_largest_C']:.3f}%.",
         "",
     ]
+
+
+REPEATED_LAWS = ("chinchilla", "data_constrained", "data_utility")
+
+
+def repeated_data(quick: bool) -> None:
+    """Chinchilla against the two laws of repeated data, leave-future-out on datablations."""
+    options = {"draws": 300, "tune": 300, "chains": 2} if quick else {}
+    case = next(c for c in cases() if c.family == "datablations")
+    rows, notes, weights, reported = [], [], [], []
+    started = time.time()
+    for cutoff in case.cutoffs:
+        rule = ComputeCutoff(cutoff)
+        train, test = split(case.runs, rule)
+        meta = {"dataset": case.dataset, "case": f"below {cutoff:.2g}"}
+        fits = {}
+        for law in REPEATED_LAWS:
+            fits[law], problems = fit_quietly(train, law, 0, options)
+            notes += [f"{meta['case']} {law}: {p}" for p in problems]
+        mixture = bs.stack(fits)
+        weights.append({**meta, **mixture.weights.to_dict()})
+        summary = fits["data_utility"].summary()
+        reported.append({**meta, **{f"data_utility {k}": summary.loc[k, "median"] for k in ("half_life", "beta")}})
+        summary = fits["data_constrained"].summary()
+        reported[-1] |= {f"data_constrained {k}": summary.loc[k, "median"] for k in ("R_D_star", "beta")}
+        inputs = test.input_columns()
+        for name, model in {**fits, "stacked": mixture}.items():
+            forecast = model.predict(test.params, test.tokens, kind="new_run", random_seed=0, **inputs)
+            rows.append(score_fold(name, train, test, str(rule), MethodForecast(forecast.median, forecast.draws), meta))
+        print(
+            f"{meta['case']:14s} {time.time() - started:6.0f} s  weights {mixture.weights.round(2).to_dict()}",
+            flush=True,
+        )
+    table = pd.concat(rows, ignore_index=True)
+    text = [
+        "# Laws of repeated data, leave-future-out on datablations",
+        "",
+        f"`benchmarks/law_comparison.py --repeated-data`: {', '.join(REPEATED_LAWS)} fitted to Muennighoff et al.'s "
+        "runs (datablations_final, 1 to 9000 epochs over the unique tokens) below each compute cutoff, forecasting "
+        "the runs above it with their own unique tokens; stacked = LOO stacking of the three on the fitted runs. "
+        f"{'Quick settings' if quick else '4 chains x 1000 draws'}; {time.time() - started:.0f} s on this machine.",
+        "",
+        "## Pooled over the cutoffs",
+        "",
+        summarize(table).round(4).to_markdown(),
+        "",
+        "## Per cutoff",
+        "",
+        summarize(table, by=("case", "method")).round(4).to_markdown(),
+        "",
+        "## The fitted repetition parameters (posterior medians)",
+        "",
+        pd.DataFrame(reported).round(3).to_markdown(index=False),
+        "",
+        "## LOO stacking weights",
+        "",
+        pd.DataFrame(weights).round(3).to_markdown(index=False),
+        "",
+        "## Sampler warnings",
+        "",
+        *([f"- {n}" for n in notes] or ["none"]),
+    ]
+    print("\n".join(text))
+    if not quick:
+        (RESULTS / "law_comparison_repeated.md").write_text("\n".join(text) + "\n")
 
 
 if __name__ == "__main__":

@@ -303,3 +303,46 @@ def test_own_drift_on_one_budget_is_refused_before_sampling_in_the_commands_word
     assert "the drift cannot be calibrated on these runs" in err and "without --own-drift" in err
     assert "calibrate_drift" not in err
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_a_law_with_an_input_column_fits_predicts_and_reports(tmp_path, capsys):
+    """ParScale from the command line: the streams column under another name (--input-col),
+    forecasts at other stream counts (--input), the report with its formula and no allocation;
+    and the refusals, in the command's words."""
+
+    from bayes_scaling.laws.parallel import PARSCALE_PUBLISHED, parscale_loss
+
+    pile = PARSCALE_PUBLISHED["pile"]
+    n, p = np.meshgrid(np.geomspace(5e8, 4.4e9, 6), [1.0, 2.0, 4.0, 8.0])
+    runs = bs.synthetic.runs_from_law(
+        lambda n, d, parallel_streams: parscale_loss(n, parallel_streams, **pile),
+        n.ravel(),
+        42e9,
+        inputs={"parallel_streams": p.ravel()},
+        random_seed=0,
+    )
+    table = tmp_path / "runs.csv"
+    runs.to_frame().rename(columns={"parallel_streams": "P"}).to_csv(table, index=False)
+    out = tmp_path / "par.nc"
+    fit_args = ["fit", str(table), "--law", "parscale", "--out", str(out), "--quiet"]
+    assert main(fit_args) == 1  # the column under another name: not found, and said how to name it
+    err = capsys.readouterr().err
+    assert "--input-col parallel_streams=COLUMN" in err and "Runs.from_frame" not in err
+    assert main([*fit_args, "--input-col", "parallel_streams=P", "--draws", "300", "--tune", "300"]) == 0
+    capsys.readouterr()
+
+    assert main(["predict", str(out), "--params", "4.4B", "--tokens", "42B", "--input", "parallel_streams=1,8"]) == 0
+    printed = capsys.readouterr().out
+    assert "parallel_streams" in printed
+    fit = bs.load(out)
+    one, eight = fit.predict([4.4e9, 4.4e9], 42e9, parallel_streams=[1, 8]).median
+    assert eight < one  # the same backbone with 8 streams is forecast lower
+    assert main(["predict", str(out), "--params", "4.4B", "--tokens", "42B", "--input", "unique_tokens=1B"]) == 1
+    assert "the parscale law does not read it" in capsys.readouterr().err
+
+    report = tmp_path / "par.html"
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    html = report.read_text()
+    assert (
+        "parscale" in html and "Not applicable: the parscale law is a function of N and parallel_streams alone" in html
+    )

@@ -80,6 +80,42 @@ def _load(args):
     return fit
 
 
+def input_columns(pairs) -> dict:
+    """``{input: column}`` from ``--input-col INPUT=COLUMN`` flags; a bad one is refused by name."""
+    from .. import _constants as K
+
+    out = {}
+    for pair in pairs:
+        name, sep, column = (part.strip() for part in pair.partition("="))
+        if not sep or not column or name not in K.LAW_INPUT_DEFAULTS:
+            raise ValueError(
+                f"--input-col {pair}: give INPUT=COLUMN with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
+                "(e.g. --input-col parallel_streams=P)"
+            )
+        out[name] = column
+    return out
+
+
+def input_values(pairs) -> dict:
+    """``{input: values}`` from ``--input INPUT=VALUE[,VALUE...]`` flags ("200B" read as 2e11)."""
+    from .. import _constants as K
+    from ..units import parse_count
+
+    out = {}
+    for pair in pairs:
+        name, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not text or name not in K.LAW_INPUT_DEFAULTS:
+            raise ValueError(
+                f"--input {pair}: give INPUT=VALUE with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
+                "(e.g. --input parallel_streams=8)"
+            )
+        try:
+            out[name] = [parse_count(v.strip()) for v in text.split(",")]
+        except ValueError as exc:
+            raise ValueError(f"--input {pair}: {exc}") from None
+    return out
+
+
 def _read_runs(args):
     """The runs table of ``args.runs``, read with the table flags (columns, unit, checks)."""
     from ..data.runs import Runs
@@ -91,6 +127,7 @@ def _read_runs(args):
             columns[optional] = None
     if args.encoding:
         columns["encoding"] = args.encoding
+    columns |= input_columns(args.input_col)
     runs = Runs.from_csv(
         args.runs,
         flops_per_param_token=args.flops_per_param_token,
@@ -220,15 +257,27 @@ def cmd_predict(args) -> int:
     from ..viz.tables import forecast_table, outside_text
 
     fit = _load(args)
+    inputs = input_values(args.input)
     try:
-        params, tokens = np.broadcast_arrays(np.asarray(args.params), np.asarray(args.tokens))
+        params, tokens, *values = np.broadcast_arrays(
+            np.asarray(args.params), np.asarray(args.tokens), *inputs.values()
+        )
     except ValueError:
+        given = "".join(f", --input {k} {len(v)}" for k, v in inputs.items())
         raise ValueError(
-            f"--params gives {len(args.params)} values and --tokens {len(args.tokens)}: give one of each per point, "
-            "or a single value of either"
+            f"--params gives {len(args.params)} values and --tokens {len(args.tokens)}{given}: give one of each per "
+            "point, or a single value of any"
         ) from None
-    fc = fit.predict(params, tokens, kind=args.kind)
+    unread = sorted(set(inputs) - set(fit.law.extra_inputs))
+    if unread:
+        raise ValueError(
+            f"--input {unread[0]}: the {fit.law.name} law does not read it (it reads "
+            f"{', '.join(fit.law.extra_inputs) or 'only N and D'})"
+        )
+    fc = fit.predict(params, tokens, kind=args.kind, **dict(zip(inputs, values, strict=True)))
     frame = fc.to_frame(args.prob)
+    for name, value in zip(inputs, values, strict=True):
+        frame.insert(2, name, value)
     frame["decades_outside"] = fit.decades_outside(fit.flops_per_param_token * frame["params"] * frame["tokens"])
     if emit(args, frame, fit):
         return 0

@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--step-col", help="column ordering a run's checkpoints (default 'step' if present; 'none': no steps)"
         )
+        p.add_argument(
+            "--input-col",
+            action="append",
+            default=[],
+            metavar="INPUT=COLUMN",
+            help="the column holding a law's input beyond N and D when it is not named so: unique_tokens, "
+            "parallel_streams, average_params or encoder_share (e.g. --input-col parallel_streams=P); repeatable",
+        )
         p.add_argument("--loss-unit", choices=["nats", "bits"], default="nats", help="unit of the loss column")
         p.add_argument("--encoding", help="text encoding of the CSV (default utf-8), e.g. latin-1")
         p.add_argument("--flops-per-param-token", type=float, default=6.0, help="k in C = k N D (default 6)")
@@ -202,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     answer_options(p)
     p.add_argument("--params", type=count, nargs="+", required=True, help="N, e.g. 7e10 or 70B (or 70b)")
     p.add_argument("--tokens", type=count, nargs="+", required=True, help="D, e.g. 1.4e12 or 1.4T")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="INPUT=VALUE[,VALUE...]",
+        help="a law input beyond N and D at the points (e.g. --input parallel_streams=8, --input "
+        "unique_tokens=200B); one value, or one per point; without it, its default (every token unique, "
+        "one stream, a dense run, an even encoder/decoder split); repeatable",
+    )
     p.add_argument("--kind", choices=["new_run", "mean"], default="new_run")
     p.add_argument("--prob", type=open_unit, default=0.9, help="interval probability (default 0.9)")
     p.set_defaults(func=c.cmd_predict)

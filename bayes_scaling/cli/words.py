@@ -97,6 +97,10 @@ FLAGS = {
     "prob": "--prob {}",
     "given": "--given {}",
     "lr": "--lr-col {}",
+    "unique_tokens": "--input-col unique_tokens={}",
+    "parallel_streams": "--input-col parallel_streams={}",
+    "average_params": "--input-col average_params={}",
+    "encoder_share": "--input-col encoder_share={}",
     "schedules": None,
 }
 #: In the commands that answer from a saved fit, these name values, not the table's columns.

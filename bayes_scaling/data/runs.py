@@ -6,8 +6,8 @@
   ``step`` or D). Without a ``run_id`` every row is its own run, so a final-checkpoint table
   (one row per run) works unchanged.
 - A **configuration** is a recipe at one point: observations with identical
-  ``(family, N, D[, unique tokens])``, i.e. replicate seeds of the same run at the same D. The
-  model pools them through per-configuration sufficient statistics (see
+  ``(family, N, D[, law inputs such as unique tokens])``, i.e. replicate seeds of the same run
+  at the same D. The model pools them through per-configuration sufficient statistics (see
   :mod:`bayes_scaling.noise`), and PSIS-LOO leaves one configuration out at a time.
 
 Laws of the final loss read :meth:`Runs.configs`; :meth:`Runs.final` keeps the last observation
@@ -28,12 +28,11 @@ import pandas as pd
 from .. import _constants as K
 from ..errors import RunsValidationError, RunsWarning, option
 from ..units import parse_count
+from . import inputs as law_input
 from .plausibility import plausibility_problems, rows_text
 from .reading import FINAL, column_suggestions, final_flags, missing_column_hint, read_table, wrong_delimiter
 
-_POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS)
-#: What a law input column holds, in the words of an error message.
-_INPUT_MEANING = {K.UNIQUE_TOKENS: "the unique tokens behind each run (repeated data: D / U epochs)"}
+_POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, *K.LAW_INPUT_DEFAULTS)
 
 
 def _is_blank(raw) -> bool:
@@ -82,10 +81,11 @@ class Runs:
 
     Columns: ``params`` (N), ``tokens`` (D), ``loss`` (final loss, nats/token), ``flops``
     (C; ``k N D`` when not given), and ``seed``, ``run_id``, ``family``, ``step`` when known;
-    ``unique_tokens`` (U, the distinct tokens behind D: D/U epochs) for data-constrained laws;
+    the inputs some laws read (:mod:`.inputs`): ``unique_tokens`` (U, the distinct tokens
+    behind D: D/U epochs), ``parallel_streams`` (P), ``average_params``, ``encoder_share``;
     ``is_final_checkpoint`` (1 / 0 / NaN: a run's last checkpoint, an intermediate one, unknown)
     when the source flags its runs' final checkpoints (used by :meth:`final`).
-    Runs that differ only in U are different configurations.
+    Runs that differ only in such an input are different configurations.
     Build it with :meth:`from_frame` or :meth:`from_csv`; every problem in the input is
     reported at once in one :class:`~bayes_scaling.errors.RunsValidationError`.
     """
@@ -108,6 +108,9 @@ class Runs:
         family: str | None = K.FAMILY,
         step: str | None = K.STEP,
         unique_tokens: str | None = K.UNIQUE_TOKENS,
+        parallel_streams: str | None = K.PARALLEL_STREAMS,
+        average_params: str | None = K.AVERAGE_PARAMS,
+        encoder_share: str | None = K.ENCODER_SHARE,
         final: str | None = FINAL,
         flops_per_param_token: float = K.DEFAULT_FLOPS_PER_PARAM_TOKEN,
         loss_unit: str = "nats",
@@ -147,6 +150,9 @@ class Runs:
             K.FAMILY: family,
             K.STEP: step,
             K.UNIQUE_TOKENS: unique_tokens,
+            K.PARALLEL_STREAMS: parallel_streams,
+            K.AVERAGE_PARAMS: average_params,
+            K.ENCODER_SHARE: encoder_share,
             FINAL: final,
         }
         available = [str(c) for c in df.columns]
@@ -187,7 +193,7 @@ class Runs:
                 out[canonical], reported[canonical] = _to_numeric(df[source], str(source), problems)
 
         names = {**required, **{k: v for k, v in optional.items() if v is not None}}
-        for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP, K.UNIQUE_TOKENS):
+        for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP, *K.LAW_INPUT_DEFAULTS):
             if canonical not in out:
                 continue
             values = out[canonical].to_numpy()
@@ -209,6 +215,7 @@ class Runs:
                         f"column '{name}' must be > 0 but is zero or negative at {rows_text(nonpositive)}"
                         + (": give loss in nats/token (a positive cross-entropy)" if canonical == K.LOSS else "")
                     )
+            problems += law_input.range_problems(name, canonical, values, rows_text)
         if problems:
             raise RunsValidationError(problems)
 
@@ -417,8 +424,7 @@ class Runs:
         if cached is not None:
             return cached
         keys = [K.PARAMS, K.TOKENS]
-        if K.UNIQUE_TOKENS in self.frame and self.frame[K.UNIQUE_TOKENS].notna().any():
-            keys.append(K.UNIQUE_TOKENS)
+        keys += [c for c in K.LAW_INPUT_DEFAULTS if c in self.frame and self.frame[c].notna().any()]
         if K.FAMILY in self.frame:
             keys = [K.FAMILY, *keys]
         frame = self.frame[keys].copy()
@@ -436,23 +442,13 @@ class Runs:
     def law_inputs(self, names) -> dict[str, np.ndarray]:
         """Log values of a law's extra inputs (``Law.extra_inputs``, e.g. ``unique_tokens``) per
         configuration: the one path by which a column reaches a law's model. A missing column
-        or value takes its default (U = D: every token unique)."""
-        frame = self.configs
-        out = {}
-        for name in names:
-            default = frame[K.LAW_INPUT_DEFAULTS[name]].to_numpy(dtype=float)
-            values = frame[name].to_numpy(dtype=float) if name in frame else default
-            out[name] = np.log(np.where(np.isnan(values), default, values))
-        return out
+        or value takes its default (U = D: every token unique; P = 1; ...)."""
+        return law_input.law_inputs(self.configs, names)
 
     def input_columns(self) -> dict[str, np.ndarray]:
         """The extra law inputs this table gives, per observation, in their units (for a
         forecast of these runs: ``fit.predict(runs.params, runs.tokens, **runs.input_columns())``)."""
-        return {
-            name: self.frame[name].fillna(self.frame[default]).to_numpy(dtype=float)
-            for name, default in K.LAW_INPUT_DEFAULTS.items()
-            if name in self.frame
-        }
+        return law_input.input_columns(self.frame)
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the canonical table."""
@@ -538,7 +534,7 @@ class Runs:
 
     def data_hash(self) -> str:
         """SHA-256 of the canonical table (provenance of a fit)."""
-        cols = [c for c in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.UNIQUE_TOKENS) if c in self.frame]
+        cols = [c for c in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, *K.LAW_INPUT_DEFAULTS) if c in self.frame]
         payload = np.ascontiguousarray(self.frame[cols].to_numpy(dtype=float)).tobytes()
         return hashlib.sha256(payload).hexdigest()
 
@@ -580,12 +576,7 @@ class Runs:
                 f"runs span only {np.unique(self.flops).size} distinct compute budget(s) C: law '{law_name}' "
                 "needs 3 or more"
             )
-        for name in inputs:
-            if name not in self.frame or self.frame[name].isna().all():
-                what = _INPUT_MEANING.get(name, name)
-                problems.append(
-                    f"law '{law_name}' needs {what} (a '{name}' column, or Runs.from_frame(..., {name}='<your column>'))"
-                )
+        problems += law_input.input_problems(self.frame, law_name, inputs)
         if "N" in axes and np.unique(self.params).size < 3:
             problems.append(
                 f"runs span only {np.unique(self.params).size} distinct model size(s) N: the N exponent cannot be "

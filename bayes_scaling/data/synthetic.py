@@ -108,22 +108,25 @@ def runs_from_law(
     tokens,
     *,
     unique_tokens=None,
+    inputs: dict | None = None,
     noise: dict | None = None,
     replicate_every: int = 4,
     n_replicates: int = 3,
     random_seed: int = 0,
 ) -> Runs:
     r"""Runs whose expected loss is ``mean_loss(N, D)`` (or ``mean_loss(N, D, U)`` with
-    ``unique_tokens``), with the package's noise model: a per-configuration discrepancy (sd
-    ``tau``) and seed noise :math:`\sigma(N) = \sigma_r (N/N_r)^{-\gamma}` on log loss
+    ``unique_tokens``; ``mean_loss(N, D, **inputs)`` with other law inputs such as
+    ``{"parallel_streams": P}``), with the package's noise model: a per-configuration discrepancy
+    (sd ``tau``) and seed noise :math:`\sigma(N) = \sigma_r (N/N_r)^{-\gamma}` on log loss
     (``noise`` overrides :data:`DEMO_NOISE`). Every ``replicate_every``-th configuration gets
-    ``n_replicates`` seeds."""
+    ``n_replicates`` seeds. The inputs become columns of the table."""
     z = {**DEMO_NOISE, **(noise or {})}
     rng = np.random.default_rng(random_seed)
     n = np.asarray(params, dtype=float)
     d = np.broadcast_to(np.asarray(tokens, dtype=float), n.shape)
     u = None if unique_tokens is None else np.broadcast_to(np.asarray(unique_tokens, dtype=float), n.shape)
-    mean = mean_loss(n, d) if u is None else mean_loss(n, d, u)
+    extra = {k: np.broadcast_to(np.asarray(v, dtype=float), n.shape) for k, v in (inputs or {}).items()}
+    mean = mean_loss(n, d, **extra) if u is None else mean_loss(n, d, u, **extra)
     rows = []
     for j in range(n.size):
         delta = rng.normal(0.0, z["tau"])
@@ -132,6 +135,7 @@ def runs_from_law(
             row = {"run_id": f"c{j:03d}-s{seed}", "seed": seed, "params": n[j], "tokens": d[j]}
             if u is not None:
                 row["unique_tokens"] = u[j]
+            row.update({k: v[j] for k, v in extra.items()})
             row["loss"] = float(np.exp(np.log(mean[j]) + delta + rng.normal(0.0, sd)))
             rows.append(row)
     return Runs.from_frame(pd.DataFrame(rows))

@@ -243,7 +243,7 @@ class ScalingFit(Predictive):
         law = self._law
         if not law.allocates:
             raise SpecError(
-                f"law '{law.name}' is a function of {law.axes[0]} alone: it has no compute-optimal split of C into N "
+                f"law '{law.name}' is a function of {law.variables} alone: it has no compute-optimal split of C into N "
                 "and D; fit a law of N and D (e.g. 'chinchilla') for allocations"
             )
         sampled = {name: v[rows, None] for name, v in self.sampled_draws().items()}

@@ -5,7 +5,18 @@ fit (:mod:`.point_fit`) that data checks and reference sizes need. No PyMC at im
 The maths functions are re-exported here (``bayes_scaling.laws.chinchilla_loss`` ...).
 """
 
-from . import chinchilla, data_constrained, farseer, kaplan, overtrain, single_axis  # noqa: F401 (registers the built-in laws)
+from . import (  # noqa: F401 (registers the built-in laws)
+    chinchilla,
+    data_constrained,
+    data_utility,
+    encoder_decoder,
+    farseer,
+    kaplan,
+    overtrain,
+    parallel,
+    single_axis,
+    sparse,
+)
 from .maths import *  # noqa: F403
 from .maths import __all__ as _maths_all
 from .registry import (

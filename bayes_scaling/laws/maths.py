@@ -41,6 +41,7 @@ __all__ = [
     "bnsl_loss",
     "effective_repeats",
     "data_constrained_sizes",
+    "repeated_data_log_tokens",
     "overtrain_log_loss",
     "overtrain_optimal_params",
     "downstream_error",
@@ -246,6 +247,40 @@ def data_constrained_sizes(
     log_un = ops.minimum(log_n, log_n_opt)
     n_eff = effective_repeats(log_un, ops.exp(log_n - log_un) - 1.0, r_star_n)
     return n_eff, d_eff
+
+
+#: Repetitions the data-utility law counts (epochs after the first): 2^14, beyond every public design.
+REPEAT_MAX = 16384
+#: Edges of the blocks of repetitions the data-utility law sums over: one block per epoch up to
+#: 32, then 96 blocks of equal ratio up to REPEAT_MAX.
+_REPEAT_EDGES = np.unique(np.r_[np.arange(1, 33), np.round(np.geomspace(32, REPEAT_MAX, 97))]).astype(int)
+
+
+def repeated_data_log_tokens(log_d, log_u, half_life):
+    r"""Effective :math:`\log D'` of repeated data whose utility halves every ``half_life``
+    epochs (Goyal et al. 2024): the data term :math:`B D'^{-\beta}` of a fit then falls with the
+    exponent :math:`\beta\,\delta^j`, :math:`\delta = 2^{-1/\tau}`, during epoch :math:`j + 1`:
+
+    .. math::  \log D' = \log U_D + \sum_{j \ge 1} \delta^j
+               \log\frac{\min(\max(D, jU_D), (j+1)U_D)}{jU_D}, \qquad U_D = \min(U, D).
+
+    Without repetition (:math:`D \le U`) :math:`D' = D`. The sum runs over blocks of epochs
+    (:data:`_REPEAT_EDGES`, exact per epoch below 32): a block the run completed contributes the
+    sum of its :math:`\delta^j` times the mean of its :math:`\log((j+1)/j)`; the one it is inside, that
+    weight per unit of log epochs. Repetitions past
+    :data:`REPEAT_MAX` epochs add nothing. ``log_d``, ``log_u``: logs of D and U."""
+    ops = _ops(log_d, log_u, half_life)
+    log_u = ops.minimum(log_u, log_d)
+    a, b = _REPEAT_EDGES[:-1], _REPEAT_EDGES[1:]
+    width = np.log(b / a)
+    # A block's weight: the sum of delta^j over its epochs (geometric) times the mean of
+    # log((j+1)/j) over them; exact for the one-epoch blocks.
+    rate = np.log(2.0) / half_life  # -log delta, one per draw: on a new last axis, the blocks'
+    rate = (ops.as_tensor(rate) if ops is not np else np.asarray(rate))[..., None]
+    geometric = ops.exp(-rate * a) * (-ops.expm1(-rate * (b - a))) / (-ops.expm1(-rate))
+    per_log = geometric / (b - a)
+    into = ops.clip((log_d - log_u)[..., None] - np.log(a), 0.0, width)
+    return log_u + (per_log * into).sum(axis=-1)
 
 
 # --------------------------------------------------------------------------- over-training

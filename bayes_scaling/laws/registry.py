@@ -98,6 +98,8 @@ class Law:
     floor : whether the loss at N = D = 1e100 is the law's irreducible loss (its limit at
         infinite N and D, which planners compare with a target); False for a law whose limit
         depends on signs the data rarely pin (Farseer's nested power laws).
+    axis : the one size a law that does not allocate acts along when it has no ``x`` option
+        (ParScale's law is a function of N at fixed data).
     target_accept : the NUTS target acceptance a fit of this law uses unless told otherwise (None:
         the package's 0.9); for posteriors with a narrow curved valley that 0.9 leaves divergent.
 
@@ -129,6 +131,7 @@ class Law:
     allocation_ratios: tuple[float, float] | None = None
     target_accept: float | None = None
     floor: bool = True
+    axis: str = "C"
 
     def __post_init__(self):
         # Check the defaults where they are made (the first build), without importing PyMC here.
@@ -151,15 +154,20 @@ class Law:
 
         ``inputs``: the log values of the law's :attr:`extra_inputs` by name, e.g.
         ``{"unique_tokens": log U}``, the one path by which they reach the maths. One not given
-        (or None) takes its default column's value (``unique_tokens``: D, every token unique)."""
+        (or None) takes its default (``_constants.LAW_INPUT_DEFAULTS``: U = D, every token
+        unique; one parallel stream; ...)."""
         if not self.extra_inputs:
             return self.log_mean(theta, log_n, log_d, scale)
         given = dict(inputs or {})
         logs = {K.PARAMS: log_n, K.TOKENS: log_d}
-        values = {
-            name: given[name] if given.get(name) is not None else logs[K.LAW_INPUT_DEFAULTS[name]]
-            for name in self.extra_inputs
-        }
+        values = {}
+        for name in self.extra_inputs:
+            if given.get(name) is not None:
+                values[name] = given[name]
+            elif isinstance(K.LAW_INPUT_DEFAULTS[name], str):
+                values[name] = logs[K.LAW_INPUT_DEFAULTS[name]]
+            else:  # a constant, broadcast like N
+                values[name] = 0.0 * log_n + float(np.log(K.LAW_INPUT_DEFAULTS[name]))
         return self.log_mean(theta, log_n, log_d, scale, **values)
 
     def with_options(self, **options) -> Law:
@@ -175,7 +183,12 @@ class Law:
     @property
     def axes(self) -> tuple[str, ...]:
         """The sizes the law's exponents act along: ("N", "D"), or its one variable."""
-        return ("N", "D") if self.allocates else (self.options.get("x", "C"),)
+        return ("N", "D") if self.allocates else (self.options.get("x", self.axis),)
+
+    @property
+    def variables(self) -> str:
+        """What a law that does not allocate is a function of, in words ("N and parallel_streams")."""
+        return " and ".join([self.axes[0], *self.extra_inputs]) if not self.allocates else "N and D"
 
     @property
     def missing_options(self) -> list[str]:
@@ -211,7 +224,7 @@ class Law:
         kind = self.allocation_kind
         if kind == "not_applicable":
             return (
-                f"not applicable: the {self.name} law is a function of {self.axes[0]} alone, so it says nothing "
+                f"not applicable: the {self.name} law is a function of {self.variables} alone, so it says nothing "
                 "about how to split a compute budget into N and D"
             )
         if kind == "numerical":

@@ -243,7 +243,7 @@ def _forecasts(fit, frame: pd.DataFrame, budgets: list[float]) -> dict:
     note = ""
     if budgets and not fit.law.allocates:
         note = (
-            f"The {fit.law.name} law is a function of {fit.law.axes[0]} alone: it has no compute-optimal split, so "
+            f"The {fit.law.name} law is a function of {fit.law.variables} alone: it has no compute-optimal split, so "
             f"each budget is forecast at the fitted runs' median tokens per parameter "
             f"(D/N = {rd.number(rd.budget_tokens_per_param(fit))})."
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import _constants as K
 from ..units import format_count, format_flops
 
 
@@ -81,6 +82,9 @@ def forecast_table(frame: pd.DataFrame, prob: float = 0.9, flops_per_param_token
             "loss": [_band(*r, _loss) for r in frame[["loss_median", "loss_lo", "loss_hi"]].to_numpy()],
         }
     )
+    for position, name in enumerate(c for c in K.LAW_INPUT_DEFAULTS if c in frame):  # a law's other inputs
+        counts = name in (K.UNIQUE_TOKENS, K.AVERAGE_PARAMS)
+        out.insert(2 + position, name, frame[name].map(format_count if counts else lambda v: f"{v:.4g}"))
     kind = frame["kind"].iloc[0] if len(frame) else "new_run"
     what = "a new run's loss" if kind == "new_run" else "expected loss (law's mean)"
     out.attrs["caption"] = f"Forecast of {what}: posterior median [{prob:.0%} interval]"

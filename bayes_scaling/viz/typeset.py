@@ -29,6 +29,11 @@ _GREEK = {
     "cdot": "·",
     "times": "×",
     "propto": "∝",
+    "sum": "Σ",
+    "ge": "≥",
+    "geq": "≥",
+    "le": "≤",
+    "leq": "≤",
 }
 _WORDS = {"log", "exp", "ln", "min", "max"}  # upright words: \log -> "log "
 _SPACES = {",": "\u2009", ";": " ", " ": " ", "quad": "  ", "qquad": "    ", "!": ""}
@@ -166,6 +171,8 @@ def plain_text(tex: str) -> str:
     'N*(C) = G (C/k)^(β/(α+β)),  D* = C/(k N*)'
     """
     s = re.sub(r"\\(left|right|bigl|bigr|Bigl|Bigr|big|Big)\b", "", tex)
+    s = re.sub(r"\\[td]frac(?![A-Za-z])", r"\\frac", s)
+    s = re.sub(r"\\bar\s*\{?([A-Za-z])\}?", "\\1\u0304", s)  # \bar N -> N with a macron
     for _ in range(3):  # nested groups, innermost first
         s = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", s)
         s = re.sub(r"\\sqrt\{([^{}]*)\}", r"sqrt(\1)", s)

@@ -126,6 +126,11 @@ def test_every_form_of_the_issue_is_registered():
         "bnsl",
         "data_constrained",
         "overtrain",
+        "farseer",
+        "parscale",
+        "chinchilla_average_n",
+        "data_utility",
+        "encoder_decoder",
     } <= set(bs.available_laws())
 
 
