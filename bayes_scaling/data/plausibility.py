@@ -12,17 +12,7 @@ from .. import _constants as K
 from ..errors import option
 from ..laws.point_fit import approach3_arrays
 from .outliers import constant_loss, flops_disagreements, gross_outliers
-
-_MAX_ROWS_LISTED = 10
-
-
-def rows_text(positions) -> str:
-    """``"rows 3, 7, 9 (and 2 more)"``: the rows a message names (at most ten listed)."""
-    positions = list(positions)
-    shown = ", ".join(str(p) for p in positions[:_MAX_ROWS_LISTED])
-    more = len(positions) - _MAX_ROWS_LISTED
-    return f"row{'s' if len(positions) > 1 else ''} {shown}" + (f" (and {more} more)" if more > 0 else "")
-
+from .reading import rows_text
 
 #: A per-token cross-entropy in nats above this is not a loss (ln of a 1M-token vocabulary is 13.8).
 MAX_PLAUSIBLE_LOSS = 20.0

@@ -14,6 +14,7 @@ import pandas as pd
 
 from .. import _constants as K
 from ..errors import RunsValidationError, option
+from ..units import parse_count
 
 #: Canonical name of the column that flags a run's final checkpoint (true / false / blank).
 FINAL = "is_final_checkpoint"
@@ -199,3 +200,56 @@ def final_flags(column: pd.Series, name: str, problems: list[str], rows_text) ->
         )
         values[bad] = np.nan
     return values
+
+
+def is_blank(raw) -> bool:
+    """None, NaN, pd.NA, NaT or an empty string: a missing value, not text to parse."""
+    if isinstance(raw, str):
+        return not raw.strip()
+    try:
+        return bool(pd.isna(raw))
+    except (TypeError, ValueError):  # list-like cells: not blank, reported as text
+        return False
+
+
+def numeric_column(column, name: str, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A column as floats, read as the runs table reads it: numbers as they are, strings like
+    "7B" / "1.4T" parsed, blanks NaN; anything else NaN and named with its rows in ``problems``.
+
+    Returns the values and a mask of the rows already reported.
+    """
+    column = pd.Series(column)
+    if pd.api.types.is_bool_dtype(column):
+        problems.append(f"column '{name}' holds booleans, not numbers: give {name} as numbers")
+        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(column), dtype=bool)
+    values = np.full(len(column), np.nan)
+    bad: list[int] = []
+    for pos, raw in enumerate(column.tolist()):
+        if is_blank(raw):
+            continue  # reported as missing below
+        try:
+            values[pos] = parse_count(raw)
+        except ValueError:
+            bad.append(pos)
+    if bad:
+        examples = ", ".join(repr(column.iloc[p]) for p in bad[:3])
+        problems.append(
+            f"column '{name}' has text that is not a number at {rows_text(bad)} (e.g. {examples}): "
+            "write plain numbers such as 7e10, or 70B / 1.4T / 500M"
+        )
+    reported = np.zeros(len(column), dtype=bool)
+    reported[bad] = True
+    return values, reported
+
+
+_MAX_ROWS_LISTED = 10
+
+
+def rows_text(positions) -> str:
+    """``"rows 3, 7, 9 (and 2 more)"``: the rows a message names (at most ten listed)."""
+    positions = list(positions)
+    shown = ", ".join(str(p) for p in positions[:_MAX_ROWS_LISTED])
+    more = len(positions) - _MAX_ROWS_LISTED
+    return f"row{'s' if len(positions) > 1 else ''} {shown}" + (f" (and {more} more)" if more > 0 else "")

@@ -27,52 +27,20 @@ import pandas as pd
 
 from .. import _constants as K
 from ..errors import RunsValidationError, RunsWarning, option
-from ..units import parse_count
 from . import inputs as law_input
-from .plausibility import plausibility_problems, rows_text
-from .reading import FINAL, column_suggestions, final_flags, missing_column_hint, read_table, wrong_delimiter
+from .plausibility import plausibility_problems
+from .reading import (
+    FINAL,
+    column_suggestions,
+    final_flags,
+    missing_column_hint,
+    numeric_column,
+    read_table,
+    rows_text,
+    wrong_delimiter,
+)
 
 _POSITIVE_NUMERIC = (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, *K.LAW_INPUT_DEFAULTS)
-
-
-def _is_blank(raw) -> bool:
-    """None, NaN, pd.NA, NaT or an empty string: a missing value, not text to parse."""
-    if isinstance(raw, str):
-        return not raw.strip()
-    try:
-        return bool(pd.isna(raw))
-    except (TypeError, ValueError):  # list-like cells: not blank, reported as text
-        return False
-
-
-def _to_numeric(column: pd.Series, name: str, problems: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Numbers as float; strings like "7B" / "1.4T" parsed; anything else named with its rows.
-
-    Returns the values (NaN where unreadable) and a mask of the rows already reported.
-    """
-    if pd.api.types.is_bool_dtype(column):
-        problems.append(f"column '{name}' holds booleans, not numbers: give {name} as numbers")
-        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
-    if pd.api.types.is_numeric_dtype(column):
-        return column.to_numpy(dtype=float, na_value=np.nan), np.zeros(len(column), dtype=bool)
-    values = np.full(len(column), np.nan)
-    bad: list[int] = []
-    for pos, raw in enumerate(column.tolist()):
-        if _is_blank(raw):
-            continue  # reported as missing below
-        try:
-            values[pos] = parse_count(raw)
-        except ValueError:
-            bad.append(pos)
-    if bad:
-        examples = ", ".join(repr(column.iloc[p]) for p in bad[:3])
-        problems.append(
-            f"column '{name}' has text that is not a number at {rows_text(bad)} (e.g. {examples}): "
-            "write plain numbers such as 7e10, or 70B / 1.4T / 500M"
-        )
-    reported = np.zeros(len(column), dtype=bool)
-    reported[bad] = True
-    return values, reported
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,7 +158,7 @@ class Runs:
             elif canonical == FINAL:
                 out[canonical] = final_flags(df[source], str(source), problems, rows_text)
             else:
-                out[canonical], reported[canonical] = _to_numeric(df[source], str(source), problems)
+                out[canonical], reported[canonical] = numeric_column(df[source], str(source), problems)
 
         names = {**required, **{k: v for k, v in optional.items() if v is not None}}
         for canonical in (K.PARAMS, K.TOKENS, K.LOSS, K.FLOPS, K.STEP, *K.LAW_INPUT_DEFAULTS):

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..data.reading import numeric_column
 from ..errors import SpecError
 from ..forecast.result import ScalingFit
-from ..units import parse_count
 from .inputs import Arguments, _answer_guard
 
 #: Half-width of the per-draw search for the best run along a budget line, in dex of N.
@@ -76,16 +76,7 @@ class CountMap:
 def read_counts(column) -> np.ndarray:
     """A column of parameter counts as floats, read as the runs table reads them ("7B" as 7e9);
     blanks and anything else that is not a count as NaN."""
-
-    def one(value):
-        if isinstance(value, str):
-            try:
-                return parse_count(value)
-            except ValueError:
-                return np.nan
-        return value
-
-    return pd.to_numeric(pd.Series(column).map(one), errors="coerce").to_numpy(dtype=float)
+    return numeric_column(column, "", [])[0]
 
 
 def count_map(table: pd.DataFrame, reference: str, other: str) -> CountMap:
