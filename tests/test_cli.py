@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -331,12 +332,16 @@ def test_a_law_with_an_input_column_fits_predicts_and_reports(tmp_path, capsys):
     assert main([*fit_args, "--input-col", "parallel_streams=P", "--draws", "300", "--tune", "300"]) == 0
     capsys.readouterr()
 
-    assert main(["predict", str(out), "--params", "4.4B", "--tokens", "42B", "--input", "parallel_streams=1,8"]) == 0
+    predict = ["predict", str(out), "--params", "4.4B", "--tokens", "42B", "--input", "parallel_streams=1,8"]
+    assert main(predict) == 0
     printed = capsys.readouterr().out
-    assert "parallel_streams" in printed
-    fit = bs.load(out)
-    one, eight = fit.predict([4.4e9, 4.4e9], 42e9, parallel_streams=[1, 8]).median
-    assert eight < one  # the same backbone with 8 streams is forecast lower
+    assert "parallel_streams" in printed.splitlines()[1]  # a column of the table
+    assert main([*predict, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["parallel_streams"] for r in rows] == [1, 8]
+    assert rows[1]["loss_median"] < rows[0]["loss_median"]  # the same backbone with 8 streams is forecast lower
+    assert main([*predict[:-1], "encoder_share=0"]) == 1
+    assert "--input encoder_share=0: each value must be a positive number" in capsys.readouterr().err
     assert main(["predict", str(out), "--params", "4.4B", "--tokens", "42B", "--input", "unique_tokens=1B"]) == 1
     assert "the parscale law does not read it" in capsys.readouterr().err
 

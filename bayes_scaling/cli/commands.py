@@ -98,6 +98,8 @@ def input_columns(pairs) -> dict:
 
 def input_values(pairs) -> dict:
     """``{input: values}`` from ``--input INPUT=VALUE[,VALUE...]`` flags ("200B" read as 2e11)."""
+    import numpy as np
+
     from .. import _constants as K
     from ..units import parse_count
 
@@ -109,10 +111,14 @@ def input_values(pairs) -> dict:
                 f"--input {pair}: give INPUT=VALUE with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
                 "(e.g. --input parallel_streams=8)"
             )
+        if name in out:
+            raise ValueError(f"--input {name} is given twice: give its values once, separated by commas")
         try:
             out[name] = [parse_count(v.strip()) for v in text.split(",")]
         except ValueError as exc:
             raise ValueError(f"--input {pair}: {exc}") from None
+        if not all(np.isfinite(v) and v > 0 for v in out[name]):
+            raise ValueError(f"--input {pair}: each value must be a positive number")
     return out
 
 

@@ -72,6 +72,11 @@ def recounted(runs, raw: pd.DataFrame, first: str, other: str):
     in that count."""
     from ..data.runs import Runs
 
+    if "average_params" in runs.frame:
+        raise ValueError(
+            f"--compare-params-col {other}: the table has an average_params column, counted like '{first}'; "
+            "the comparison would mix the two counts: drop the column, or count it in the other convention and fit that"
+        )
     by_family = len(runs.families) > 1
     lookup = _lookup(raw, first, other, by_family)
     frame = runs.to_frame()

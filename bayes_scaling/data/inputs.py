@@ -28,10 +28,19 @@ MEANING = {
 MIN_DISTINCT = {K.PARALLEL_STREAMS: 2, K.ENCODER_SHARE: 2}
 
 
-def range_problems(column: str, canonical: str, values: np.ndarray, rows_text) -> list[str]:
+def range_problems(column: str, canonical: str, values: np.ndarray, rows_text, params=None) -> list[str]:
     """What is wrong with the (already numeric, positive) values of an input column beyond
-    positivity: fewer than one stream, a share of 1 or more."""
-    finite = np.isfinite(values)
+    positivity: fewer than one stream, a share of 1 or more, an average count above N
+    (``params``: the runs' N, when known)."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values) & (values > 0)  # (not positive: said once, by the caller)
+    if canonical == K.AVERAGE_PARAMS and params is not None:
+        bad = np.flatnonzero(finite & (values > np.asarray(params, dtype=float) * (1 + 1e-9)))
+        if bad.size:
+            return [
+                f"column '{column}' is a run's parameter count averaged over training, so it cannot exceed N; it does "
+                f"at {rows_text(bad)} (give N as the dense count the run starts from, in the same units)"
+            ]
     if canonical == K.PARALLEL_STREAMS:
         bad = np.flatnonzero(finite & (values < 1))
         if bad.size:

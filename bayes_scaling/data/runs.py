@@ -183,7 +183,9 @@ class Runs:
                         f"column '{name}' must be > 0 but is zero or negative at {rows_text(nonpositive)}"
                         + (": give loss in nats/token (a positive cross-entropy)" if canonical == K.LOSS else "")
                     )
-            problems += law_input.range_problems(name, canonical, values, rows_text)
+            problems += law_input.range_problems(
+                name, canonical, values, rows_text, out[K.PARAMS].to_numpy() if K.PARAMS in out else None
+            )
         if problems:
             raise RunsValidationError(problems)
 
@@ -396,6 +398,9 @@ class Runs:
         if K.FAMILY in self.frame:
             keys = [K.FAMILY, *keys]
         frame = self.frame[keys].copy()
+        for name in K.LAW_INPUT_DEFAULTS:  # a blank is its default: the same configuration as one given so
+            if name in frame:
+                frame[name] = frame[name].fillna(K.law_input_default(name, self.frame))
         frame["log_loss"] = np.log(self.loss)
         grouped = frame.groupby(keys, sort=True, dropna=False)
         index = grouped.ngroup().to_numpy()

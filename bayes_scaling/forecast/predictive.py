@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import _constants as K
 from .._threads import in_threads
+from ..data.inputs import range_problems
 from ..errors import ExtrapolationWarning, SamplingWarning, SpecError
 from ..units import as_counts
 
@@ -351,4 +352,11 @@ def points(params, tokens, inputs=None):
     names = list(inputs)
     arrays = [as_counts(params, "params"), as_counts(tokens, "tokens"), *(as_counts(inputs[k], k) for k in names)]
     flat = [a.ravel().astype(float) for a in np.broadcast_arrays(*arrays)]
+    problems = [
+        p
+        for name, values in zip(names, flat[2:], strict=True)
+        for p in range_problems(name, name, values, lambda at: "point(s) " + ", ".join(map(str, at[:10])), flat[0])
+    ]
+    if problems:
+        raise SpecError("; ".join(problems).replace("column '", "input '"))
     return flat[0], flat[1], dict(zip(names, flat[2:], strict=True))

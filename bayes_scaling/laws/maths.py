@@ -280,7 +280,11 @@ def repeated_data_log_tokens(log_d, log_u, half_life):
     geometric = ops.exp(-rate * a) * (-ops.expm1(-rate * (b - a))) / (-ops.expm1(-rate))
     per_log = geometric / (b - a)
     into = ops.clip((log_d - log_u)[..., None] - np.log(a), 0.0, width)
-    return log_u + (per_log * into).sum(axis=-1)
+    if ops is not np:
+        return log_u + (per_log * into).sum(axis=-1)
+    # a product over the blocks, not a (draws, points, blocks) array: (points, blocks) @ (draws, blocks, 1)
+    summed = np.matmul(into, np.swapaxes(np.atleast_2d(per_log), -1, -2))[..., 0]
+    return (log_u + summed).astype(np.result_type(log_d, log_u), copy=False)
 
 
 # --------------------------------------------------------------------------- over-training

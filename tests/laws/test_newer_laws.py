@@ -205,6 +205,39 @@ def test_an_input_makes_configurations_and_reaches_a_forecast():
     assert np.allclose(blank.input_columns()["parallel_streams"], [1, 1, 2])
     assert np.allclose(blank.input_columns()["average_params"], [5e7, 1e8, 2e8])
     assert np.allclose(np.exp(blank.law_inputs(["encoder_share"])["encoder_share"]), 0.5)
+    # a blank is its default: the same configuration as the default given (seeds pooled)
+    seeds = bs.Runs.from_frame(
+        pd.DataFrame({"params": 1e8, "tokens": 1e10, "loss": [3.0, 3.1, 3.05], "parallel_streams": [1, None, 1]})
+    )
+    assert len(seeds.configs) == 1 and seeds.configs["n_seeds"].iloc[0] == 3
+
+
+def test_impossible_inputs_are_refused_in_tables_and_forecasts(fake_fit):
+    frame = pd.DataFrame({"params": [1e8, 2e8, 4e8], "tokens": 1e10, "loss": [3.0, 2.9, 2.8]})
+    with pytest.raises(RunsValidationError, match=r"averaged over training, so it cannot exceed N.*row 2"):
+        bs.Runs.from_frame(frame.assign(average_params=[5e7, 2e8, 8e8]))
+    with pytest.raises(RunsValidationError) as err:  # zero streams: said once, as not positive
+        bs.Runs.from_frame(frame.assign(parallel_streams=[1, 0, 2]))
+    assert len(err.value.problems) == 1 and "> 0" in err.value.problems[0]
+    # a forecast at an impossible input is refused, not answered with inf or NaN
+    with pytest.raises(bs.SpecError, match="input 'encoder_share' is the encoder's share"):
+        fake_fit.predict(1e9, 1e10, encoder_share=1.0)
+    with pytest.raises(bs.SpecError, match="input 'parallel_streams' counts parallel streams"):
+        fake_fit.predict([1e9, 2e9], 1e10, parallel_streams=[1, 0.5])
+
+
+def test_repeated_data_utility_keeps_memory_and_dtype_per_draw():
+    """Per-draw half-lives against many points: (draws, points), no (draws, points, blocks) array,
+    in the callers' precision."""
+    half_life = np.array([[3.0], [5.0], [40.0]])
+    log_d = np.log(np.geomspace(1e9, 1e12, 200, dtype=np.float32))[None, :]
+    log_u = np.full_like(log_d, np.log(1e9))
+    out = laws.repeated_data_log_tokens(log_d, log_u, half_life)
+    assert out.shape == (3, 200) and out.dtype == np.float32
+    for row, hl in zip(out, half_life[:, 0], strict=True):
+        assert np.allclose(
+            row, laws.repeated_data_log_tokens(log_d[0].astype(float), log_u[0].astype(float), hl), atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("name", ["parscale", "chinchilla_average_n", "data_utility", "encoder_decoder"])
@@ -216,5 +249,6 @@ def test_the_report_typesets_each_law_and_the_terminal_reads_it(name):
     for tex in filter(None, [law.formula, law.allocation]):
         assert str(formula_svg(tex)).startswith("<svg"), tex
         assert "\\" not in plain_text(tex), plain_text(tex)
-    assert law.allocation_kind == ("not_applicable" if name in ("parscale", "encoder_decoder") else law.allocation_kind)
+    expected = {"parscale": "not_applicable", "encoder_decoder": "not_applicable", "data_utility": "numerical"}
+    assert law.allocation_kind == expected.get(name, "closed_form")
     assert all(law.meaning(p) for p in (*law.reported, *law.parameters)), name

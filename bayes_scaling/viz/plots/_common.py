@@ -100,6 +100,7 @@ def _observed(fit) -> pd.DataFrame | None:
     const = fit.idata["constant_data"].to_dataset()
     obs = fit.idata["observed_data"].to_dataset()
     n, d = np.exp(const["log_n"].values), np.exp(const["log_d"].values)
+    inputs = {name: np.exp(const[K.LAW_INPUT_DATA[name]].values) for name in fit.law.extra_inputs}
     return pd.DataFrame(
         {
             K.PARAMS: n,
@@ -107,6 +108,7 @@ def _observed(fit) -> pd.DataFrame | None:
             K.FLOPS: fit.flops_per_param_token * n * d,
             K.LOSS: np.exp(obs["mean_log_loss"].values),
             "n_seeds": const["n_seeds"].values.astype(int),
+            **inputs,
         }
     )
 
