@@ -80,45 +80,44 @@ def _load(args):
     return fit
 
 
-def input_columns(pairs) -> dict:
-    """``{input: column}`` from ``--input-col INPUT=COLUMN`` flags; a bad one is refused by name."""
+def _input_pairs(pairs, flag: str, what: str, example: str) -> dict:
+    """``{input: text}`` from ``FLAG INPUT=WHAT`` flags: an unknown input, a missing value or an
+    input given twice refused in the flag's words."""
     from .. import _constants as K
-
-    out = {}
-    for pair in pairs:
-        name, sep, column = (part.strip() for part in pair.partition("="))
-        if not sep or not column or name not in K.LAW_INPUT_DEFAULTS:
-            raise ValueError(
-                f"--input-col {pair}: give INPUT=COLUMN with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
-                "(e.g. --input-col parallel_streams=P)"
-            )
-        out[name] = column
-    return out
-
-
-def input_values(pairs) -> dict:
-    """``{input: values}`` from ``--input INPUT=VALUE[,VALUE...]`` flags ("200B" read as 2e11)."""
-    import numpy as np
-
-    from .. import _constants as K
-    from ..units import parse_count
 
     out = {}
     for pair in pairs:
         name, sep, text = (part.strip() for part in pair.partition("="))
         if not sep or not text or name not in K.LAW_INPUT_DEFAULTS:
             raise ValueError(
-                f"--input {pair}: give INPUT=VALUE with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
-                "(e.g. --input parallel_streams=8)"
+                f"{flag} {pair}: give INPUT={what} with INPUT one of {', '.join(K.LAW_INPUT_DEFAULTS)} "
+                f"(e.g. {flag} {example})"
             )
         if name in out:
-            raise ValueError(f"--input {name} is given twice: give its values once, separated by commas")
+            raise ValueError(f"{flag} {name} is given twice: give it once")
+        out[name] = text
+    return out
+
+
+def input_columns(pairs) -> dict:
+    """``{input: column}`` from ``--input-col INPUT=COLUMN`` flags."""
+    return _input_pairs(pairs, "--input-col", "COLUMN", "parallel_streams=P")
+
+
+def input_values(pairs) -> dict:
+    """``{input: values}`` from ``--input INPUT=VALUE[,VALUE...]`` flags ("200B" read as 2e11)."""
+    import numpy as np
+
+    from ..units import parse_count
+
+    out = {}
+    for name, text in _input_pairs(pairs, "--input", "VALUE[,VALUE...]", "parallel_streams=8").items():
         try:
             out[name] = [parse_count(v.strip()) for v in text.split(",")]
         except ValueError as exc:
-            raise ValueError(f"--input {pair}: {exc}") from None
+            raise ValueError(f"--input {name}={text}: {exc}") from None
         if not all(np.isfinite(v) and v > 0 for v in out[name]):
-            raise ValueError(f"--input {pair}: each value must be a positive number")
+            raise ValueError(f"--input {name}={text}: each value must be a positive number")
     return out
 
 
