@@ -150,13 +150,8 @@ def main() -> None:
         "",
         pd.DataFrame(weights).round(3).to_markdown(index=False),
         "",
-        "## Sampler warnings",
-        "",
-        *([f"- {n}" for n in notes] or ["none"]),
     ]
-    print("\n".join(text))
-    if not args.quick:
-        (RESULTS / "law_comparison.md").write_text("\n".join(text) + "\n")
+    publish(text, notes, "law_comparison.md", args.quick)
 
 
 def farseer_claim(table: pd.DataFrame) -> list[str]:
@@ -260,13 +255,16 @@ def repeated_data(quick: bool) -> None:
         "",
         pd.DataFrame(weights).round(3).to_markdown(index=False),
         "",
-        "## Sampler warnings",
-        "",
-        *([f"- {n}" for n in notes] or ["none"]),
     ]
+    publish(text, notes, "law_comparison_repeated.md", quick)
+
+
+def publish(text: list[str], notes: list[str], name: str, quick: bool) -> None:
+    """Print the results with the sampler warnings; write them to results/``name`` unless quick."""
+    text = [*text, "## Sampler warnings", "", *([f"- {n}" for n in notes] or ["none"])]
     print("\n".join(text))
     if not quick:
-        (RESULTS / "law_comparison_repeated.md").write_text("\n".join(text) + "\n")
+        (RESULTS / name).write_text("\n".join(text) + "\n")
 
 
 if __name__ == "__main__":
