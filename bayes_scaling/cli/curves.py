@@ -126,6 +126,13 @@ def print_curve_fit(fit, out: Path | None = None) -> None:
     print(f"Diagnostics: {verdict.headline()}")
     for p in verdict.problems:
         print(f"  - {p}")
+    loo = fit.loo()
+    high = int((np.asarray(loo.pareto_k) > loo.good_k).sum())
+    print(
+        f"PSIS-LOO, one run tree (a run and its cooldown branches) left out at a time: elpd {float(loo.elpd):.1f} "
+        f"(se {float(loo.se):.1f}) over {loo.n_data_points} trees"
+        + (f"; Pareto k above {loo.good_k:.2f} for {high}: that estimate is unreliable" if high else "")
+    )
     if out is not None:
         print(f"Saved posterior to {out}")
 

@@ -13,7 +13,7 @@ from ..errors import SpecError
 
 def check_same_runs(fits: Mapping) -> None:
     """Refuse fits of different runs (their scores are not comparable), naming the data hashes."""
-    hashes = {name: f.idata.attrs.get("data_hash") for name, f in fits.items()}
+    hashes = {name: getattr(f, "data_hash", None) or f.idata.attrs.get("data_hash") for name, f in fits.items()}
     if len(set(hashes.values())) > 1:
         raise SpecError(
             "compare and stack need fits of the same runs (scores on different data are not comparable); "
@@ -33,8 +33,13 @@ def loo_table(fits: Mapping, method: str = "stacking") -> pd.DataFrame:
     table = az.compare(loos, method=method, round_to="none")  # ("auto" rounds elpd to 2 significant digits)
     table["n_high_pareto_k"] = [int((np.asarray(loos[n].pareto_k) > loos[n].good_k).sum()) for n in table.index]
     table.attrs["warnings"] = [
-        f"{name}: {k} configuration(s) with Pareto k above {loos[name].good_k:.2f}; its LOO score is unreliable"
+        f"{name}: {k} {_unit(loos[name])} with Pareto k above {loos[name].good_k:.2f}; its LOO score is unreliable"
         for name, k in table["n_high_pareto_k"].items()
         if k
     ]
     return table
+
+
+def _unit(loo) -> str:
+    """What one left-out point of ``loo`` is, in words."""
+    return "run tree(s)" if "tree" in loo.elpd_i.dims else "configuration(s)"

@@ -26,6 +26,7 @@ from ..data.curves import LR, Curves
 from ..errors import ExtrapolationWarning, SpecError, UnconvergedFitError, option
 from ..inference.curves import (
     DROP_RAW,
+    MIN_MEAN,
     NOISE_PARAMETERS,
     CurveInputs,
     CurveModel,
@@ -37,7 +38,7 @@ from ..inference.diagnostics import Verdict, diagnostics_table
 from ..inference.sampling import default_sampler, nuts_options, quiet_pymc_logs, run_nuts, sampling_cores
 from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE
 from ..laws.schedules import DEFAULT_BLOCKS, Schedule, curve_features
-from ..noise.along_run import continue_paths, new_paths
+from ..noise.along_run import continue_paths, new_paths, tree_loglik
 from .predictive import Forecast, _seed_sequence
 
 KINDS = ("mean", "new_run")
@@ -128,6 +129,65 @@ class CurveFit:
         )
         diag = self.diagnostics()
         return table.join(diag[["r_hat", "ess_bulk"]])
+
+    @property
+    def data_hash(self) -> str:
+        """SHA-256 of the fitted observations (run, step, loss): fits of other curves differ."""
+        import hashlib
+
+        obs = self.inputs.obs
+        digest = hashlib.sha256("\n".join(obs.run_ids).encode())
+        for values in (obs.run, obs.step, obs.loss):
+            digest.update(np.ascontiguousarray(values, dtype=float).tobytes())
+        return digest.hexdigest()
+
+    def log_likelihood(self):
+        """Log density of each run tree's observations (a run with the cooldowns branched off it:
+        their residuals share one path) per draw, ``(chain, draw, tree)`` DataArray: the terms of
+        the model's likelihood, from the stored draws."""
+        import xarray as xr
+
+        obs, f = self.inputs.obs, self.inputs.features
+        post = self.idata["posterior"].to_dataset()
+        n_chains, n_per_chain = post.sizes[K.CHAIN], post.sizes[K.DRAW]
+        theta, names = self.draws(), self.law.parameters
+        raw = post[DROP_RAW].values.reshape(-1, len(obs.run_ids))[:, obs.run]
+        noise = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_PARAMETERS}
+        log_x = self.inputs.log_x(obs.params)
+        y = np.log(obs.loss)
+        out = np.empty((self.n_draws, obs.n_trees))
+        size = max(1, CHUNK_ELEMENTS // (len(obs) * max(f.block_w.shape[1], 1)))
+
+        def work(start: int) -> None:
+            sl = slice(start, start + size)
+            part = {k: theta[k][sl, None] for k in names}
+            part[DROP_SCALE] = np.exp(noise["drop_sd"][sl] * raw[sl])
+            resid = y - np.log(np.maximum(self.law.mean(part, f, log_x), MIN_MEAN))
+            out[sl] = tree_loglik(
+                resid,
+                obs.parent,
+                obs.dt,
+                obs.tree,
+                obs.n_trees,
+                noise["sigma"][sl],
+                noise["ell"][sl],
+                noise["omega"][sl],
+            )
+
+        in_threads(work, range(0, self.n_draws, size))
+        return xr.DataArray(out.reshape(n_chains, n_per_chain, obs.n_trees), dims=(K.CHAIN, K.DRAW, "tree"))
+
+    def loo(self):
+        """PSIS-LOO leaving out one run tree at a time (a run and the cooldowns branched off it,
+        whose paths are one): ArviZ's ``ELPDDataLOO``, for ``bs.compare`` of curve fits of the
+        same curves (e.g. ``multipower`` against ``annealing``). Few trees (6 in the public
+        curves) make its standard error rough, and high Pareto k values are common: a tree is
+        much of the data."""
+        from ..inference.psis import elpd_loo
+
+        if not hasattr(self, "_loo_cache"):
+            self._loo_cache = elpd_loo(self.log_likelihood(), self.idata["posterior"].to_dataset(), "tree")
+        return self._loo_cache
 
     def _check_answerable(self, accept_unconverged: bool = False) -> None:
         verdict = self.verdict

@@ -534,35 +534,9 @@ class ScalingFit(Predictive):
 
     @cached_property
     def _loo(self):
-        import xarray as xr
-        from arviz_stats.utils import ELPDDataLOO
+        from ..inference.psis import elpd_loo
 
-        from ..inference.psis import good_k, loo_pointwise
-
-        log_lik = self.log_likelihood()
-        n_chains, n_draws, n_configs = log_lik.shape
-        n_samples = n_chains * n_draws
-        # r_eff as ArviZ takes it: the mean relative ESS (mean method) of every posterior value
-        ess = self.idata["posterior"].to_dataset().azstats.ess(method="mean")
-        r_eff = float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean()) / n_samples
-        out = loo_pointwise(log_lik.values.reshape(n_samples, n_configs), r_eff)
-        per_config = {k: xr.DataArray(out[k], dims=(K.CONFIG,), name="loss") for k in ("elpd_i", "p_loo_i", "pareto_k")}
-        elpd, se, p_loo, _ = per_config["elpd_i"].azstats.loo_summary(per_config["p_loo_i"])
-        threshold = good_k(n_samples)
-        return ELPDDataLOO(
-            elpd=elpd,
-            se=se,
-            p=p_loo,
-            n_samples=n_samples,
-            n_data_points=n_configs,
-            scale="log",
-            warning=bool(np.any(out["pareto_k"] > threshold)),
-            good_k=threshold,
-            elpd_i=per_config["elpd_i"],
-            pareto_k=per_config["pareto_k"],
-            approx_posterior=False,
-            log_weights=xr.DataArray(out["log_weights"].reshape(log_lik.shape), dims=log_lik.dims, name="loss"),
-        )
+        return elpd_loo(self.log_likelihood(), self.idata["posterior"].to_dataset(), K.CONFIG)
 
     def save(self, path, *, overwrite: bool = False) -> None:
         """Write the fit to a netCDF file (atomic; refuses to replace a file unless ``overwrite``)."""

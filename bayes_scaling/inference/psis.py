@@ -165,3 +165,34 @@ def loo_pointwise(log_lik: np.ndarray, r_eff: float = 1.0) -> dict:
 def good_k(n_samples: int) -> float:
     """ArviZ's threshold for a reliable Pareto :math:`\\hat k`: ``min(1 - 1/log10 S, 0.7)``."""
     return min(1 - 1 / np.log10(n_samples), 0.7) if n_samples > 1 else 0.7
+
+
+def elpd_loo(log_lik, posterior, dim: str):
+    """ArviZ's ``ELPDDataLOO`` (for ``az.compare``) from a ``(chain, draw, dim)`` log-likelihood
+    DataArray, one point per ``dim`` (a configuration, a run of a curve fit) left out at a time;
+    ``r_eff`` as ArviZ takes it, the mean relative ESS of every value of ``posterior`` (a Dataset)."""
+    import xarray as xr
+    from arviz_stats.utils import ELPDDataLOO
+
+    n_chains, n_draws, n_points = log_lik.shape
+    n_samples = n_chains * n_draws
+    ess = posterior.azstats.ess(method="mean")
+    r_eff = float(np.hstack([ess[v].values.ravel() for v in ess.data_vars]).mean()) / n_samples
+    out = loo_pointwise(log_lik.values.reshape(n_samples, n_points), r_eff)
+    per_point = {k: xr.DataArray(out[k], dims=(dim,), name="loss") for k in ("elpd_i", "p_loo_i", "pareto_k")}
+    elpd, se, p_loo, _ = per_point["elpd_i"].azstats.loo_summary(per_point["p_loo_i"])
+    threshold = good_k(n_samples)
+    return ELPDDataLOO(
+        elpd=elpd,
+        se=se,
+        p=p_loo,
+        n_samples=n_samples,
+        n_data_points=n_points,
+        scale="log",
+        warning=bool(np.any(out["pareto_k"] > threshold)),
+        good_k=threshold,
+        elpd_i=per_point["elpd_i"],
+        pareto_k=per_point["pareto_k"],
+        approx_posterior=False,
+        log_weights=xr.DataArray(out["log_weights"].reshape(log_lik.shape), dims=log_lik.dims, name="loss"),
+    )

@@ -237,7 +237,12 @@ def _forecasts(fit, frame: pd.DataFrame, budgets: list[float]) -> dict:
         _html.figure(
             plots.slices(fit),
             "Loss against N at fixed D and against D at fixed N with nearby runs",
-            "Slices through the law at the data's median N and D, with the runs within a factor of 2 of each slice.",
+            "Slices through the law at the data's median N and D, with the runs within a factor of 2 of each slice"
+            + (
+                f" (the law drawn at the default {', '.join(fit.law.extra_inputs)}; the runs at their own)."
+                if fit.law.extra_inputs
+                else "."
+            ),
         )
     )
     note = ""

@@ -48,6 +48,7 @@ def test_the_command_saves_a_curve_fit_that_loads_and_summarises(curve_fit, curv
     assert main(["summary", str(curve_file[0])]) == 0
     text = capsys.readouterr().out
     assert "multipower" in text and "kappa" in text and "Diagnostics" in text
+    assert "PSIS-LOO, one run tree (a run and its cooldown branches) left out at a time: elpd" in text
 
 
 def test_a_saved_curve_fit_is_never_overwritten(curve_fit, curve_file):
@@ -212,3 +213,26 @@ def test_multipower_recovers_its_truth_over_synthetic_data_sets():
             hits[name] += covers(draws[name], at_refs[name], 0.9)
     need = min_covered(n_sets, 0.9, quantities=len(checked))
     assert all(h >= need for h in hits.values()), (hits, need)
+
+
+def test_the_pointwise_log_likelihood_is_the_models_own_term_and_loo_compares_curve_laws(curve_fit):
+    """Per run tree, summed: the model's likelihood term (PyMC's graph) at the same draws; so
+    PSIS-LOO over trees scores the fit, and ``bs.compare`` ranks curve fits of the same curves."""
+    import pytensor
+
+    from bayes_scaling.inference.curves import build_curve_model
+
+    ll = curve_fit.log_likelihood()
+    assert ll.dims == ("chain", "draw", "tree") and ll.shape[:2] == (2, 300)
+    assert ll.sizes["tree"] == curve_fit.inputs.obs.n_trees and np.isfinite(ll.values).all()
+    model = build_curve_model(curve_fit.spec, curve_fit.inputs)
+    free = model.free_RVs
+    term = pytensor.function(free, model["curve_loglik"], on_unused_input="ignore")
+    post = curve_fit.idata["posterior"].to_dataset()
+    for chain, draw in [(0, 0), (1, 123), (0, 299)]:
+        values = [post[v.name].values[chain, draw] for v in free]
+        assert term(*values) == pytest.approx(float(ll.values[chain, draw].sum()), rel=1e-9, abs=1e-6)
+    loo = curve_fit.loo()
+    assert loo.n_data_points == curve_fit.inputs.obs.n_trees and np.isfinite(loo.elpd)
+    table = bs.compare({"a": curve_fit, "b": curve_fit})
+    assert set(table.index) == {"a", "b"} and table["elpd_diff"].abs().max() < 1e-9
