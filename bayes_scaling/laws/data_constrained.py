@@ -17,6 +17,12 @@ from .chinchilla import (
 )
 from .registry import DataScale, Law, register_law
 
+#: The allocation exponents of a law of repeated data, read where every token is unique.
+UNIQUE_DATA_ALLOCATION = {
+    "a": "allocation exponent of N when every token is unique: N* grows as C^a, a = β/(α+β)",
+    "b": "allocation exponent of D when every token is unique: D* grows as C^b, b = α/(α+β)",
+}
+
 
 # --------------------------------------------------------------------------- data-constrained
 def _data_constrained_priors(scale: DataScale) -> dict:
@@ -91,8 +97,7 @@ DATA_CONSTRAINED = register_law(
             "R_N_star": "excess parameter ratio at which extra parameters keep 1 − 1/e of their value (5.3)",
             "log_rstar_D": "log R_D* (sampled in place of R_D*)",
             "log_rstar_N": "log R_N* (sampled in place of R_N*)",
-            "a": "allocation exponent of N when every token is unique: N* grows as C^a, a = β/(α+β)",
-            "b": "allocation exponent of D when every token is unique: D* grows as C^b, b = α/(α+β)",
+            **UNIQUE_DATA_ALLOCATION,
         },
         exponents=("alpha", "beta"),
     )

@@ -32,6 +32,7 @@ from .chinchilla import (
     chinchilla_log_mean,
     chinchilla_reported,
 )
+from .data_constrained import UNIQUE_DATA_ALLOCATION
 from .registry import DataScale, Law, register_law
 
 
@@ -83,8 +84,7 @@ DATA_UTILITY = register_law(
             "beta": "exponent of the effective data D_e (of D itself in the first epoch)",
             "half_life": "τ, the half-life of repeated data's utility, in epochs: the exponent of D halves every τ epochs",
             "log_half_life": "log τ (sampled in place of τ)",
-            "a": "allocation exponent of N when every token is unique: N* grows as C^a, a = β/(α+β)",
-            "b": "allocation exponent of D when every token is unique: D* grows as C^b, b = α/(α+β)",
+            **UNIQUE_DATA_ALLOCATION,
         },
         exponents=("alpha", "beta"),
     )
