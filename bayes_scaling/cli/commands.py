@@ -281,8 +281,6 @@ def cmd_predict(args) -> int:
         )
     fc = fit.predict(params, tokens, kind=args.kind, **dict(zip(inputs, values, strict=True)))
     frame = fc.to_frame(args.prob)
-    for name, value in zip(inputs, values, strict=True):
-        frame.insert(2, name, value)
     frame["decades_outside"] = fit.decades_outside(fit.flops_per_param_token * frame["params"] * frame["tokens"])
     if emit(args, frame, fit):
         return 0

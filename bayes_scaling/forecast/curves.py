@@ -16,6 +16,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -183,11 +184,13 @@ class CurveFit:
         same curves (e.g. ``multipower`` against ``annealing``). Few trees (6 in the public
         curves) make its standard error rough, and high Pareto k values are common: a tree is
         much of the data."""
+        return self._loo
+
+    @cached_property
+    def _loo(self):
         from ..inference.psis import elpd_loo
 
-        if not hasattr(self, "_loo_cache"):
-            self._loo_cache = elpd_loo(self.log_likelihood(), self.idata["posterior"].to_dataset(), "tree")
-        return self._loo_cache
+        return elpd_loo(self.log_likelihood(), self.idata["posterior"].to_dataset(), "tree")
 
     def _check_answerable(self, accept_unconverged: bool = False) -> None:
         verdict = self.verdict
@@ -269,7 +272,12 @@ class CurveFit:
         if kind == "mean":
             mean = self.mean_curve(params, schedule, steps)
             return CurveForecast(
-                np.full(steps.size, params), np.full(steps.size, np.nan), mean, kind, steps, schedule.name
+                np.full(steps.size, params),
+                np.full(steps.size, np.nan),
+                mean,
+                kind,
+                steps=steps,
+                schedule=schedule.name,
             )
         d = self.draws()
         rng = np.random.default_rng(_seed_sequence(random_seed))
@@ -286,7 +294,12 @@ class CurveFit:
             mean = self.mean_curve(params, schedule, steps, drop_scale=scale)
             x = self._continue(run_id, upto, params, schedule, steps, rng, scale)
         return CurveForecast(
-            np.full(steps.size, params), np.full(steps.size, np.nan), mean * np.exp(x), kind, steps, schedule.name
+            np.full(steps.size, params),
+            np.full(steps.size, np.nan),
+            mean * np.exp(x),
+            kind,
+            steps=steps,
+            schedule=schedule.name,
         )
 
     def _check_reach(self, params: float, schedule: Schedule) -> None:

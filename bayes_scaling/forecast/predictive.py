@@ -124,6 +124,8 @@ class Forecast:
     tokens: np.ndarray
     draws: np.ndarray
     kind: str
+    #: The law's other inputs given at the points, by name, in their units (e.g. ``parallel_streams``).
+    inputs: dict = field(default_factory=dict)
     _summaries: dict = field(default_factory=dict, init=False, repr=False)
 
     def _summary(self, prob: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,6 +160,7 @@ class Forecast:
                 {
                     K.PARAMS: self.params,
                     K.TOKENS: self.tokens,
+                    **self.inputs,
                     "loss_median": self.median,
                     "loss_lo": lo,
                     "loss_hi": hi,
@@ -249,7 +252,7 @@ class Predictive:
 
         in_threads(work, starts, workers)
         draws.flags.writeable = False  # its median and intervals are kept (see Forecast)
-        return Forecast(params=n, tokens=d, draws=draws, kind=kind)
+        return Forecast(params=n, tokens=d, draws=draws, kind=kind, inputs=extra)
 
     def predict_summary(
         self,

@@ -224,6 +224,10 @@ def test_impossible_inputs_are_refused_in_tables_and_forecasts(fake_fit):
         fake_fit.predict(1e9, 1e10, encoder_share=1.0)
     with pytest.raises(bs.SpecError, match="input 'parallel_streams' counts parallel streams"):
         fake_fit.predict([1e9, 2e9], 1e10, parallel_streams=[1, 0.5])
+    # a forecast keeps the inputs it was asked at, broadcast to its points
+    frame = fake_fit.predict([1e9, 2e9], 1e10, unique_tokens=5e9).to_frame()
+    assert list(frame.columns[:3]) == ["params", "tokens", "unique_tokens"]
+    assert np.allclose(frame["unique_tokens"], 5e9)
 
 
 def test_repeated_data_utility_keeps_memory_and_dtype_per_draw():
