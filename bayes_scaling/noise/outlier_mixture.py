@@ -34,18 +34,64 @@ def _default_priors() -> dict:
     }
 
 
-def _observe(name: str, theta: Mapping, loc, var, observed, dims) -> None:
+def _log_normal_cdf(z):
+    r""":math:`\log\Phi(z)` with finite values and gradients everywhere: the asymptotic branch
+    (``erfcx``) below -1, ``log1p(-erfc/2)`` above, each fed only the arguments of its own side
+    (a ``switch`` differentiates both branches, and an infinite one would poison the gradient)."""
+    import pytensor.tensor as pt
+
+    low = z < -1.0
+    z_low = pt.switch(low, z, -1.0)
+    z_high = pt.switch(low, 0.0, z)
+    return pt.switch(
+        low,
+        pt.log(pt.erfcx(-z_low / np.sqrt(2.0)) / 2.0) - 0.5 * z_low**2,
+        pt.log1p(-pt.erfc(z_high / np.sqrt(2.0)) / 2.0),
+    )
+
+
+def _mixture_logp(value, loc, var, pi, w):
+    """The mixture's log density in PyTensor. PyMC's SkewNormal computes log(1 + erf(.)), which is
+    -inf (and its gradient nan) a few scales below the law when the seed noise is small: NUTS
+    then diverges. Here the skew-normal's log Phi is the stable one above."""
+    import pytensor.tensor as pt
+
+    s2 = var
+    omega2 = var + w**2
+    r = value - loc
+    log_in = pt.log1p(-pi) - 0.5 * r**2 / s2 - 0.5 * pt.log(2.0 * np.pi * s2)
+    log_out = (
+        pt.log(pi)
+        + np.log(2.0)
+        - 0.5 * r**2 / omega2
+        - 0.5 * pt.log(2.0 * np.pi * omega2)
+        + _log_normal_cdf(w * r / pt.sqrt(s2 * omega2))
+    )
+    return pt.logaddexp(log_in, log_out)
+
+
+def _mixture_dist(loc, var, pi, w, size):
+    """The generative graph (prior predictive, SBC): Gaussian noise, plus a half-normal excess of
+    scale w with probability pi. Its log density is :func:`_mixture_logp`."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    pi, w = theta["outlier_prob"], theta["outlier_excess"]
-    pm.Mixture(
+    noise = pm.Normal.dist(loc, pt.sqrt(var), size=size)
+    excess = pm.Bernoulli.dist(pi, size=size) * pt.abs(pm.Normal.dist(0.0, w, size=size))
+    return noise + excess
+
+
+def _observe(name: str, theta: Mapping, loc, var, observed, dims) -> None:
+    import pymc as pm
+
+    pm.CustomDist(
         name,
-        w=pt.stack([1.0 - pi, pi]),
-        comp_dists=[
-            pm.Normal.dist(mu=loc, sigma=pt.sqrt(var)),
-            pm.SkewNormal.dist(mu=loc, sigma=pt.sqrt(var + w**2), alpha=w / pt.sqrt(var)),
-        ],
+        loc,
+        var,
+        theta["outlier_prob"],
+        theta["outlier_excess"],
+        logp=_mixture_logp,
+        dist=_mixture_dist,
         observed=observed,
         dims=dims,
     )
