@@ -29,6 +29,9 @@ from ..noise import reported_noise
 from . import files
 from .result import ScalingFit, summary_table
 
+#: The dim of every family's configurations in one family's view (where its drifts start).
+DRIFT_CONFIG = "drift_config"
+
 
 class FamilyFit:
     """A posterior over several families and the spec that produced it.
@@ -139,6 +142,10 @@ class FamilyFit:
             keep = np.isin(rep, configs)
             sub_const["rep_index"] = ("replicated_config", np.searchsorted(configs, rep[keep]))
             sub_obs["within_ss"] = ("replicated_config", observed["within_ss"].values[keep])
+        # the drifts beyond the data start where every family's runs end, not this family's
+        # (the pooled form was fitted on all of them; a family with no runs has the same box)
+        sub_const["drift_log_n"] = (DRIFT_CONFIG, const["log_n"].values)
+        sub_const["drift_log_d"] = (DRIFT_CONFIG, const["log_d"].values)
         groups["constant_data"] = sub_const.drop_vars(K.CONFIG, errors="ignore")
         groups["observed_data"] = sub_obs.drop_vars(K.CONFIG, errors="ignore")
         if "runs" in self.idata:

@@ -148,13 +148,23 @@ class ScalingFit(Predictive):
 
     # ------------------------------------------------------------------ answers
     def extrapolation_distance(self, params, tokens) -> np.ndarray:
-        """Decades (log10) outside the fitted box of N, D and C, per point (0 inside the data)."""
+        """Decades (log10) outside the fitted box of N, D and C, per point (0 inside the data; for
+        one family of a fit over families, the box of every family's runs)."""
         n, d = np.broadcast_arrays(as_counts(params, "params"), as_counts(tokens, "tokens"))
         return self._distance_outside_data(np.log(n), np.log(d))
 
-    def _distance_outside_data(self, log_n, log_d) -> np.ndarray:
+    def _drift_reference(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(log N, log D)`` of the runs the law's form was fitted on, which the drifts measure
+        their distance from: this fit's configurations, or, for one family of a fit over
+        families, every family's (its ``drift_log_n`` / ``drift_log_d``: the pooled form was
+        fitted on all of them; see :meth:`~bayes_scaling.FamilyFit.family`)."""
         const = self.idata["constant_data"]
-        return extrapolation_distance(log_n, log_d, const["log_n"].values, const["log_d"].values)
+        if "drift_log_n" in const:
+            return const["drift_log_n"].values, const["drift_log_d"].values
+        return const["log_n"].values, const["log_d"].values
+
+    def _distance_outside_data(self, log_n, log_d) -> np.ndarray:
+        return extrapolation_distance(log_n, log_d, *self._drift_reference())
 
     def with_extrapolation_sd(self, extrapolation_sd: float, mean: float = 0.0) -> ScalingFit:
         """The same posterior with another extrapolation drift :math:`\\kappa` and expected drift
@@ -183,8 +193,8 @@ class ScalingFit(Predictive):
     def _allocation_shift(self, log_c, rows=slice(None)) -> np.ndarray | None:
         """The allocation drift :math:`w_s(C)` (ln N) at ``log_c = ln(ND)`` for draws ``rows``;
         None without one (no allocation, lambda = 0, or every point inside the fitted compute)."""
-        lam, const = self._noise.allocation_sd, self.idata["constant_data"]
-        fitted = const["log_n"].values + const["log_d"].values
+        lam = self._noise.allocation_sd
+        fitted = np.add(*self._drift_reference())
         if lam <= 0 or not self._law.allocates or not compute_distance(log_c, fitted).any():
             return None  # (inside the data: no (draws x points) arrays)
         return allocation_shift(np.asarray(log_c, dtype=float), fitted, lam, allocation_u(self.n_draws)[rows])

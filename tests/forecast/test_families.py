@@ -12,6 +12,7 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayes_scaling as bs
+from bayes_scaling.noise.extrapolation import extrapolation_distance
 from bayes_scaling import planning
 from bayes_scaling.data.runs import Runs
 from bayes_scaling.inference.families import FamilyPooling
@@ -163,6 +164,29 @@ def test_a_family_with_few_runs_borrows_and_a_new_family_is_widest(family_fit):
     again = family_fit.family("a new recipe").draws("alpha")
     np.testing.assert_array_equal(again, family_fit.family("a new recipe").draws("alpha"))
     assert not np.array_equal(again, family_fit.family("another recipe").draws("alpha"))
+
+
+def test_drifts_start_where_every_familys_runs_end(family_fit):
+    """The pooled form was fitted on every family's runs: a family's view (seen, with few runs,
+    or new) measures the extrapolation drift from the joint data, not from its own runs."""
+    few, base = family_fit.family("few"), family_fit.family("base")
+    n, d = family_fit.runs.params, family_fit.runs.tokens
+    inside = (float(np.exp(np.log(n).mean())), float(np.exp(np.log(d).mean())))
+    top = np.argmax(n * d)
+    far = (float(n[top] * 10), float(d[top] * 10))  # 10x the largest run's N and D: 2 decades of C
+    # some runs of the other families lie outside the 4-run family's own box: inside its view's
+    own = few.runs
+    outside_own = extrapolation_distance(np.log(n), np.log(d), np.log(own.params), np.log(own.tokens)) > 0
+    assert outside_own.any()
+    np.testing.assert_array_equal(few.extrapolation_distance(n[outside_own], d[outside_own]), 0.0)
+    for view in (few, base, family_fit.family("a new recipe")):
+        assert view.extrapolation_distance(*inside)[()] == 0.0
+        assert view.extrapolation_distance(*far)[()] == pytest.approx(2.0)
+    # the drift is the same for every family at a point beyond all of them
+    z = np.ones(few.n_draws)
+    no_drift = few.with_extrapolation_sd(0.0)
+    delta = few.log_mean_draws(far[0], far[1], drift_z=z) - no_drift.log_mean_draws(far[0], far[1], drift_z=z)
+    np.testing.assert_allclose(delta, few.noise.extrapolation_sd * np.sqrt(2.0), rtol=1e-9)
 
 
 def test_new_family_needs_pooled_parameters(family_fit):
