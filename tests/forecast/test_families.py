@@ -12,11 +12,11 @@ import pytest
 from pymc_extras.prior import Prior
 
 import bayes_scaling as bs
-from bayes_scaling.noise.extrapolation import extrapolation_distance
 from bayes_scaling import planning
 from bayes_scaling.data.runs import Runs
 from bayes_scaling.inference.families import FamilyPooling
 from bayes_scaling.inference.model import ScalingModel, build_model, data_scale
+from bayes_scaling.noise.extrapolation import extrapolation_distance
 
 #: Three recipes: the same exponents' neighbourhood, their own E; "few" has 4 runs.
 FAMILIES = {"base": (1.69, 0.34, 12), "wide": (1.80, 0.36, 12), "few": (1.60, 0.33, 4)}
