@@ -52,6 +52,12 @@ def test_summary_prints_parameters_and_verdict(saved, capsys):
     assert f"Compute-optimal allocation: {plain_text(law.allocation)}" in out
 
 
+def test_exact_loo_is_for_curve_fits(saved, capsys):
+    assert main(["summary", str(saved), "--exact-loo"]) != 0
+    err = capsys.readouterr().err
+    assert "--exact-loo is for curve fits" in err and "Traceback" not in err
+
+
 def test_likelihood_choices_come_from_the_registry(capsys):
     from bayes_scaling.cli import build_parser
     from bayes_scaling.noise import available_likelihoods

@@ -312,13 +312,17 @@ def cmd_summary(args) -> int:
     fit = load(args.model)
     if isinstance(fit, CurveFit):
         if not emit(args, fit.summary(), fit):
-            print_curve_fit(fit)
+            print_curve_fit(fit, exact_loo=args.exact_loo)
         return 0
     if isinstance(fit, FamilyFit) and args.family is None:
         if emit(args, fit.summary(), fit):
             return 0
         print_families(fit)
         return 0
+    if args.exact_loo:
+        raise ValueError(
+            "--exact-loo is for curve fits (fit --law multipower or annealing); this file holds a fit of final losses"
+        )
     fit = one_family(fit, args.family, args.model)
     if emit(args, fit.summary(), fit):
         return 0

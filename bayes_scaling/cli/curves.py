@@ -112,7 +112,7 @@ def cmd_fit_curves(args, out: Path) -> int:
     return 0
 
 
-def print_curve_fit(fit, out: Path | None = None) -> None:
+def print_curve_fit(fit, out: Path | None = None, *, exact_loo: bool = False) -> None:
     from ..viz.typeset import plain_text
 
     verdict = fit.verdict
@@ -131,8 +131,18 @@ def print_curve_fit(fit, out: Path | None = None) -> None:
     print(
         f"PSIS-LOO, one run tree (a run and its cooldown branches) left out at a time: elpd {float(loo.elpd):.1f} "
         f"(se {float(loo.se):.1f}) over {loo.n_data_points} trees"
-        + (f"; Pareto k above {loo.good_k:.2f} for {high}: that estimate is unreliable" if high else "")
+        + (
+            f"; Pareto k above {loo.good_k:.2f} for {high}: that estimate is unreliable"
+            + ("" if exact_loo else " (summary --exact-loo refits without each of them)")
+            if high
+            else ""
+        )
     )
+    if exact_loo and high:
+        exact = fit.reloo()
+        print(
+            f"Exact leave-one-tree-out ({high} tree(s) refitted): elpd {float(exact.elpd):.1f} (se {float(exact.se):.1f})"
+        )
     if out is not None:
         print(f"Saved posterior to {out}")
 

@@ -265,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON (with the fit's verdict) instead of a table")
     fmt.add_argument("--csv", action="store_true", help="print CSV (with a verdict column) instead of a table")
+    p.add_argument(
+        "--exact-loo",
+        action="store_true",
+        help="curve fits: refit without each run tree whose PSIS-LOO estimate is unreliable (one fit per tree) "
+        "and print the exact leave-one-tree-out score",
+    )
     p.set_defaults(func=c.cmd_summary)
 
     p = sub.add_parser("compare", help="is recipe A better than recipe B at a compute budget, and by how much compute?")

@@ -148,13 +148,22 @@ class CurveFit:
         the model's likelihood, from the stored draws."""
         import xarray as xr
 
-        obs, f = self.inputs.obs, self.inputs.features
         post = self.idata["posterior"].to_dataset()
         n_chains, n_per_chain = post.sizes[K.CHAIN], post.sizes[K.DRAW]
+        obs = self.inputs.obs
+        raw = post[DROP_RAW].values.reshape(-1, len(obs.run_ids))
+        out = self._tree_log_likelihood(self.inputs, raw)
+        return xr.DataArray(out.reshape(n_chains, n_per_chain, obs.n_trees), dims=(K.CHAIN, K.DRAW, "tree"))
+
+    def _tree_log_likelihood(self, inputs: CurveInputs, raw: np.ndarray) -> np.ndarray:
+        """``(n_draws, n_trees)`` log density of the trees of ``inputs`` (in this fit's units)
+        at this fit's draws, ``raw``: each run's drop factor exponent per draw ``(n_draws, n_runs)``."""
+        obs, f = inputs.obs, inputs.features
+        post = self.idata["posterior"].to_dataset()
         theta, names = self.draws(), self.law.parameters
-        raw = post[DROP_RAW].values.reshape(-1, len(obs.run_ids))[:, obs.run]
+        raw = raw[:, obs.run]
         noise = {k: post[k].values.reshape(-1)[:, None] for k in NOISE_PARAMETERS}
-        log_x = self.inputs.log_x(obs.params)
+        log_x = inputs.log_x(obs.params)
         y = np.log(obs.loss)
         out = np.empty((self.n_draws, obs.n_trees))
         size = max(1, CHUNK_ELEMENTS // (len(obs) * max(f.block_w.shape[1], 1)))
@@ -176,7 +185,57 @@ class CurveFit:
             )
 
         in_threads(work, range(0, self.n_draws, size))
-        return xr.DataArray(out.reshape(n_chains, n_per_chain, obs.n_trees), dims=(K.CHAIN, K.DRAW, "tree"))
+        return out
+
+    def tree_runs(self, tree: int) -> tuple[str, ...]:
+        """The run ids of run tree ``tree`` (a run and the cooldowns branched off it)."""
+        obs = self.inputs.obs
+        return tuple(obs.run_ids[i] for i in np.unique(obs.run[obs.tree == tree]))
+
+    def reloo(self, k_threshold: float | None = None, *, trees=None, random_seed: int = 0, **fit_options):
+        r"""Leave-one-tree-out with exact refits where PSIS is unreliable: every run tree whose
+        Pareto k exceeds ``k_threshold`` (default ArviZ's threshold for this many draws), or the
+        trees listed in ``trees``, is refitted without its runs (same law, priors and sampler
+        settings unless ``fit_options`` say otherwise) and scored by its exact log predictive
+        density, :math:`\log \frac1S\sum_s p(y_t \mid \theta_s^{(-t)})` (a held-out run's drop
+        factor drawn afresh per draw, as a new run's). Those trees get Pareto k 0; the others keep
+        their PSIS value. One fit per refitted tree. Returns ArviZ's ``ELPDDataLOO``."""
+        from ..inference.psis import elpd_with_exact, good_k
+
+        base = self.loo()
+        k = np.asarray(base.pareto_k.values, dtype=float)
+        threshold = good_k(base.n_samples) if k_threshold is None else float(k_threshold)
+        todo = sorted(int(t) for t in (np.flatnonzero(k > threshold) if trees is None else trees))
+        obs = self.inputs.obs
+        if any(t < 0 or t >= obs.n_trees for t in todo):
+            raise SpecError(
+                f"trees must be indices of this fit's {obs.n_trees} run trees (0-{obs.n_trees - 1}); got {todo}"
+            )
+        if len(todo) == obs.n_trees and obs.n_trees < 2:
+            raise SpecError("leaving out the only run tree leaves nothing to fit")
+        settings = {**json.loads(self.attrs.get("sampler", "{}")), **fit_options}
+        settings.setdefault("progressbar", False)
+        exact = {}
+        for t in todo:
+            held = set(self.tree_runs(t))
+            keep = [r for r in obs.run_ids if r not in held]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                refit = fit_curves(
+                    self.curves.subset(keep),
+                    self.spec.law,
+                    priors=self.spec.priors,
+                    max_points=self.spec.max_points,
+                    blocks=self.spec.blocks,
+                    random_seed=random_seed,
+                    **settings,
+                )
+            inputs = curve_inputs(refit.spec, self.curves.subset(sorted(held)), refit.inputs.scale)
+            rng = np.random.default_rng([random_seed, t])
+            raw = rng.standard_normal((refit.n_draws, len(inputs.obs.run_ids)))
+            ll = refit._tree_log_likelihood(inputs, raw).sum(axis=1)
+            exact[t] = float(np.logaddexp.reduce(ll) - np.log(ll.size))
+        return elpd_with_exact(base, self.log_likelihood(), exact)
 
     def loo(self):
         """PSIS-LOO leaving out one run tree at a time (a run and the cooldowns branched off it,

@@ -196,3 +196,28 @@ def elpd_loo(log_lik, posterior, dim: str):
         approx_posterior=False,
         log_weights=xr.DataArray(out["log_weights"].reshape(log_lik.shape), dims=log_lik.dims, name="loss"),
     )
+
+
+def elpd_with_exact(base, log_lik, exact: dict):
+    """``base`` (an ``ELPDDataLOO``) with the points of ``exact`` (``{index: elpd}``, from refits
+    without them) replaced: their Pareto k set to 0 and their effective number of parameters
+    the full posterior's log predictive density minus the exact elpd; totals and standard error
+    recomputed as ArviZ does (``log_lik``: the full fit's ``(chain, draw, point)`` log-likelihood)."""
+    import copy
+
+    out = copy.copy(base)
+    elpd_i = base.elpd_i.copy()
+    pareto_k = base.pareto_k.copy()
+    n_chains, n_draws, n_points = log_lik.shape
+    flat = log_lik.values.reshape(n_chains * n_draws, n_points)
+    lppd = np.logaddexp.reduce(flat, axis=0) - np.log(flat.shape[0])
+    p_loo_i = lppd - elpd_i.values
+    for index, value in exact.items():
+        elpd_i[index] = value
+        pareto_k[index] = 0.0
+        p_loo_i[index] = lppd[index] - value
+    p_loo_i = elpd_i.copy(data=p_loo_i)
+    elpd, se, p_loo, _ = elpd_i.azstats.loo_summary(p_loo_i)
+    out.elpd, out.se, out.p, out.elpd_i, out.pareto_k = elpd, se, p_loo, elpd_i, pareto_k
+    out.warning = bool(np.any(pareto_k.values > base.good_k))
+    return out

@@ -15,6 +15,9 @@ default was chosen by leave-one-data-set-out backtests on seven public scaling s
 growth :math:`\kappa h` and a drift of the reducible loss only were tried too and calibrated
 worse). One :math:`z_s` per draw keeps each draw's deviation of one sign at every distance, so
 answers over several budgets stay coherent. Inside the data :math:`h = 0` and nothing changes.
+In a fit over families the form is fitted on every family's runs, so one family's forecasts
+measure :math:`h` (and :math:`h_C` below) from all of them, whether the family has many runs,
+a few small ones, or none.
 The drift does not depend on the likelihood.
 
 **Allocation drift.** The loss drift moves the level of the loss, not *where* along an IsoFLOP

@@ -215,6 +215,41 @@ def test_multipower_recovers_its_truth_over_synthetic_data_sets():
     assert all(h >= need for h in hits.values()), (hits, need)
 
 
+def test_a_tree_scored_from_its_own_table_matches_the_fits_term(curve_fit):
+    """What reloo scores a held-out tree with (its own rows' features in the fit's units) gives,
+    at the fit's own draws and drop factors, the fit's per-tree log-likelihood."""
+    from bayes_scaling.inference.curves import DROP_RAW, curve_inputs
+
+    ll = curve_fit.log_likelihood().values.reshape(curve_fit.n_draws, -1)
+    raw_all = curve_fit.idata["posterior"][DROP_RAW].values.reshape(curve_fit.n_draws, -1)
+    run_ids = curve_fit.inputs.obs.run_ids
+    for tree in range(curve_fit.inputs.obs.n_trees):
+        runs = curve_fit.tree_runs(tree)
+        inputs = curve_inputs(curve_fit.spec, curve_fit.curves.subset(runs), curve_fit.inputs.scale)
+        raw = raw_all[:, [run_ids.index(r) for r in inputs.obs.run_ids]]
+        own = curve_fit._tree_log_likelihood(inputs, raw)
+        assert own.shape == (curve_fit.n_draws, 1)
+        np.testing.assert_allclose(own[:, 0], ll[:, tree], rtol=1e-10, atol=1e-8)
+
+
+def test_reloo_refits_the_trees_psis_cannot_score(curve_fit):
+    """A refitted tree gets its exact held-out log density and Pareto k 0; the others keep
+    PSIS's; totals are recomputed. Bad tree indices are refused before any fit."""
+    with pytest.raises(SpecError, match="indices of this fit"):
+        curve_fit.reloo(trees=[99])
+    base = curve_fit.loo()
+    out = curve_fit.reloo(trees=[0], draws=300, tune=300, chains=2, random_seed=1)
+    assert out.pareto_k.values[0] == 0.0 and np.isfinite(out.elpd_i.values[0])
+    np.testing.assert_array_equal(out.elpd_i.values[1:], base.elpd_i.values[1:])
+    np.testing.assert_array_equal(out.pareto_k.values[1:], base.pareto_k.values[1:])
+    assert out.elpd == pytest.approx(float(out.elpd_i.values.sum()))
+    assert base.elpd_i.values[0] != out.elpd_i.values[0]  # (the base object is left as it was)
+    # leaving a tree out cannot predict it better than the fit that saw it, beyond Monte Carlo error
+    full = curve_fit.log_likelihood().values.reshape(curve_fit.n_draws, -1)[:, 0]
+    lppd = float(np.logaddexp.reduce(full) - np.log(full.size))
+    assert out.elpd_i.values[0] < lppd + 1.0
+
+
 def test_the_pointwise_log_likelihood_is_the_models_own_term_and_loo_compares_curve_laws(curve_fit):
     """Per run tree, summed: the model's likelihood term (PyMC's graph) at the same draws; so
     PSIS-LOO over trees scores the fit, and ``bs.compare`` ranks curve fits of the same curves."""
