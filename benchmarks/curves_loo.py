@@ -65,10 +65,14 @@ def main(argv=None) -> None:
         "refits, `--exact LAW`, replace those trees' scores); the leave-future-out splits of `benchmarks/curves.py` "
         "are the test of forecasts.",
     ]
+    exacts = {}
     for law in args.exact:
         start = time.perf_counter()
         psis = fits[law].loo()
-        exact = fits[law].reloo(random_seed=20261207, **options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", bs.DiagnosticsWarning)
+            exact = exacts[law] = fits[law].reloo(random_seed=20261207, **options)
+        refit_warnings = [str(w.message) for w in caught if issubclass(w.category, bs.DiagnosticsWarning)]
         refitted = int((exact.pareto_k.values == 0).sum() - (psis.pareto_k.values == 0).sum())
         rows = pd.DataFrame(
             {
@@ -87,6 +91,21 @@ def main(argv=None) -> None:
             f"(se {float(psis.se):.1f}).",
             "",
             rows.round(2).to_markdown(index=False),
+            "",
+            *([f"- {w}" for w in refit_warnings] or ["Every refit converged."]),
+        ]
+    if len(exacts) >= 2:
+        import arviz as az
+
+        exact_table = az.compare(exacts, round_to="none")
+        text += [
+            "",
+            "## The laws compared by the exact scores",
+            "",
+            "ArviZ's `compare` on the scores above (PSIS where k was low, exact refits elsewhere): "
+            "`dse` is the standard error of the difference, paired over the trees.",
+            "",
+            exact_table[["rank", "elpd", "se", "elpd_diff", "dse", "weight"]].round(2).to_markdown(),
         ]
     print("\n".join(text))
     (RESULTS / "curves_loo.md").write_text("\n".join(text) + "\n")

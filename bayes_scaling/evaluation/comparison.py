@@ -18,6 +18,7 @@ def compare(
     holdout=None,
     fit_options: Mapping | None = None,
     random_seed: int = 0,
+    exact: bool = False,
 ) -> pd.DataFrame:
     """Rank fits of the *same runs* by PSIS-LOO (ArviZ ``compare``), leaving out one
     configuration (all its seeds) at a time, and optionally by a leave-future-out backtest.
@@ -33,8 +34,11 @@ def compare(
     :func:`backtest`) each fit's spec is refitted to the runs before the holdout and scored on
     the runs after it: ``lfo_crps`` (mean CRPS of log loss, lower is better), ``lfo_coverage_90``,
     ``lfo_median_ape`` and ``lfo_rank``. ``fit_options`` go to those refits (draws, tune, ...).
+
+    ``exact=True`` (curve fits): each fit refits without every run tree whose Pareto k is high
+    and scores it exactly (:meth:`~bayes_scaling.CurveFit.reloo`; one fit per such tree).
     """
-    table = loo_table(fits, method)
+    table = loo_table(fits, method, exact)
     if holdout is not None:
         lfo = {}
         for name, f in fits.items():

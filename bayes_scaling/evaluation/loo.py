@@ -21,15 +21,23 @@ def check_same_runs(fits: Mapping) -> None:
         )
 
 
-def loo_table(fits: Mapping, method: str = "stacking") -> pd.DataFrame:
+def loo_table(fits: Mapping, method: str = "stacking", exact: bool = False) -> pd.DataFrame:
     """ArviZ's ``compare`` table of the fits' PSIS-LOO (one configuration left out at a time),
-    plus ``n_high_pareto_k`` per fit and ``attrs["warnings"]`` in words."""
+    plus ``n_high_pareto_k`` per fit and ``attrs["warnings"]`` in words. ``exact``: curve fits
+    refit without each run tree whose Pareto k is high (``CurveFit.reloo``) instead."""
     import arviz as az
 
     if len(fits) < 2:
         raise SpecError(f"compare needs at least two fits, got {len(fits)}")
     check_same_runs(fits)
-    loos = {name: f.loo() for name, f in fits.items()}
+    if exact:
+        cannot = [name for name, f in fits.items() if not hasattr(f, "reloo")]
+        if cannot:
+            raise SpecError(
+                f"exact=True refits without each poorly estimated point, which curve fits offer; {cannot} "
+                "are fits of final losses: compare them by PSIS-LOO, or by a backtest (holdout=...)"
+            )
+    loos = {name: f.reloo() if exact else f.loo() for name, f in fits.items()}
     table = az.compare(loos, method=method, round_to="none")  # ("auto" rounds elpd to 2 significant digits)
     table["n_high_pareto_k"] = [int((np.asarray(loos[n].pareto_k) > loos[n].good_k).sum()) for n in table.index]
     table.attrs["warnings"] = [

@@ -230,6 +230,15 @@ class CurveFit:
                     random_seed=random_seed,
                     **settings,
                 )
+            if not refit.verdict.converged:
+                from ..errors import DiagnosticsWarning
+
+                warnings.warn(
+                    f"the refit without run tree {t} ({', '.join(sorted(held))}) did not converge "
+                    f"({refit.verdict.headline()}): its exact score is approximate; give more draws and tune",
+                    DiagnosticsWarning,
+                    stacklevel=2,
+                )
             inputs = curve_inputs(refit.spec, self.curves.subset(sorted(held)), refit.inputs.scale)
             rng = np.random.default_rng([random_seed, t])
             raw = rng.standard_normal((refit.n_draws, len(inputs.obs.run_ids)))

@@ -232,6 +232,14 @@ def test_a_tree_scored_from_its_own_table_matches_the_fits_term(curve_fit):
         np.testing.assert_allclose(own[:, 0], ll[:, tree], rtol=1e-10, atol=1e-8)
 
 
+def test_exact_comparison_is_for_curve_fits():
+    from bayes_scaling.testing import fabricated_fit
+
+    fit = fabricated_fit()
+    with pytest.raises(SpecError, match="fits of final losses"):
+        bs.compare({"a": fit, "b": fit}, exact=True)
+
+
 def test_reloo_refits_the_trees_psis_cannot_score(curve_fit):
     """A refitted tree gets its exact held-out log density and Pareto k 0; the others keep
     PSIS's; totals are recomputed. Bad tree indices are refused before any fit."""
@@ -248,6 +256,9 @@ def test_reloo_refits_the_trees_psis_cannot_score(curve_fit):
     full = curve_fit.log_likelihood().values.reshape(curve_fit.n_draws, -1)[:, 0]
     lppd = float(np.logaddexp.reduce(full) - np.log(full.size))
     assert out.elpd_i.values[0] < lppd + 1.0
+    # a refit that cannot have converged (20 draws) is named, not used quietly
+    with pytest.warns(bs.DiagnosticsWarning, match="refit without run tree 1 .* did not converge"):
+        curve_fit.reloo(trees=[1], draws=10, tune=10, chains=2)
 
 
 def test_the_pointwise_log_likelihood_is_the_models_own_term_and_loo_compares_curve_laws(curve_fit):
