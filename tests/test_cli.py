@@ -53,9 +53,10 @@ def test_summary_prints_parameters_and_verdict(saved, capsys):
 
 
 def test_exact_loo_is_for_curve_fits(saved, capsys):
-    assert main(["summary", str(saved), "--exact-loo"]) != 0
-    err = capsys.readouterr().err
-    assert "--exact-loo is for curve fits" in err and "Traceback" not in err
+    for extra in ([], ["--json"]):
+        assert main(["summary", str(saved), "--exact-loo", *extra]) != 0
+        err = capsys.readouterr().err
+        assert "--exact-loo is for curve fits" in err and "Traceback" not in err
 
 
 def test_likelihood_choices_come_from_the_registry(capsys):

@@ -310,7 +310,13 @@ def cmd_summary(args) -> int:
     from ..forecast.loading import load
 
     fit = load(args.model)
+    if args.exact_loo and not isinstance(fit, CurveFit):
+        raise ValueError(
+            "--exact-loo is for curve fits (fit --law multipower or annealing); this file holds a fit of final losses"
+        )
     if isinstance(fit, CurveFit):
+        if args.exact_loo and (args.json or args.csv):
+            raise ValueError("--exact-loo prints a line beside the table: give it without --json or --csv")
         if not emit(args, fit.summary(), fit):
             print_curve_fit(fit, exact_loo=args.exact_loo)
         return 0
@@ -319,10 +325,6 @@ def cmd_summary(args) -> int:
             return 0
         print_families(fit)
         return 0
-    if args.exact_loo:
-        raise ValueError(
-            "--exact-loo is for curve fits (fit --law multipower or annealing); this file holds a fit of final losses"
-        )
     fit = one_family(fit, args.family, args.model)
     if emit(args, fit.summary(), fit):
         return 0

@@ -188,9 +188,18 @@ class CurveFit:
         return out
 
     def tree_runs(self, tree: int) -> tuple[str, ...]:
-        """The run ids of run tree ``tree`` (a run and the cooldowns branched off it)."""
+        """The run ids of run tree ``tree``: its trunk and every run branched off it (directly or
+        not), including branches with no rows kept after their branch step."""
         obs = self.inputs.obs
-        return tuple(obs.run_ids[i] for i in np.unique(obs.run[obs.tree == tree]))
+        branch_of = self.curves.branch_of
+
+        def root(run_id: str) -> str:
+            while run_id in branch_of:
+                run_id = branch_of[run_id][0]
+            return run_id
+
+        roots = {root(obs.run_ids[i]) for i in np.unique(obs.run[obs.tree == tree])}
+        return tuple(r for r in self.curves.run_ids if root(r) in roots)
 
     def reloo(self, k_threshold: float | None = None, *, trees=None, random_seed: int = 0, **fit_options):
         r"""Leave-one-tree-out with exact refits where PSIS is unreliable: every run tree whose
@@ -199,7 +208,10 @@ class CurveFit:
         settings unless ``fit_options`` say otherwise) and scored by its exact log predictive
         density, :math:`\log \frac1S\sum_s p(y_t \mid \theta_s^{(-t)})` (a held-out run's drop
         factor drawn afresh per draw, as a new run's). Those trees get Pareto k 0; the others keep
-        their PSIS value. One fit per refitted tree. Returns ArviZ's ``ELPDDataLOO``."""
+        their PSIS value. One fit per refitted tree. Returns ArviZ's ``ELPDDataLOO``. Refits use
+        this fit's law, priors, thinning and blocks, and its sampler, draws, tune and chains
+        (``fit_options`` override those: e.g. ``target_accept``). A refit that did not converge,
+        or a held-out tree whose peak rate is beyond the refit's, is named in a warning."""
         from ..inference.psis import elpd_with_exact, good_k
 
         base = self.loo()
@@ -239,8 +251,19 @@ class CurveFit:
                     DiagnosticsWarning,
                     stacklevel=2,
                 )
-            inputs = curve_inputs(refit.spec, self.curves.subset(sorted(held)), refit.inputs.scale)
-            rng = np.random.default_rng([random_seed, t])
+            held_curves = self.curves.subset(sorted(held))
+            peak = max(sch.peak for sch in held_curves.schedules.values())
+            if peak > refit.inputs.scale.lr_unit * (1 + 1e-9):
+                from ..errors import DiagnosticsWarning
+
+                warnings.warn(
+                    f"run tree {t} ({', '.join(sorted(held))}) peaks at a learning rate of {peak:g}, above every "
+                    f"other run's ({refit.inputs.scale.lr_unit:g}): its exact score extrapolates the law in the rate",
+                    DiagnosticsWarning,
+                    stacklevel=2,
+                )
+            inputs = curve_inputs(refit.spec, held_curves, refit.inputs.scale)
+            rng = np.random.default_rng(None if random_seed is None else [random_seed, t])
             raw = rng.standard_normal((refit.n_draws, len(inputs.obs.run_ids)))
             ll = refit._tree_log_likelihood(inputs, raw).sum(axis=1)
             exact[t] = float(np.logaddexp.reduce(ll) - np.log(ll.size))

@@ -220,4 +220,8 @@ def elpd_with_exact(base, log_lik, exact: dict):
     elpd, se, p_loo, _ = elpd_i.azstats.loo_summary(p_loo_i)
     out.elpd, out.se, out.p, out.elpd_i, out.pareto_k = elpd, se, p_loo, elpd_i, pareto_k
     out.warning = bool(np.any(pareto_k.values > base.good_k))
+    if getattr(base, "log_weights", None) is not None:  # importance weights mean nothing for a refitted point
+        weights = base.log_weights.copy()
+        weights[{elpd_i.dims[0]: list(exact)}] = np.nan
+        out.log_weights = weights
     return out

@@ -76,8 +76,10 @@ def _mixture_dist(loc, var, pi, w, size):
     import pymc as pm
     import pytensor.tensor as pt
 
+    # pi and w broadcast to every configuration: each draws its own outlier flag and excess
+    shape = pt.zeros_like(loc + var)
     noise = pm.Normal.dist(loc, pt.sqrt(var), size=size)
-    excess = pm.Bernoulli.dist(pi, size=size) * pt.abs(pm.Normal.dist(0.0, w, size=size))
+    excess = pm.Bernoulli.dist(pi + shape, size=size) * pt.abs(pm.Normal.dist(0.0, w + shape, size=size))
     return noise + excess
 
 

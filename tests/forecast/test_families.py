@@ -184,9 +184,10 @@ def test_drifts_start_where_every_familys_runs_end(family_fit):
         assert view.extrapolation_distance(*far)[()] == pytest.approx(2.0)
     # the drift is the same for every family at a point beyond all of them
     z = np.ones(few.n_draws)
-    no_drift = few.with_extrapolation_sd(0.0)
-    delta = few.log_mean_draws(far[0], far[1], drift_z=z) - no_drift.log_mean_draws(far[0], far[1], drift_z=z)
-    np.testing.assert_allclose(delta, few.noise.extrapolation_sd * np.sqrt(2.0), rtol=1e-9)
+    for view in (few, base, family_fit.family("a new recipe")):
+        no_drift = view.with_extrapolation_sd(0.0)
+        delta = view.log_mean_draws(far[0], far[1], drift_z=z) - no_drift.log_mean_draws(far[0], far[1], drift_z=z)
+        np.testing.assert_allclose(delta, view.noise.extrapolation_sd * np.sqrt(2.0), rtol=1e-9)
 
 
 def test_new_family_needs_pooled_parameters(family_fit):
@@ -246,6 +247,8 @@ def test_cli_answers_for_one_family_and_compares_two(saved_families, capsys):
     assert main(["predict", str(saved_families), *args]) == 1
     err = capsys.readouterr().err
     assert "fit over the families base, few, wide" in err and "--family NAME" in err and "Error" not in err
+    assert main(["summary", str(saved_families), "--exact-loo"]) != 0  # (not silently ignored)
+    assert "--exact-loo is for curve fits" in capsys.readouterr().err
     assert main(["predict", str(saved_families), *args, "--family", "few", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert len(rows) == 1 and 1.6 < rows[0]["loss_median"] < 4
