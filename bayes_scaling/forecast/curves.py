@@ -24,7 +24,7 @@ import pandas as pd
 from .. import _constants as K
 from .._threads import in_threads
 from ..data.curves import LR, Curves
-from ..errors import ExtrapolationWarning, SpecError, UnconvergedFitError, option
+from ..errors import DiagnosticsWarning, ExtrapolationWarning, SpecError, UnconvergedFitError, option
 from ..inference.curves import (
     DROP_RAW,
     MIN_MEAN,
@@ -230,7 +230,7 @@ class CurveFit:
         exact = {}
         for t in todo:
             held = set(self.tree_runs(t))
-            keep = [r for r in obs.run_ids if r not in held]
+            keep = [r for r in self.curves.run_ids if r not in held]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 refit = fit_curves(
@@ -243,8 +243,6 @@ class CurveFit:
                     **settings,
                 )
             if not refit.verdict.converged:
-                from ..errors import DiagnosticsWarning
-
                 warnings.warn(
                     f"the refit without run tree {t} ({', '.join(sorted(held))}) did not converge "
                     f"({refit.verdict.headline()}): its exact score is approximate; give more draws and tune",
@@ -254,8 +252,6 @@ class CurveFit:
             held_curves = self.curves.subset(sorted(held))
             peak = max(sch.peak for sch in held_curves.schedules.values())
             if peak > refit.inputs.scale.lr_unit * (1 + 1e-9):
-                from ..errors import DiagnosticsWarning
-
                 warnings.warn(
                     f"run tree {t} ({', '.join(sorted(held))}) peaks at a learning rate of {peak:g}, above every "
                     f"other run's ({refit.inputs.scale.lr_unit:g}): its exact score extrapolates the law in the rate",
