@@ -543,7 +543,8 @@ def fit_curves(
         raise SpecError(f"target_accept must lie strictly between 0 and 1 (e.g. 0.95), got {target_accept!r}")
     sampler = sampler or default_sampler()
     inputs = curve_inputs(spec, curves)
-    model = build_curve_model(spec, inputs)
+    # (numba gathers and scatters cheaply; PyTensor's C backend does not)
+    model = build_curve_model(spec, inputs, sparse_blocks=sampler == "nutpie")
     with model, quiet_pymc_logs():
         idata = run_nuts(
             draws=draws,

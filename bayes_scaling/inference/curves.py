@@ -22,7 +22,7 @@ from .. import _constants as K
 from ..data.curves import DEFAULT_MAX_POINTS, Curves, Observations
 from ..errors import SpecError
 from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE, CurveLaw, CurveScale, get_curve_law
-from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, curve_features, stack_features
+from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, SparseCurveFeatures, curve_features, stack_features
 from ..noise.along_run import tree_loglik
 
 #: The noise parameters of every curve model (drop_sd: the sd of a run's log factor on the law's
@@ -179,7 +179,12 @@ def resolved_priors(spec: CurveModel, scale: CurveScale) -> dict:
     return {**spec.law_component.default_priors(scale), **noise_priors(scale), **spec.priors}
 
 
-def build_curve_model(spec: CurveModel, inputs: CurveInputs):
+def build_curve_model(spec: CurveModel, inputs: CurveInputs, *, sparse_blocks: bool = True):
+    """The ``pm.Model`` (module doc). ``sparse_blocks``: the loss drop over the non-zero
+    (observation, block) pairs only (:meth:`CurveFeatures.sparse`, ~30% of them on the public
+    curves): 3.4x faster gradients compiled by numba (nutpie: 0.78 against 2.67 ms on the 18
+    public curves), 3x slower in PyTensor's C backend (``sampler="pymc"``: 8.7 against 2.6 ms),
+    whose scatter-add is slow; the same log density either way."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -199,7 +204,14 @@ def build_curve_model(spec: CurveModel, inputs: CurveInputs):
             raw = pt.set_subtensor(raw[dropping], z)
         pm.Deterministic(DROP_RAW, raw)
         theta[DROP_SCALE] = pt.exp(noise["drop_sd"] * raw[obs.run])
-        feats = CurveFeatures(*(pt.as_tensor_variable(getattr(f, n)) for n in CurveFeatures.__dataclass_fields__))
+        if sparse_blocks:
+            flat = f.sparse()
+            feats = SparseCurveFeatures(
+                *(pt.as_tensor_variable(getattr(flat, n)) for n in ("area", "s2", "block_w", "block_lr", "block_gap")),
+                flat.block_row,
+            )
+        else:
+            feats = CurveFeatures(*(pt.as_tensor_variable(getattr(f, n)) for n in CurveFeatures.__dataclass_fields__))
         mean = spec.law_component.mean(theta, feats, pt.as_tensor_variable(inputs.log_x(obs.params)))
         resid = np.log(obs.loss) - pt.log(pt.maximum(mean, MIN_MEAN))
         ll = tree_loglik(resid, obs.parent, obs.dt, obs.tree, obs.n_trees, noise["sigma"], noise["ell"], noise["omega"])

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import SpecError
 from .maths import is_symbolic
-from .schedules import CurveFeatures
+from .schedules import CurveFeatures, SparseCurveFeatures
 
 __all__ = [
     "CurveLaw",
@@ -155,14 +155,29 @@ def _pad(value):
     return np.asarray(value)[..., None]
 
 
-def multipower_drop(shape: Mapping, f: CurveFeatures):
+def multipower_drop(shape: Mapping, f: CurveFeatures | SparseCurveFeatures):
     r""":math:`\sum_k w_k G(\eta_k^{-\gamma} S_k)` per observation (without B), for ``shape`` =
-    ``{"gamma", "kappa", "nu"}`` (scalars, one per observation, or draws ``(n_draws, 1)``)."""
+    ``{"gamma", "kappa", "nu"}`` (scalars, one per observation, or draws ``(n_draws, 1)``).
+    On :class:`SparseCurveFeatures` (one value per observation, or scalars) the sum runs over
+    the non-zero blocks only and is gathered back to the observations."""
     xp = _ops(*shape.values())
-    gamma, kappa, nu = (_pad(shape[k]) for k in ("gamma", "kappa", "nu"))
+    if isinstance(f, SparseCurveFeatures):
+        gamma, kappa = (_per_block(shape[k], f.block_row) for k in ("gamma", "kappa"))
+        nu = shape["nu"]
+    else:
+        gamma, kappa, nu = (_pad(shape[k]) for k in ("gamma", "kappa", "nu"))
     x = xp.exp(-gamma * xp.log(f.block_lr)) * f.block_gap
     g = 1.0 - xp.exp(-xp.log1p(kappa * nu * x) / nu)
-    return (f.block_w * g).sum(axis=-1)
+    if not isinstance(f, SparseCurveFeatures):
+        return (f.block_w * g).sum(axis=-1)
+    if xp is np:
+        return np.bincount(f.block_row, weights=np.broadcast_to(f.block_w * g, f.block_row.shape), minlength=len(f))
+    return xp.inc_subtensor(xp.zeros(f.area.shape)[f.block_row], f.block_w * g)
+
+
+def _per_block(value, row):
+    """A per-observation value at each flat block (a scalar as it is)."""
+    return value if getattr(value, "ndim", 0) == 0 else value[row]
 
 
 def _sized(theta: Mapping, name: str, log_x):

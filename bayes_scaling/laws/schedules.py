@@ -33,6 +33,7 @@ from ..errors import SpecError
 __all__ = [
     "Schedule",
     "CurveFeatures",
+    "SparseCurveFeatures",
     "constant",
     "cosine",
     "wsd",
@@ -200,6 +201,31 @@ class CurveFeatures:
 
     def take(self, index) -> CurveFeatures:
         return CurveFeatures(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+
+    def sparse(self) -> SparseCurveFeatures:
+        """The same features with the blocks kept only where their weight is non-zero, flat."""
+        row, col = np.nonzero(self.block_w)
+        return SparseCurveFeatures(
+            self.area, self.s2, self.block_w[row, col], self.block_lr[row, col], self.block_gap[row, col], row
+        )
+
+
+@dataclass(frozen=True)
+class SparseCurveFeatures:
+    """:class:`CurveFeatures` whose blocks are flat ``(m,)`` arrays of the non-zero (observation,
+    block) pairs, ``block_row`` naming each one's observation: in a fit most pairs are zero (a
+    block after the observation, padding, a run at a constant rate), and the loss drop's
+    transcendental functions then run on about a third of the entries."""
+
+    area: np.ndarray
+    s2: np.ndarray
+    block_w: np.ndarray
+    block_lr: np.ndarray
+    block_gap: np.ndarray
+    block_row: np.ndarray
+
+    def __len__(self) -> int:
+        return self.area.size
 
 
 def _blocks(lr: np.ndarray, cum: np.ndarray, steps: np.ndarray, blocks: int):

@@ -8,7 +8,7 @@ import pytest
 import bayes_scaling as bs
 from bayes_scaling.errors import SpecError
 from bayes_scaling.laws.curves import available_curve_laws, get_curve_law, multipower_drop
-from bayes_scaling.laws.schedules import AREA_STEPS, curve_features
+from bayes_scaling.laws.schedules import AREA_STEPS, curve_features, stack_features
 from bayes_scaling.testing import MULTIPOWER_TRUTH
 
 S = bs.schedules
@@ -113,6 +113,37 @@ def test_numpy_and_pytensor_twins_agree(name):
     # Draws on a leading axis give the same curves, one per draw.
     stacked = law.mean({k: np.array([[v], [v]]) for k, v in theta.items()}, f, 0.3)
     assert stacked.shape == (2, len(f)) and stacked[1] == pytest.approx(expect, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["multipower", "annealing"])
+def test_sparse_blocks_give_the_dense_mean_on_numpy_and_pytensor(name):
+    """The fit's model keeps only the non-zero (observation, block) pairs; with per-observation
+    shapes (several sizes, so gamma and kappa differ by row) it is the same mean."""
+    import pytensor.tensor as pt
+
+    law = get_curve_law(name)
+    theta = {p: MULTIPOWER_TRUTH.get(p, 0.1) for p in law.parameters}
+    steps = np.arange(400, 8001, 400)
+    parts = [
+        curve_features(S.wsd(PEAK, 8000, decay=0.25, final=PEAK / 10, warmup=300), steps, lr_unit=PEAK),
+        curve_features(S.constant(PEAK, 8000, warmup=300), steps, lr_unit=PEAK),
+        curve_features(S.cosine(PEAK, 8000, warmup=300, final=PEAK / 10), steps, lr_unit=PEAK),
+    ]
+    f = stack_features(parts)
+    log_x = np.repeat([-1.0, 0.0, 1.5], steps.size)
+    sparse = f.sparse()
+    assert 0 < sparse.block_w.size < f.block_w.size and np.all(sparse.block_w != 0)
+    dense = law.mean(theta, f, log_x)
+    assert law.mean(theta, sparse, log_x) == pytest.approx(dense, rel=1e-12)
+    symbolic = law.mean(
+        {k: pt.as_tensor_variable(v) for k, v in theta.items()},
+        type(sparse)(
+            *(pt.as_tensor_variable(getattr(sparse, n)) for n in ("area", "s2", "block_w", "block_lr", "block_gap")),
+            sparse.block_row,
+        ),
+        pt.as_tensor_variable(log_x),
+    )
+    assert symbolic.eval() == pytest.approx(dense, rel=1e-10)
 
 
 def test_multipower_follows_its_formula_and_a_cooldown_lowers_the_loss():
