@@ -155,8 +155,10 @@ def synthetic_cases(seeds=range(5)) -> list[IsoCase]:
 VARIANTS = (None, 0.05, 0.1, 0.2, 0.35)
 
 
-def variant_name(within) -> str:
-    return "all runs" if within is None else f"near optimum ({within:.0%})"
+def variant_name(within, law: str | None = None) -> str:
+    """A training-run selection, prefixed by the law when it is not the package default."""
+    name = "all runs" if within is None else f"near optimum ({within:.0%})"
+    return name if law in (None, bs.laws.DEFAULT_LAW) else f"{law}, {name}"
 
 
 def cached_fit(case: IsoCase, cutoff: float, train: bs.Runs, cache: Path, fit_options: dict):
@@ -189,7 +191,9 @@ def cached_calibration(fit_path_key: str, fit, labels, cache: Path, fit_options:
     return cal
 
 
-def score_case(case: IsoCase, cache: Path, fit_options: dict, sds, log: list[str], variants=VARIANTS) -> pd.DataFrame:
+def score_case(
+    case: IsoCase, cache: Path, fit_options: dict, sds, log: list[str], variants=VARIANTS, laws=(None,)
+) -> pd.DataFrame:
     frames = []
     for cutoff in case.cutoffs:
         rule = ComputeCutoff(cutoff)
@@ -203,25 +207,26 @@ def score_case(case: IsoCase, cache: Path, fit_options: dict, sds, log: list[str
         )
         log.extend(excluded)
         rows = [base]
-        for within in variants:
+        for law, within in itertools.product(laws, variants):
+            options = fit_options if law in (None, bs.laws.DEFAULT_LAW) else {**fit_options, "law": law}
             fitted = train
             if within is not None:
                 fitted = train.subset(near_optimum_mask(train.flops, train.loss, within, labels[0]))
-            fit = cached_fit(case, cutoff, fitted, cache, fit_options).accept_unconverged(warn=False)
+            fit = cached_fit(case, cutoff, fitted, cache, options).accept_unconverged(warn=False)
             verdict = fit.verdict
             if not verdict.ok:
-                log.append(f"{name}, {variant_name(within)}: fit kept, diagnostics {verdict.headline()}")
+                log.append(f"{name}, {variant_name(within, law)}: fit kept, diagnostics {verdict.headline()}")
             for sd in sds:
                 table, _ = al.score_allocation(
                     train, test, fit.with_allocation_sd(sd), train_labels=labels[0], test_labels=labels[1]
                 )
                 if not len(table):
                     continue
-                tag = {"sd": sd, "variant": variant_name(within), "ok": verdict.ok}
+                tag = {"sd": sd, "variant": variant_name(within, law), "ok": verdict.ok}
                 rows.append(table[table["method"] == "bayes_scaling"].assign(**tag))
                 if case.dataset == "synthetic":
                     rows.append(true_argmin_rows(case, fit.with_allocation_sd(sd), table).assign(**tag))
-            if within is None:
+            if within is None and options is fit_options:
                 # the drift these runs support: refit below an internal cutoff, the minima above it
                 key = f"{case.dataset}-{case.family}-{cutoff:.2g}-{len(fitted)}"
                 cal = cached_calibration(key, fit, labels[0], cache, fit_options)
@@ -292,12 +297,19 @@ def final_rows(rows: pd.DataFrame, chosen: dict[str, tuple[str, float]]) -> pd.D
     everything = ours["variant"] == variant_name(None)
     default = ours[everything & np.isclose(ours["sd"], DEFAULT_ALLOCATION_SD)]
     none = ours[everything & (ours["sd"] == 0.0)]
+    other_laws = [
+        ours[
+            (ours["variant"] == f"{law}, {variant_name(None)}") & np.isclose(ours["sd"], DEFAULT_ALLOCATION_SD)
+        ].assign(method=f"bayes_scaling ({law}, all runs, default drift)")
+        for law in sorted({v.split(", ")[0] for v in ours["variant"].unique() if ", " in v})
+    ]
     out = pd.concat(
         [
             base,
             picked.assign(method="bayes_scaling"),
             default.assign(method="bayes_scaling (all runs, default drift)"),
             none.assign(method="bayes_scaling (all runs, no allocation drift)"),
+            *other_laws,
         ],
         ignore_index=True,
     )
@@ -418,7 +430,8 @@ def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sen
         "forecast (its estimator applied to its noise-free predictions); Approach 2's interval is a",
         "noise-injection bootstrap. bayes_scaling's training-run selection (every run, or the runs",
         "within 5/10/20/35% of their budget's best loss) and allocation drift scale (dex of N* per",
-        "dex of compute) are chosen leave-one-dataset-out by CRPS (mean over families): "
+        "dex of compute), and the law where several are fitted (a selection named 'LAW, ...'), are",
+        "chosen leave-one-dataset-out by CRPS (mean over families): "
         + "; ".join(f"{k}: {v[0]}, drift {v[1]:g}" for k, v in chosen.items())
         + ".",
         "",
@@ -491,10 +504,27 @@ def main() -> None:
     ap.add_argument("--only", nargs="+", help="dataset names")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--from-rows", action="store_true", help="rewrite the report from the last run's scores")
+    ap.add_argument(
+        "--laws",
+        nargs="+",
+        default=None,
+        help="laws fitted (default: the package default); with several, the law is chosen leave-one-dataset-out "
+        "with the selection and drift. One law other than the default writes to benchmarks/results/law_NAME/",
+    )
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        default=None,
+        help="training-run selections to score: 'all' and/or fractions such as 0.1 (default: all five)",
+    )
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no data folder at {DATA}: this benchmark reads ../shared/data")
     fit_options = {"draws": 300, "tune": 300, "chains": 2} if args.quick else {"draws": 500, "tune": 1000, "chains": 4}
+    laws = tuple(args.laws or (bs.laws.DEFAULT_LAW,))
+    alone = laws[0] if len(laws) == 1 and laws[0] != bs.laws.DEFAULT_LAW else None
+    variants = VARIANTS if args.variants is None else tuple(None if v == "all" else float(v) for v in args.variants)
+    rows_file = args.cache / f"rows-{'-'.join(laws)}.pkl"
     args.cache.mkdir(parents=True, exist_ok=True)
     log: list[str] = []
     frames = []
@@ -502,25 +532,27 @@ def main() -> None:
     for case in [*iso_cases(), *synthetic_cases()]:
         if args.from_rows or (args.only and case.dataset not in args.only):
             continue
-        frames.append(score_case(case, args.cache, fit_options, SDS, log))
+        frames.append(score_case(case, args.cache, fit_options, SDS, log, variants, laws))
     if args.from_rows:
-        rows = pd.read_pickle(args.cache / "rows.pkl")
+        rows = pd.read_pickle(rows_file)
     elif not frames:
         sys.exit(f"no dataset named {args.only}")
     else:
         rows = pd.concat(frames, ignore_index=True)
-        rows.attrs = {"log": log, "seconds": time.perf_counter() - t0, "fit_options": fit_options}
+        rows.attrs = {"log": log, "seconds": time.perf_counter() - t0, "fit_options": fit_options, "laws": laws}
         if not args.only:  # --from-rows rewrites the report of a whole run without scoring again
-            rows.to_pickle(args.cache / "rows.pkl")
+            rows.to_pickle(rows_file)
     log, seconds, fit_options = rows.attrs["log"], rows.attrs["seconds"], rows.attrs["fit_options"]
     chosen = choose(rows)
     final = final_rows(rows, chosen)
     settings = (
-        f"bayes_scaling {fit_options['chains']} chains x {fit_options['draws']} draws, default model; {seconds:.0f} s."
+        f"bayes_scaling {fit_options['chains']} chains x {fit_options['draws']} draws, "
+        f"laws {', '.join(laws)} (default noise model); "
+        f"training-run selections {', '.join(variant_name(v) for v in variants)}; {seconds:.0f} s."
     )
     text = report(final, chosen, log, settings, sensitivity(rows))
     print(text)
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out or (None if args.quick else RESULTS / f"law_{alone}" if alone else RESULTS)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "allocation.md").write_text(text)

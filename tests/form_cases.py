@@ -219,6 +219,30 @@ def data_utility(random_seed: int = 22) -> Case:
     return Case("data_utility", runs, p)
 
 
+#: Shape-test values for the IsoFLOP-profile law: Chinchilla's E, arms alpha + beta = 0.62 split
+#: at a = 0.55, a vertex at ~20 tokens per parameter at 1e20 FLOPs and a vertex loss falling as
+#: C^-0.2, where a Chinchilla law with these arms would fall as C^-(alpha a) = C^-0.153: no
+#: Chinchilla law has these minima, this loss at them and these profiles at once.
+ISOFLOP_PROFILE_TRUTH = {"E": 1.69, "a": 0.55, "g": 0.2, "alpha": 0.62 * 0.45, "beta": 0.62 * 0.55}
+
+
+def isoflop_profile_truth() -> dict:
+    """The reported values of the IsoFLOP-profile case (G and H from the vertex at 1e20 FLOPs)."""
+    p = dict(ISOFLOP_PROFILE_TRUTH)
+    nd = 1e20 / 6.0
+    n_opt = np.sqrt(nd / 20.0)
+    return {**p, "G": n_opt / nd ** p["a"], "H": 1.0 * nd ** p["g"]}
+
+
+def isoflop_profile(random_seed: int = 23) -> Case:
+    from bayes_scaling.laws.isoflop_profile import loss
+
+    p = isoflop_profile_truth()
+    n, d = synthetic.isoflop_grid(per_budget=10)
+    runs = synthetic.runs_from_law(lambda n, d: loss(n, d, **p), n, d, random_seed=random_seed)
+    return Case("isoflop_profile", runs, p)
+
+
 CASES = {
     "chinchilla_tied": tied,
     "chinchilla_fixed_e": fixed_e,
@@ -232,6 +256,7 @@ CASES = {
     "chinchilla_average_n": average_n,
     "encoder_decoder": encoder_decoder,
     "data_utility": data_utility,
+    "isoflop_profile": isoflop_profile,
 }
 
 

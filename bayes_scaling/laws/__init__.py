@@ -11,6 +11,7 @@ from . import (  # noqa: F401 (registers the built-in laws)
     data_utility,
     encoder_decoder,
     farseer,
+    isoflop_profile,
     kaplan,
     overtrain,
     parallel,

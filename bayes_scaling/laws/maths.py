@@ -45,6 +45,7 @@ __all__ = [
     "overtrain_log_loss",
     "overtrain_optimal_params",
     "downstream_error",
+    "isoflop_profile_log_loss",
     "isoflop_argmin",
     "exp",
     "log",
@@ -305,6 +306,30 @@ def overtrain_optimal_params(flops, a, b, eta, flops_per_param_token=6.0):
     least at :math:`M^* = (b/a)^{1/(2\eta)}` whatever C, so :math:`N^* = \sqrt{C / (k M^*)}`."""
     log_m = (np.log(b) - np.log(a)) / (2.0 * eta)
     return np.exp(0.5 * (np.log(flops) - np.log(flops_per_param_token) - log_m))
+
+
+def isoflop_profile_log_loss(log_n, log_d, log_E, log_R_ref, g, log_n_opt_ref, a, alpha, beta, log_nd_ref):
+    r""":math:`\log L` of the IsoFLOP-profile law: on each IsoFLOP line :math:`ND = C/k` the loss is
+    Chinchilla's exact profile around a vertex that moves with its own exponent.
+
+    .. math::  L = E + R(C)\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}{\alpha + \beta},
+               \qquad u = \log N - \log N^*(C),
+
+    with :math:`N^*(C) = N^*_r (C/C_r)^{a}` and :math:`R(C) = R_r (C/C_r)^{-g}`, the reducible loss at
+    the vertex (:math:`v = \log(ND) -` ``log_nd_ref`` is :math:`\log C/C_r`). In terms of the
+    profile :math:`\phi(u) = (e^{-\alpha u} - 1)/\alpha + (e^{\beta u} - 1)/\beta` this is
+    :math:`L = L^*(C) + K(C)\,\phi(u)` with :math:`L^* = E + R` and
+    :math:`K = R\,\alpha\beta/(\alpha+\beta)`. Chinchilla is the case :math:`a = \beta/(\alpha+\beta)`,
+    :math:`g = \alpha a`; freeing them lets the minima move at the rate the budgets' vertices show
+    rather than the one the profiles' arms imply. A log-sum-exp of three terms, as Chinchilla's.
+    """
+    ops = _ops(log_n, log_d, log_E, log_R_ref, g, log_n_opt_ref, a, alpha, beta)
+    v = log_n + log_d - log_nd_ref
+    u = log_n - log_n_opt_ref - a * v
+    base = log_R_ref - g * v - ops.log(alpha + beta)
+    term_n = base + ops.log(beta) - alpha * u
+    term_d = base + ops.log(alpha) + beta * u
+    return logaddexp(log_E, logaddexp(term_n, term_d))
 
 
 def downstream_error(loss, eps, k, gamma):
