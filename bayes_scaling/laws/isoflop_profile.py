@@ -152,10 +152,10 @@ ISOFLOP_PROFILE = register_law(
         optimal_params=optimal_params,
         description=(
             "A Bayesian Approach 2: Chinchilla's exact IsoFLOP profile around a vertex N*(C) = G (C/k)^a "
-            "whose exponent a is sampled with its own prior, and a vertex loss E + H (C/k)^-g. Chinchilla "
-            "is the case a = beta/(alpha+beta), g = alpha a; here the minima move at the rate the "
-            "budgets' vertices show, not the one the profiles' arms imply. For IsoFLOP designs; it "
-            "describes the loss near the compute-optimal frontier, not strongly over-trained runs."
+            "whose exponent a is sampled with its own prior, and a vertex loss E + H (C/k)^-g with "
+            "g = alpha a exp(log_g_ratio); the arms split as Chinchilla's (beta/(alpha+beta) = a), and "
+            "log_g_ratio = 0 is Chinchilla. For IsoFLOP designs; it describes the loss near the "
+            "compute-optimal frontier, not strongly over-trained runs."
         ),
         references=(
             "Hoffmann et al. 2022, Training Compute-Optimal Large Language Models, Approach 2 and eq. 2",
