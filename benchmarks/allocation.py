@@ -11,6 +11,10 @@ exponent drifting from 0.6 to 0.45) check the score itself. Writes
 benchmarks/results/allocation.md and allocation.csv and prints the table.
 
     .venv/bin/python benchmarks/allocation.py [--quick] [--cache DIR] [--only marin_isoflops ...]
+        [--laws chinchilla isoflop_profile] [--variants all 0.1 0.2] [--from-rows]
+
+The committed results are the defaults' run (both laws; every run, or the runs within 10% or
+20% of their budget's best loss; the law, selection and drift chosen leave-one-dataset-out).
 
 Fits (and the last run's scores, for --from-rows) are cached in --cache (default /tmp/bayes_scaling_allocation_fits; outside the repository:
 the files hold the runs).
@@ -150,9 +154,11 @@ def synthetic_cases(seeds=range(5)) -> list[IsoCase]:
     return out
 
 
-#: Training-run selections scored: every run, or the runs within this fraction of their
-#: budget's best loss (bayes_scaling.data.isoflop).
-VARIANTS = (None, 0.05, 0.1, 0.2, 0.35)
+#: Training-run selections scored by default: every run, or the runs within this fraction of
+#: their budget's best loss (bayes_scaling.data.isoflop); --variants adds others (0.05, 0.35).
+VARIANTS = (None, 0.1, 0.2)
+#: Laws fitted by default; the law is chosen with the selection and the drift.
+LAWS = ("chinchilla", "isoflop_profile")
 
 
 def variant_name(within, law: str | None = None) -> str:
@@ -409,7 +415,31 @@ def fmt(table: pd.DataFrame) -> str:
     return table.to_markdown(floatfmt=".3f")
 
 
-def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sens: pd.DataFrame) -> str:
+def own_drift_section(real: pd.DataFrame) -> list[str]:
+    """The report's section on the data's own allocation drift (the default law's fits)."""
+    return [
+        "### The data's own allocation drift",
+        "",
+        f"`{OWN}`: the same fits as `bayes_scaling (all runs, default drift)`, with lambda from",
+        "`bayes_scaling.calibrate_drift`: each fold's runs refitted below an internal compute cutoff",
+        "(about 30% of its configurations above it); the minima of the IsoFLOP budgets above that",
+        "cutoff that pass the design rules, scored against replicates of the same estimator, give one",
+        "draw of the drift, which updates a half-normal prior on lambda at the default scale",
+        f"({DEFAULT_ALLOCATION_SD}); where no internal budget passes, lambda stays at the default. The",
+        "held-out budgets are never seen. Each fold's evidence is in the log at the end.",
+        "",
+        fmt(
+            al.summarize_allocation(
+                real[real["method"].isin(["bayes_scaling (all runs, default drift)", OWN])], ["dataset", "method"]
+            )
+        ),
+        "",
+    ]
+
+
+def report(
+    final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sens: pd.DataFrame, variants=VARIANTS
+) -> str:
     real = final[final["dataset"] != "synthetic"]
     synth = final[final["dataset"] == "synthetic"].assign(study=lambda f: f["family"].str.split("#").str[0])
     ours = real[real["method"] == "bayes_scaling"]
@@ -429,7 +459,8 @@ def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sen
         "lies in the central interval; CRPS, errors and widths in dex of N. Approach 3 is a point",
         "forecast (its estimator applied to its noise-free predictions); Approach 2's interval is a",
         "noise-injection bootstrap. bayes_scaling's training-run selection (every run, or the runs",
-        "within 5/10/20/35% of their budget's best loss) and allocation drift scale (dex of N* per",
+        f"within {'/'.join(f'{100 * v:g}' for v in variants if v is not None)}% of their budget's best loss) "
+        "and allocation drift scale (dex of N* per",
         "dex of compute), and the law where several are fitted (a selection named 'LAW, ...'), are",
         "chosen leave-one-dataset-out by CRPS (mean over families): "
         + "; ".join(f"{k}: {v[0]}, drift {v[1]:g}" for k, v in chosen.items())
@@ -458,22 +489,7 @@ def report(final: pd.DataFrame, chosen: dict, log: list[str], settings: str, sen
         "",
         fmt(al.summarize_allocation(real, ["dataset", "method"])),
         "",
-        "### The data's own allocation drift",
-        "",
-        f"`{OWN}`: the same fits as `bayes_scaling (all runs, default drift)`, with lambda from",
-        "`bayes_scaling.calibrate_drift`: each fold's runs refitted below an internal compute cutoff",
-        "(about 30% of its configurations above it); the minima of the IsoFLOP budgets above that",
-        "cutoff that pass the design rules, scored against replicates of the same estimator, give one",
-        "draw of the drift, which updates a half-normal prior on lambda at the default scale",
-        f"({DEFAULT_ALLOCATION_SD}); where no internal budget passes, lambda stays at the default. The",
-        "held-out budgets are never seen. Each fold's evidence is in the log at the end.",
-        "",
-        fmt(
-            al.summarize_allocation(
-                real[real["method"].isin(["bayes_scaling (all runs, default drift)", OWN])], ["dataset", "method"]
-            )
-        ),
-        "",
+        *(own_drift_section(real) if (real["method"] == OWN).any() else []),
         "### By extrapolation distance, log10(C / largest fitted C)",
         "",
         fmt(al.summarize_allocation(real, ["bin", "method"])),
@@ -507,7 +523,7 @@ def main() -> None:
     ap.add_argument(
         "--laws",
         nargs="+",
-        default=None,
+        default=list(LAWS),
         help="laws fitted (default: the package default); with several, the law is chosen leave-one-dataset-out "
         "with the selection and drift. One law other than the default writes to benchmarks/results/law_NAME/",
     )
@@ -515,13 +531,13 @@ def main() -> None:
         "--variants",
         nargs="+",
         default=None,
-        help="training-run selections to score: 'all' and/or fractions such as 0.1 (default: all five)",
+        help="training-run selections to score: 'all' and/or fractions such as 0.1 (default: all 0.1 0.2)",
     )
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no data folder at {DATA}: this benchmark reads ../shared/data")
     fit_options = {"draws": 300, "tune": 300, "chains": 2} if args.quick else {"draws": 500, "tune": 1000, "chains": 4}
-    laws = tuple(args.laws or (bs.laws.DEFAULT_LAW,))
+    laws = tuple(args.laws)
     alone = laws[0] if len(laws) == 1 and laws[0] != bs.laws.DEFAULT_LAW else None
     variants = VARIANTS if args.variants is None else tuple(None if v == "all" else float(v) for v in args.variants)
     rows_file = args.cache / f"rows-{'-'.join(laws)}.pkl"
@@ -539,10 +555,17 @@ def main() -> None:
         sys.exit(f"no dataset named {args.only}")
     else:
         rows = pd.concat(frames, ignore_index=True)
-        rows.attrs = {"log": log, "seconds": time.perf_counter() - t0, "fit_options": fit_options, "laws": laws}
+        rows.attrs = {
+            "log": log,
+            "seconds": time.perf_counter() - t0,
+            "fit_options": fit_options,
+            "laws": laws,
+            "variants": variants,
+        }
         if not args.only:  # --from-rows rewrites the report of a whole run without scoring again
             rows.to_pickle(rows_file)
     log, seconds, fit_options = rows.attrs["log"], rows.attrs["seconds"], rows.attrs["fit_options"]
+    laws, variants = rows.attrs.get("laws", laws), rows.attrs.get("variants", variants)
     chosen = choose(rows)
     final = final_rows(rows, chosen)
     settings = (
@@ -550,9 +573,9 @@ def main() -> None:
         f"laws {', '.join(laws)} (default noise model); "
         f"training-run selections {', '.join(variant_name(v) for v in variants)}; {seconds:.0f} s."
     )
-    text = report(final, chosen, log, settings, sensitivity(rows))
+    text = report(final, chosen, log, settings, sensitivity(rows), variants)
     print(text)
-    out = args.out or (None if args.quick else RESULTS / f"law_{alone}" if alone else RESULTS)
+    out = args.out or (None if args.quick else (RESULTS / f"law_{alone}" if alone else RESULTS))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "allocation.md").write_text(text)

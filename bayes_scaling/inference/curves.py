@@ -24,6 +24,7 @@ from ..errors import SpecError
 from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE, CurveLaw, CurveScale, get_curve_law
 from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, SparseCurveFeatures, curve_features, stack_features
 from ..noise.along_run import tree_loglik
+from .sampling import default_sampler
 
 #: The noise parameters of every curve model (drop_sd: the sd of a run's log factor on the law's
 #: loss drop, the law's misfit of a schedule's decreases; its per-run values are ``drop_raw``).
@@ -179,12 +180,13 @@ def resolved_priors(spec: CurveModel, scale: CurveScale) -> dict:
     return {**spec.law_component.default_priors(scale), **noise_priors(scale), **spec.priors}
 
 
-def build_curve_model(spec: CurveModel, inputs: CurveInputs, *, sparse_blocks: bool = True):
+def build_curve_model(spec: CurveModel, inputs: CurveInputs, *, sparse_blocks: bool | None = None):
     """The ``pm.Model`` (module doc). ``sparse_blocks``: the loss drop over the non-zero
     (observation, block) pairs only (:meth:`CurveFeatures.sparse`, ~30% of them on the public
     curves): 3.4x faster gradients compiled by numba (nutpie: 0.78 against 2.67 ms on the 18
     public curves), 3x slower in PyTensor's C backend (``sampler="pymc"``: 8.7 against 2.6 ms),
-    whose scatter-add is slow; the same log density either way."""
+    whose scatter-add is slow; the same log density either way. None: sparse when the default
+    sampler is nutpie."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -204,6 +206,8 @@ def build_curve_model(spec: CurveModel, inputs: CurveInputs, *, sparse_blocks: b
             raw = pt.set_subtensor(raw[dropping], z)
         pm.Deterministic(DROP_RAW, raw)
         theta[DROP_SCALE] = pt.exp(noise["drop_sd"] * raw[obs.run])
+        if sparse_blocks is None:
+            sparse_blocks = default_sampler() == "nutpie"
         if sparse_blocks:
             flat = f.sparse()
             feats = SparseCurveFeatures(

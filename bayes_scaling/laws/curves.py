@@ -162,8 +162,7 @@ def multipower_drop(shape: Mapping, f: CurveFeatures | SparseCurveFeatures):
     the non-zero blocks only and is gathered back to the observations."""
     xp = _ops(*shape.values())
     if isinstance(f, SparseCurveFeatures):
-        gamma, kappa = (_per_block(shape[k], f.block_row) for k in ("gamma", "kappa"))
-        nu = shape["nu"]
+        gamma, kappa, nu = (_per_block(shape[k], f.block_row) for k in ("gamma", "kappa", "nu"))
     else:
         gamma, kappa, nu = (_pad(shape[k]) for k in ("gamma", "kappa", "nu"))
     x = xp.exp(-gamma * xp.log(f.block_lr)) * f.block_gap
@@ -171,13 +170,19 @@ def multipower_drop(shape: Mapping, f: CurveFeatures | SparseCurveFeatures):
     if not isinstance(f, SparseCurveFeatures):
         return (f.block_w * g).sum(axis=-1)
     if xp is np:
-        return np.bincount(f.block_row, weights=np.broadcast_to(f.block_w * g, f.block_row.shape), minlength=len(f))
+        terms = np.broadcast_to(f.block_w * g, f.block_row.shape)
+        return np.bincount(f.block_row, weights=terms, minlength=len(f)).astype(float)
     return xp.inc_subtensor(xp.zeros(f.area.shape)[f.block_row], f.block_w * g)
 
 
 def _per_block(value, row):
     """A per-observation value at each flat block (a scalar as it is)."""
-    return value if getattr(value, "ndim", 0) == 0 else value[row]
+    ndim = getattr(value, "ndim", 0)
+    if ndim > 1:
+        raise SpecError(
+            "sparse curve features take one value per observation or a scalar, not draws: use CurveFeatures"
+        )
+    return value if ndim == 0 else value[row]
 
 
 def _sized(theta: Mapping, name: str, log_x):

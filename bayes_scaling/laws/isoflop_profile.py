@@ -63,7 +63,8 @@ def _default_priors(scale: DataScale) -> dict:
         # a factor 1.8 either way. Free, E, H and g trade off along the few budgets' vertex losses
         # (R-hat 1.2-1.4 on 3-5 budgets); centred on Chinchilla, the arms inform E as there.
         "log_g_ratio": Prior("Normal", mu=0.0, sigma=0.3),
-        # The vertex of the reference budget: ~20 tokens per parameter, 95% within 20x either way.
+        # The vertex of the reference budget: ~20 tokens per parameter; N* within ~19x either way
+        # (95%), so tokens per parameter within ~360x.
         "log_N_opt_ref": Prior("Normal", mu=0.5 * (log_nd - float(np.log(PRIOR_TOKENS_PER_PARAM))), sigma=1.5),
         # The allocation exponent: published fits span 0.45-0.73; Beta(6, 6) puts 95% in [0.23, 0.77].
         "a": Prior("Beta", alpha=6.0, beta=6.0),
@@ -189,7 +190,7 @@ ISOFLOP_PROFILE = register_law(
             "log_g_ratio": "log(g / (alpha a)), sampled: 0 is Chinchilla's loss at its minima",
             "b": "allocation exponent of D: D* grows as C^b, b = 1 - a",
         },
-        exponents=("a", "g", "alpha", "beta"),
+        exponents=("g", "alpha", "beta"),
         allocation=r"N^*(C) = G\,(C/k)^{a},\quad D^* = C/(k N^*)",
         derived=lambda reported: {"b": 1.0 - reported["a"]},
         # E trades off against H and g along the vertex losses of a few budgets: at 0.9, 3 public

@@ -144,6 +144,12 @@ def test_sparse_blocks_give_the_dense_mean_on_numpy_and_pytensor(name):
         pt.as_tensor_variable(log_x),
     )
     assert symbolic.eval() == pytest.approx(dense, rel=1e-10)
+    # a run at a constant rate alone: no block at all, a drop of 0.0 at every observation
+    flat = stack_features(parts[1:2]).sparse()
+    none = multipower_drop({"gamma": 0.5, "kappa": 1.0, "nu": np.full(steps.size, 0.7)}, flat)
+    assert flat.block_w.size == 0 and none.dtype == float and np.all(none == 0.0)
+    with pytest.raises(SpecError, match="one value per observation"):
+        multipower_drop({"gamma": np.ones((2, 1)), "kappa": 1.0, "nu": 0.7}, sparse)
 
 
 def test_multipower_follows_its_formula_and_a_cooldown_lowers_the_loss():

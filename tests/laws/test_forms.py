@@ -131,6 +131,7 @@ def test_every_form_of_the_issue_is_registered():
         "chinchilla_average_n",
         "data_utility",
         "encoder_decoder",
+        "isoflop_profile",
     } <= set(bs.available_laws())
 
 
