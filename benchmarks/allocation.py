@@ -168,8 +168,12 @@ def variant_name(within, law: str | None = None) -> str:
 
 
 def cached_fit(case: IsoCase, cutoff: float, train: bs.Runs, cache: Path, fit_options: dict):
+    # (the law's sampled parameters too: a law sampled differently is refitted, not reloaded)
+    sampled = list(bs.laws.get_law(fit_options.get("law", bs.laws.DEFAULT_LAW)).parameters)
     key = hashlib.sha256(
-        json.dumps([case.dataset, case.family, cutoff, len(train), float(train.loss.sum()), fit_options]).encode()
+        json.dumps(
+            [case.dataset, case.family, cutoff, len(train), float(train.loss.sum()), fit_options, sampled]
+        ).encode()
     ).hexdigest()[:16]
     path = cache / f"{case.dataset}-{case.family}-{cutoff:.2g}-{key}.nc"
     if path.exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import FormatVersionError
+from ..laws.registry import get_law
 from . import files
 from .curves import CurveFit
 from .families import FamilyFit
@@ -16,5 +18,33 @@ def load(path) -> ScalingFit | FamilyFit | CurveFit:
     tree, spec, scale, k = files.read(path)
     if spec.get("curves"):
         return CurveFit.from_tree(tree, spec, scale)
+    tree = _upgrade(tree, spec, path)
     result_type = FamilyFit if "families" in spec else ScalingFit
     return result_type(tree, spec_dict=spec, scale=scale, flops_per_param_token=k)
+
+
+def _upgrade(tree, spec, path):
+    """A fit whose law has since changed what it samples (:attr:`Law.earlier
+    <bayes_scaling.laws.registry.Law>`), with its draws in today's parameters: the same law, so
+    the draws map one to one and every answer is unchanged. The ``prior`` and ``log_prior`` groups
+    (draws and densities of the earlier priors) are dropped: the prior-data conflict check needs
+    today's, so such a fit is not judged on it. A fit over families or with priors on the earlier
+    parameters is refused by name (its population terms do not map)."""
+    law = get_law(spec["law"])
+    if law.earlier is None or "posterior" not in tree:
+        return tree
+    names, convert = law.earlier
+    posterior = tree["posterior"].to_dataset()
+    if not set(names) <= set(posterior.data_vars) or set(law.parameters) <= set(posterior.data_vars):
+        return tree
+    gone = [name for name in names if name not in law.parameters and name not in law.reported]
+    if "families" in spec or set(spec.get("priors") or {}) & set(gone):
+        raise FormatVersionError(
+            f"'{path}' was fitted with law '{law.name}' when it sampled {list(names)}; a fit over families, or "
+            f"one with priors on {gone}, cannot be converted to what it samples now ({list(law.parameters)}): "
+            "refit it with this version (its runs are kept in the file's 'runs' group)"
+        )
+    posterior = posterior.drop_vars(gone).assign(convert({name: posterior[name] for name in names}))
+    tree = tree.drop_nodes([group for group in ("prior", "log_prior") if group in tree])
+    tree["posterior"] = posterior
+    return tree

@@ -24,6 +24,16 @@ Chinchilla at :math:`\delta = 0` (:func:`from_chinchilla`), with one parameter m
 compute-optimal frontier, where IsoFLOP designs put their runs: far from it (a tiny model on
 endless data) a :math:`\delta` away from 0 need not keep the loss falling in N and in D
 separately, so use Chinchilla to forecast strongly over-trained runs.
+
+**What is sampled.** What IsoFLOP data pin is the profile of the reference budget (the middle of
+the data's compute): its vertex :math:`N^*_r`, its loss :math:`L^*_r` and its curvature
+:math:`\partial^2 L/\partial(\ln N)^2 = (L^*_r - E)\,\alpha\beta`. These are sampled
+(``log_N_opt_ref``, ``log_L_ref``, ``log_curvature``), with the reducible share
+:math:`(L^*_r - E)/L^*_r` on the logit scale (``reducible_logit``), :math:`\delta` and :math:`a`;
+:math:`E`, :math:`H` and the arms follow. Sampled as :math:`E`, :math:`\log(L^*_r - E)` and
+:math:`\alpha + \beta` instead, the three moved together along the data's ridge (posterior
+correlation matrices with condition numbers in the thousands on the public IsoFLOP studies; a
+median of 16 in this parameterisation), and 8 of 78 fits of the public studies did not converge.
 """
 
 from __future__ import annotations
@@ -33,7 +43,6 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import maths as laws
-from .chinchilla import chinchilla_default_priors
 from .registry import DataScale, Law, register_law
 
 #: Tokens per parameter at which the prior centres the vertex (Hoffmann et al.'s ~20).
@@ -51,14 +60,19 @@ def reference_budget(scale: DataScale) -> float:
 def _default_priors(scale: DataScale) -> dict:
     from pymc_extras.prior import Prior
 
-    chinchilla = chinchilla_default_priors(scale)
     e_center = 0.75 * scale.min_loss
     reducible = max(scale.median_loss - e_center, 0.05 * scale.median_loss)
+    share = float(np.clip(reducible / scale.median_loss, 0.1, 0.9))
     log_nd = reference_budget(scale)
     return {
-        "E": chinchilla["E"],
-        # The reducible loss at the vertex of the reference budget: around the data's reducible loss.
-        "log_R_ref": Prior("Normal", mu=float(np.log(reducible)), sigma=1.0),
+        # The vertex loss of the reference budget: the runs near it pin it to a fraction of a percent.
+        "log_L_ref": Prior("Normal", mu=float(np.log(scale.median_loss)), sigma=0.5),
+        # Its reducible share R/L* (logit): Chinchilla's E prior (~0.75 x the lowest loss) puts
+        # it near (median - 0.75 min) / median; 95% of the prior within a factor ~5 of the odds.
+        "reducible_logit": Prior("Normal", mu=float(np.log(share / (1.0 - share))), sigma=0.8),
+        # The profile's curvature at the vertex, d2 L / d(ln N)^2 = R alpha beta: with Chinchilla's
+        # arms (alpha + beta ~ 0.6, a ~ 0.5) about 0.09 R; 95% within a factor ~20 either way.
+        "log_curvature": Prior("Normal", mu=float(np.log(0.09 * reducible)), sigma=1.5),
         # The vertex loss's exponent g against Chinchilla's alpha a: log(g / (alpha a)), 95% within
         # a factor 1.8 either way. Free, E, H and g trade off along the few budgets' vertex losses
         # (R-hat 1.2-1.4 on 3-5 budgets); centred on Chinchilla, the arms inform E as there.
@@ -68,45 +82,91 @@ def _default_priors(scale: DataScale) -> dict:
         "log_N_opt_ref": Prior("Normal", mu=0.5 * (log_nd - float(np.log(PRIOR_TOKENS_PER_PARAM))), sigma=1.5),
         # The allocation exponent: published fits span 0.45-0.73; Beta(6, 6) puts 95% in [0.23, 0.77].
         "a": Prior("Beta", alpha=6.0, beta=6.0),
-        # The profile's arms, as their sum alpha + beta: 95% in [0.15, 2.4] (Chinchilla 0.62).
-        "arm_sum": Prior("LogNormal", mu=float(np.log(0.6)), sigma=0.7),
     }
 
 
-def _arms(theta: Mapping):
-    """(alpha, beta, g): the arms from their sampled sum, split as in Chinchilla (beta/(alpha+beta)
-    = a), and the vertex loss's exponent g = alpha a exp(log_g_ratio)."""
-    alpha, beta = theta["arm_sum"] * (1.0 - theta["a"]), theta["arm_sum"] * theta["a"]
-    return alpha, beta, alpha * theta["a"] * laws.exp(theta["log_g_ratio"])
+def _terms(theta: Mapping) -> dict:
+    """The law's quantities from the sampled ones: ``log_E``, ``log_R`` (the reducible loss at
+    the reference vertex), the arms ``alpha``, ``beta`` (split as in Chinchilla, beta/(alpha+beta)
+    = a, their product the curvature over R) and the vertex loss's exponent ``g`` = alpha a
+    exp(log_g_ratio)."""
+    a, ell, log_l = theta["a"], theta["reducible_logit"], theta["log_L_ref"]
+    log_r = log_l - laws.softplus(-ell)
+    arm_sum = laws.exp(0.5 * (theta["log_curvature"] - log_r - laws.log(a) - laws.log(1.0 - a)))
+    alpha, beta = arm_sum * (1.0 - a), arm_sum * a
+    return {
+        "log_E": log_l - laws.softplus(ell),
+        "log_R": log_r,
+        "alpha": alpha,
+        "beta": beta,
+        "g": alpha * a * laws.exp(theta["log_g_ratio"]),
+    }
 
 
 def _log_mean(theta: Mapping, log_n, log_d, scale: DataScale):
-    alpha, beta, g = _arms(theta)
+    t = _terms(theta)
     return laws.isoflop_profile_log_loss(
         log_n,
         log_d,
-        laws.log(theta["E"]),
-        theta["log_R_ref"],
-        g,
+        t["log_E"],
+        t["log_R"],
+        t["g"],
         theta["log_N_opt_ref"],
         theta["a"],
-        alpha,
-        beta,
+        t["alpha"],
+        t["beta"],
         reference_budget(scale),
     )
 
 
 def _reported(theta: Mapping, scale: DataScale) -> dict:
-    exp, log_nd = laws._exp_of(theta["a"], theta["log_g_ratio"]), reference_budget(scale)
-    alpha, beta, g = _arms(theta)
+    exp, log_nd = laws._exp_of(theta["a"], theta["log_L_ref"]), reference_budget(scale)
+    t = _terms(theta)
     return {
-        "E": theta["E"],
+        "E": exp(t["log_E"]),
         "G": exp(theta["log_N_opt_ref"] - theta["a"] * log_nd),
         "a": theta["a"],
-        "H": exp(theta["log_R_ref"] + g * log_nd),
-        "g": g,
-        "alpha": alpha,
-        "beta": beta,
+        "H": exp(t["log_R"] + t["g"] * log_nd),
+        "g": t["g"],
+        "alpha": t["alpha"],
+        "beta": t["beta"],
+    }
+
+
+def sampled_from_reported(reported: Mapping, scale: DataScale) -> dict:
+    """The sampled parameters of the law with these reported values (the inverse of its
+    ``reported_values``; numpy)."""
+    log_nd = reference_budget(scale)
+    alpha, beta, a = (np.asarray(reported[k], dtype=float) for k in ("alpha", "beta", "a"))
+    log_r = np.log(reported["H"]) - reported["g"] * log_nd
+    log_e = np.log(reported["E"])
+    return {
+        "log_L_ref": np.logaddexp(log_e, log_r),
+        "reducible_logit": log_r - log_e,
+        "log_curvature": log_r + np.log(alpha) + np.log(beta),
+        "log_g_ratio": np.log(reported["g"] / (alpha * a)),
+        "log_N_opt_ref": np.log(reported["G"]) + a * log_nd,
+        "a": a,
+    }
+
+
+#: The sampled parameters before the vertex loss and curvature were sampled (files written
+#: before 2026-12-08): E, log_R_ref and arm_sum = alpha + beta in place of log_L_ref,
+#: reducible_logit and log_curvature.
+EARLIER_PARAMETERS = ("E", "log_R_ref", "log_g_ratio", "log_N_opt_ref", "a", "arm_sum")
+
+
+def from_earlier_parameters(draws: Mapping) -> dict:
+    """The sampled parameters of this law from draws saved under :data:`EARLIER_PARAMETERS`
+    (the same law; only what is sampled changed, so the draws map one to one)."""
+    e, log_r, arm_sum, a = (draws[k] for k in ("E", "log_R_ref", "arm_sum", "a"))
+    return {
+        "log_L_ref": np.logaddexp(np.log(e), log_r),
+        "reducible_logit": log_r - np.log(e),
+        "log_curvature": log_r + 2.0 * np.log(arm_sum) + np.log(a) + np.log1p(-a),
+        "log_g_ratio": draws["log_g_ratio"],
+        "log_N_opt_ref": draws["log_N_opt_ref"],
+        "a": a,
     }
 
 
@@ -141,7 +201,7 @@ def loss(n, d, E, G, a, H, g, alpha, beta):
 ISOFLOP_PROFILE = register_law(
     Law(
         name="isoflop_profile",
-        parameters=("E", "log_R_ref", "log_g_ratio", "log_N_opt_ref", "a", "arm_sum"),
+        parameters=("log_L_ref", "reducible_logit", "log_curvature", "log_g_ratio", "log_N_opt_ref", "a"),
         reported=("E", "G", "a", "H", "g", "alpha", "beta"),
         formula=(
             r"L = E + H (C/k)^{-g}\,\frac{\beta e^{-\alpha u} + \alpha e^{\beta u}}{\alpha+\beta},"
@@ -170,9 +230,10 @@ ISOFLOP_PROFILE = register_law(
             "g": "g",
             "alpha": r"\alpha",
             "beta": r"\beta",
-            "log_R_ref": r"\ell_R",
+            "log_L_ref": r"\ell_{L^*}",
+            "reducible_logit": r"\mathrm{logit}\,\rho",
+            "log_curvature": r"\ell_\kappa",
             "log_N_opt_ref": r"\ell_{N^*}",
-            "arm_sum": r"\alpha+\beta",
             "log_g_ratio": r"\log(g/\alpha a)",
             "b": "b",
         },
@@ -184,17 +245,16 @@ ISOFLOP_PROFILE = register_law(
             "g": "exponent of compute in the reducible loss at the optimum",
             "alpha": "left arm of each IsoFLOP profile: how fast the loss rises below the optimal size",
             "beta": "right arm of each IsoFLOP profile: how fast the loss rises above the optimal size",
-            "log_R_ref": "log reducible loss at the optimum of the reference budget (sampled in place of H)",
+            "log_L_ref": "log loss at the optimum of the reference budget (sampled; with reducible_logit in place of E and H)",
+            "reducible_logit": "logit of the reducible share (L* - E)/L* at the optimum of the reference budget (sampled)",
+            "log_curvature": "log curvature of the reference budget's profile at its vertex, d2L/d(ln N)^2 = (L* - E) alpha beta (sampled in place of alpha + beta)",
             "log_N_opt_ref": "log N* of the reference budget (sampled in place of G)",
-            "arm_sum": "alpha + beta, sampled (the profile's curvature at the vertex is (L* - E) alpha beta)",
             "log_g_ratio": "log(g / (alpha a)), sampled: 0 is Chinchilla's loss at its minima",
             "b": "allocation exponent of D: D* grows as C^b, b = 1 - a",
         },
         exponents=("g", "alpha", "beta"),
         allocation=r"N^*(C) = G\,(C/k)^{a},\quad D^* = C/(k N^*)",
         derived=lambda reported: {"b": 1.0 - reported["a"]},
-        # E trades off against H and g along the vertex losses of a few budgets: at 0.9, 3 public
-        # designs of 3-5 budgets gave R-hat 1.05-1.9; at 0.95, 1.01-1.05.
-        target_accept=0.95,
+        earlier=(EARLIER_PARAMETERS, from_earlier_parameters),
     )
 )

@@ -102,6 +102,9 @@ class Law:
         (ParScale's law is a function of N at fixed data).
     target_accept : the NUTS target acceptance a fit of this law uses unless told otherwise (None:
         the package's 0.9); for posteriors with a narrow curved valley that 0.9 leaves divergent.
+    earlier : ``(parameters, draws -> {parameter: draws})``: the sampled parameters of an earlier
+        parameterisation of the same law and the map from their draws to today's (numpy or xarray
+        arrays), so that fits saved before the change still load; None when it never changed.
 
     The default priors are checked against ``parameters`` when they are first built (a
     :class:`~bayes_scaling.errors.SpecError` names the law and the names that differ), not at
@@ -132,6 +135,7 @@ class Law:
     target_accept: float | None = None
     floor: bool = True
     axis: str = "C"
+    earlier: tuple[tuple[str, ...], Callable[[Mapping], dict]] | None = None
 
     def __post_init__(self):
         # Check the defaults where they are made (the first build), without importing PyMC here.

@@ -3,6 +3,7 @@ its vertex, and a fit that finds minima moving faster than Chinchilla's arms wou
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import form_cases  # noqa: E402
@@ -12,7 +13,14 @@ from tolerances import assert_sampler_ok, covers  # noqa: E402
 
 import bayes_scaling as bs
 from bayes_scaling import laws, synthetic
-from bayes_scaling.laws.isoflop_profile import ISOFLOP_PROFILE, from_chinchilla, loss, reference_budget
+from bayes_scaling.laws.isoflop_profile import (
+    ISOFLOP_PROFILE,
+    from_chinchilla,
+    from_earlier_parameters,
+    loss,
+    reference_budget,
+    sampled_from_reported,
+)
 
 CH = synthetic.CHINCHILLA_PARAMS
 SCALE = laws.DataScale(
@@ -28,15 +36,7 @@ SCALE = laws.DataScale(
 
 def _theta(reported: dict, scale=SCALE) -> dict:
     """Sampled parameters from reported ones (the inverse of the law's reported_values)."""
-    nd = reference_budget(scale)
-    return {
-        "E": reported["E"],
-        "log_R_ref": np.log(reported["H"]) - reported["g"] * nd,
-        "log_g_ratio": np.log(reported["g"] / (reported["alpha"] * reported["a"])),
-        "log_N_opt_ref": np.log(reported["G"]) + reported["a"] * nd,
-        "a": reported["a"],
-        "arm_sum": reported["alpha"] + reported["beta"],
-    }
+    return sampled_from_reported(reported, scale)
 
 
 def _sizes(seed=0, m=40):
@@ -96,6 +96,75 @@ def test_a_is_sampled_with_its_own_prior_and_reference_budget_is_the_middle_of_t
     # files written before the compute range existed: the reference sizes' budget
     old = laws.DataScale(log_n_ref=1.0, log_d_ref=2.0, min_loss=2.0, median_loss=2.5, log_n_noise_ref=1.0)
     assert reference_budget(old) == 3.0
+
+
+def test_the_sampled_vertex_loss_and_curvature_are_the_reference_budgets():
+    """log_L_ref, log_curvature: the loss at the vertex of the reference budget and the
+    profile's second derivative in ln N there (numerically)."""
+    p = form_cases.isoflop_profile_truth()
+    theta = _theta(p)
+    log_nd = reference_budget(SCALE)
+    n_opt = np.exp(theta["log_N_opt_ref"])
+    h = 1e-3
+    ln = np.log(n_opt) + np.array([-h, 0.0, h])
+    profile = ISOFLOP_PROFILE.log_loss(theta, ln, log_nd - ln, SCALE)
+    values = np.exp(profile)
+    assert values[1] == pytest.approx(np.exp(theta["log_L_ref"]), rel=1e-12)
+    assert (values[0] - 2 * values[1] + values[2]) / h**2 == pytest.approx(np.exp(theta["log_curvature"]), rel=1e-5)
+    assert values[1] * (1 - 1 / (1 + np.exp(theta["reducible_logit"]))) == pytest.approx(values[1] - p["E"], rel=1e-10)
+
+
+def _earlier_draws(reported: dict, scale=SCALE) -> dict:
+    """The parameters the law sampled before 2026-12-08, from reported values."""
+    nd = reference_budget(scale)
+    return {
+        "E": reported["E"],
+        "log_R_ref": np.log(reported["H"]) - reported["g"] * nd,
+        "log_g_ratio": np.log(reported["g"] / (reported["alpha"] * reported["a"])),
+        "log_N_opt_ref": np.log(reported["G"]) + reported["a"] * nd,
+        "a": reported["a"],
+        "arm_sum": reported["alpha"] + reported["beta"],
+    }
+
+
+def test_draws_saved_under_the_earlier_parameters_map_to_the_same_law():
+    p = form_cases.isoflop_profile_truth()
+    back = ISOFLOP_PROFILE.reported_values(from_earlier_parameters(_earlier_draws(p)), SCALE)
+    for name, value in p.items():
+        assert back[name] == pytest.approx(value, rel=1e-10), name
+
+
+def test_a_fit_saved_under_the_earlier_parameters_loads_with_the_same_answers(fake_fit, tmp_path):
+    """A file of the law as it was sampled before: the draws convert one to one, so its reported
+    values and allocations are the ones it was saved with; one with priors on the earlier parameters
+    is refused by name."""
+    from bayes_scaling.forecast.result import ScalingFit
+    from bayes_scaling.inference.model import spec_id
+
+    tree = fake_fit.idata.copy()
+    post = tree["posterior"].to_dataset()
+    reported = from_chinchilla(*(post[k] for k in ("E", "A", "B", "alpha", "beta")))
+    old = {**reported, **_earlier_draws(reported, fake_fit.scale)}
+    tree["posterior"] = post.drop_vars(["A", "B", "log_AN_ref", "log_BD_ref"]).assign(old)
+
+    def saved(spec, name):
+        tree.attrs.update(law=spec["law"], spec=json.dumps(spec), spec_id=spec_id(spec))
+        ScalingFit(tree, spec_dict=spec, scale=fake_fit.scale, flops_per_param_token=6.0).save(tmp_path / name)
+        return tmp_path / name
+
+    spec = {**fake_fit.spec_dict, "law": "isoflop_profile"}
+    loaded = bs.load(saved(spec, "old.nc"))
+    assert set(ISOFLOP_PROFILE.parameters) <= set(loaded.idata["posterior"].data_vars)
+    for name in ("E", "G", "a", "H", "alpha", "beta"):
+        np.testing.assert_allclose(loaded.draws(name), np.ravel(reported[name]), rtol=1e-9, err_msg=name)
+    flops = np.array([1e21, 1e24])
+    np.testing.assert_allclose(
+        loaded.with_allocation_sd(0.0).optimal_draws(flops)["params"],
+        fake_fit.with_allocation_sd(0.0).optimal_draws(flops)["params"],
+        rtol=1e-8,
+    )
+    with pytest.raises(bs.FormatVersionError, match="priors on.*refit"):
+        bs.load(saved({**spec, "priors": {"arm_sum": {"distribution": "LogNormal", "mu": -0.5, "sigma": 0.5}}}, "p.nc"))
 
 
 @pytest.mark.slow
