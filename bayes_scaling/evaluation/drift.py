@@ -68,7 +68,8 @@ MIN_GAP_DEX = 0.05
 #: Default correlation between the drift the internal runs saw and the drift beyond the data:
 #: the CRPS-optimal value of ``benchmarks/calibration.py`` over 7 public studies
 #: (leave-one-study-out choices in benchmarks/results/calibration.md).
-DEFAULT_PERSISTENCE = 0.8
+#: 0.8 until new-run seed noise stopped growing beyond the largest fitted size (2026-12-08).
+DEFAULT_PERSISTENCE = 0.5
 #: The file attribute where :meth:`DriftCalibration.apply` records what it set and why.
 ATTRIBUTE = "drift_calibration"
 #: The posterior of a drift sd is computed on this grid, in units of its prior scale.

@@ -238,7 +238,9 @@ class ScalingFit(Predictive):
             theta = {k: v[rows, None].astype(dtype) for k, v in self.sampled_draws().items()}
             log_n = np.log(n).astype(dtype)
             ref = self.scale.log_n_noise_ref
-            log_loss = log_loss + new_run_noise(theta, log_n, ref, self._noise, rng, marginal_only=marginal_only)
+            log_loss = log_loss + new_run_noise(
+                theta, log_n, ref, self._noise, rng, marginal_only=marginal_only, log_n_max=self.scale.log_n_max
+            )
         return log_loss
 
     def optimal_params_draws(

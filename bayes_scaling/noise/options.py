@@ -70,7 +70,7 @@ class NoiseOptions:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
             raise SpecError(
                 f"the extrapolation drift must be a number in [0, 1) (log loss per decade), e.g. "
-                f"{option('extrapolation_sd', 0.0225)}; got {value!r}"
+                f"{option('extrapolation_sd', 0.025)}; got {value!r}"
             )
         value = self.allocation_sd
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:

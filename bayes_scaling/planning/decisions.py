@@ -41,7 +41,7 @@ def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
 def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
     """sqrt(tau^2 + sigma(N)^2) per draw (rows ``idx``) at log N (broadcast against (S, 1))."""
     theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
-    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise)
+    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise, fit.scale.log_n_max)
 
 
 def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None), drift_z=None) -> np.ndarray:
@@ -261,6 +261,10 @@ def _risk(losses: np.ndarray, risk) -> np.ndarray:
         return np.nanmean(np.where(losses >= cut, losses, np.nan), axis=0)
 
 
+#: How many of the grid's best local minima :func:`allocate` refines.
+REFINED_MINIMA = 5
+
+
 def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, span: float = 30.0) -> Allocation:
     r"""The (N, D) on :math:`C = kND` that minimises a risk of the expected loss, vs the plug-in plan.
 
@@ -290,20 +294,27 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     n_grid = np.geomspace(np.median(n_star) / span, np.median(n_star) * span, grid)
     losses = np.exp(_log_mean(fit, n_grid, flops / (k * n_grid)))
     risks = _risk(losses, risk)
-    i = int(np.argmin(risks))
 
     def risk_at(log_n):
         n = np.exp(np.atleast_1d(log_n))
         return float(_risk(np.exp(_log_mean(fit, n, flops / (k * n))), risk)[0])
 
-    # Refine between the neighbouring grid points: a fine grid (a quantile or CVaR over draws
-    # is only piecewise smooth in N), then bounded Brent around its best point.
-    fine = np.geomspace(n_grid[max(i - 1, 0)], n_grid[min(i + 1, grid - 1)], 101)
-    fine_risks = _risk(np.exp(_log_mean(fit, fine, flops / (k * fine))), risk)
-    j = int(np.argmin(fine_risks))
-    bracket = (np.log(fine[max(j - 1, 0)]), np.log(fine[min(j + 1, len(fine) - 1)]))
-    refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-8})
-    best_n = float(np.exp(refined.x)) if refined.fun <= fine_risks[j] else float(fine[j])
+    def refine(i: int) -> tuple[float, float]:
+        # between the neighbouring grid points: a fine grid, then bounded Brent around its best point
+        fine = np.geomspace(n_grid[max(i - 1, 0)], n_grid[min(i + 1, grid - 1)], 101)
+        fine_risks = _risk(np.exp(_log_mean(fit, fine, flops / (k * fine))), risk)
+        j = int(np.argmin(fine_risks))
+        bracket = (np.log(fine[max(j - 1, 0)]), np.log(fine[min(j + 1, len(fine) - 1)]))
+        refined = optimize.minimize_scalar(risk_at, bounds=bracket, method="bounded", options={"xatol": 1e-8})
+        if refined.fun <= fine_risks[j]:
+            return float(refined.fun), float(np.exp(refined.x))
+        return float(fine_risks[j]), float(fine[j])
+
+    # A quantile or CVaR over draws is only piecewise smooth in N, and the drift's distance
+    # outside the fitted box has kinks in N: the grid's best point need not hold the minimum, so
+    # the best few local minima of the grid are refined.
+    local = [i for i in range(grid) if risks[i] <= risks[max(i - 1, 0)] and risks[i] <= risks[min(i + 1, grid - 1)]]
+    _, best_n = min(refine(i) for i in sorted(local, key=lambda i: risks[i])[:REFINED_MINIMA])
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
     sampled = {name: np.median(v) for name, v in fit.sampled_draws().items()}

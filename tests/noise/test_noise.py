@@ -254,3 +254,30 @@ def test_a_likelihood_of_this_session_keeps_backtest_fits_in_this_process(laplac
     assert backtesting._choose_executor("auto", [nuts, nuts], ["chinchilla"], {"likelihood": laplace.name}) is None
     with pytest.raises(bs.SpecError, match=rf"likelihood {laplace.name}.*defined in this session only"):
         backtesting._choose_executor("process", [nuts, nuts], ["chinchilla"], {"likelihood": laplace.name})
+
+
+def test_seed_noise_never_grows_beyond_the_largest_fitted_size():
+    """A gamma < 0 (noise growing with N inside the data) stops at the largest fitted size;
+    a gamma > 0 keeps shrinking; inside the data nothing changes."""
+    options = NoiseOptions(heteroscedastic=True, discrepancy=True)
+    log_n = np.log([1e8, 1e10, 1e12, 1e14])
+    log_n_max = np.log(1e10)
+    for gamma in (-1.0, 0.4):
+        theta = {"noise_sd": np.array([[0.01]]), "tau_share": np.array([[0.2]]), "gamma": np.array([[gamma]])}
+        free = noise.new_run_sd(theta, log_n, np.log(1e9), options)
+        capped = noise.new_run_sd(theta, log_n, np.log(1e9), options, log_n_max)
+        np.testing.assert_allclose(capped[:, :2], free[:, :2], rtol=1e-12)
+        if gamma < 0:
+            np.testing.assert_allclose(capped[:, 2:], capped[:, 1:2].repeat(2, axis=1), rtol=1e-12)
+        else:
+            np.testing.assert_allclose(capped, free, rtol=1e-12)
+
+
+def test_a_new_run_far_beyond_the_data_keeps_the_noise_of_its_largest_runs():
+    """With seed noise fitted to grow with N (gamma = -1), a new run 100x beyond the largest
+    fitted size has a band of the width at that size, not 100x wider."""
+    fit = fabricated_fit(noise={"gamma": -1.0}).with_extrapolation_sd(0.0)
+    at_edge = fit.predict([1e10], [2e11], kind="new_run", random_seed=0).interval(0.9)
+    beyond = fit.predict([1e12], [2e13], kind="new_run", random_seed=0).interval(0.9)
+    width = [np.log(hi[0] / lo[0]) for lo, hi in (at_edge, beyond)]
+    assert width[1] < 1.5 * width[0], width
