@@ -66,3 +66,8 @@ def installed_version(package: str = "bayes_scaling") -> str:
         return version(package)
     except PackageNotFoundError:
         return "unknown"
+
+
+#: The attribute of a fit whose law changed what it samples since it was saved: its draws were
+#: converted on load (bayes_scaling.forecast.loading), and made under the earlier priors.
+CONVERTED_ATTRIBUTE = "converted_from_earlier_parameters"

@@ -93,8 +93,8 @@ def coverage_under_the_model(fits, method_drift, probs=(0.5, 0.9), seed=0) -> pd
     of those forecasts (the fits' own joint draws: shared parameters and drift across a fold's
     runs, independent new-run noise): the 5-95% range over ``N_TRUTHS`` such outcomes, beside
     the observed coverage. A dataset's folds share one drift each, so with 2-6 folds its
-    coverage swings widely even when the forecast is calibrated; an observed figure outside the
-    range is a miscalibration a calibrated forecast would rarely show."""
+    coverage swings widely even when the forecast is calibrated. Folds are drawn independently,
+    though rolling origins share held-out runs, so the ranges understate the swing."""
     rng = np.random.default_rng(seed)
     hits = {}
     for case, folds in fits.items():
@@ -304,12 +304,15 @@ def swing_section(table: pd.DataFrame, swings) -> list[str]:
     out.insert(0, "50% coverage: observed", per["coverage_50"].reindex(out.index).map("{:.0%}".format))
     out.insert(2, "90% coverage: observed", per["coverage_90"].reindex(out.index).map("{:.0%}".format))
     return [
-        "How far per-dataset coverage swings when the forecast is right: each fold's held-out losses "
-        "replaced by one joint draw of its own `bayes_scaling` forecast (leave-one-dataset-out kappa; "
-        f"{N_TRUTHS} draws; a fold's runs share its parameters and drift), the coverage that forecast "
-        "would then score. An observed figure outside the 5-95% range is a miss a calibrated forecast "
-        "would rarely make; one inside it cannot tell a calibrated forecast from a miscalibrated one "
-        "with this dataset's folds.",
+        "## Per dataset: how far coverage swings when the forecast is right",
+        "",
+        "Each fold's held-out losses replaced by one joint draw of its own `bayes_scaling` forecast "
+        f"(leave-one-dataset-out kappa; {N_TRUTHS} draws; a fold's runs share its parameters and drift), "
+        "and the coverage that forecast would then score. The folds of a dataset are drawn "
+        "independently, though rolling origins hold out some of the same runs, so the true ranges "
+        "are wider still: an observed figure outside the 5-95% range is a sign of miscalibration, "
+        "one inside it cannot tell a calibrated forecast from a miscalibrated one with this "
+        "dataset's folds.",
         "",
         out.to_markdown(),
         "",
@@ -397,8 +400,9 @@ def main(argv=None):
         "",
         *own_drift_targets(table),
         "",
-        *swing_section(table, swings),
         own.to_markdown(index=False) if len(own) else "(not run)",
+        "",
+        *swing_section(table, swings),
         "",
         "## Extrapolation drift kappa (per decade)",
         "",

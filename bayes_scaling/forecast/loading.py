@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _constants as K
 from ..errors import FormatVersionError
 from ..laws.registry import get_law
 from . import files
@@ -37,14 +38,16 @@ def _upgrade(tree, spec, path):
     posterior = tree["posterior"].to_dataset()
     if not set(names) <= set(posterior.data_vars) or set(law.parameters) <= set(posterior.data_vars):
         return tree
-    gone = [name for name in names if name not in law.parameters and name not in law.reported]
-    if "families" in spec or set(spec.get("priors") or {}) & set(gone):
+    earlier_only = [name for name in names if name not in law.parameters]
+    if "families" in spec or set(spec.get("priors") or {}) & set(earlier_only):
         raise FormatVersionError(
             f"'{path}' was fitted with law '{law.name}' when it sampled {list(names)}; a fit over families, or "
-            f"one with priors on {gone}, cannot be converted to what it samples now ({list(law.parameters)}): "
+            f"one with priors on {earlier_only}, cannot be converted to what it samples now ({list(law.parameters)}): "
             "refit it with this version (its runs are kept in the file's 'runs' group)"
         )
+    gone = [name for name in earlier_only if name not in law.reported]  # (reported values stay)
     posterior = posterior.drop_vars(gone).assign(convert({name: posterior[name] for name in names}))
     tree = tree.drop_nodes([group for group in ("prior", "log_prior") if group in tree])
     tree["posterior"] = posterior
+    tree.attrs[K.CONVERTED_ATTRIBUTE] = f"draws of {list(names)} converted on load to {list(law.parameters)}"
     return tree

@@ -81,6 +81,16 @@ class ScalingFit(Predictive):
         return self._law
 
     @property
+    def fitted_log_n_max(self) -> float:
+        """The largest fitted log N (beyond it the seed noise never grows: :func:`~bayes_scaling.noise.config_sd`);
+        from the fitted data where the file predates the data scale's range."""
+        if np.isfinite(self.scale.log_n_max):
+            return float(self.scale.log_n_max)
+        if "constant_data" in self.idata and "log_n" in self.idata["constant_data"]:
+            return float(np.max(self.idata["constant_data"]["log_n"].values))
+        return float("nan")
+
+    @property
     def n_configs(self) -> int:
         return int(self.idata["constant_data"].sizes.get(K.CONFIG, 0)) if "constant_data" in self.idata else 0
 
@@ -239,7 +249,7 @@ class ScalingFit(Predictive):
             log_n = np.log(n).astype(dtype)
             ref = self.scale.log_n_noise_ref
             log_loss = log_loss + new_run_noise(
-                theta, log_n, ref, self._noise, rng, marginal_only=marginal_only, log_n_max=self.scale.log_n_max
+                theta, log_n, ref, self._noise, rng, marginal_only=marginal_only, log_n_max=self.fitted_log_n_max
             )
         return log_loss
 

@@ -76,7 +76,7 @@ def config_sd(theta: Mapping, log_n, log_n_ref: float, options: NoiseOptions, lo
         return theta["sigma_ref"] + 0.0 * log_n
     if log_n_max is None or not np.isfinite(log_n_max):
         return laws.seed_noise_sd(log_n, theta["sigma_ref"], theta["gamma"], log_n_ref)
-    gamma, log_n = theta["gamma"], np.asarray(log_n, dtype=float)
+    gamma, log_n = theta["gamma"], np.asarray(log_n)
     inside = laws.seed_noise_sd(np.minimum(log_n, log_n_max), theta["sigma_ref"], gamma, log_n_ref)
     return inside * np.exp(-np.maximum(gamma, 0.0) * np.maximum(log_n - log_n_max, 0.0))
 

@@ -41,7 +41,7 @@ def _log_mean(fit: ScalingFit, params, tokens) -> np.ndarray:
 def _new_run_scale(fit: ScalingFit, log_n, idx=slice(None)) -> np.ndarray:
     """sqrt(tau^2 + sigma(N)^2) per draw (rows ``idx``) at log N (broadcast against (S, 1))."""
     theta = {k: v[idx, None] for k, v in fit.sampled_draws().items()}
-    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise, fit.scale.log_n_max)
+    return new_run_sd(theta, log_n, fit.scale.log_n_noise_ref, fit.noise, fit.fitted_log_n_max)
 
 
 def _optimal_log_loss(fit: ScalingFit, log_c, idx=slice(None), drift_z=None) -> np.ndarray:
@@ -313,8 +313,14 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     # A quantile or CVaR over draws is only piecewise smooth in N, and the drift's distance
     # outside the fitted box has kinks in N: the grid's best point need not hold the minimum, so
     # the best few local minima of the grid are refined.
-    local = [i for i in range(grid) if risks[i] <= risks[max(i - 1, 0)] and risks[i] <= risks[min(i + 1, grid - 1)]]
-    _, best_n = min(refine(i) for i in sorted(local, key=lambda i: risks[i])[:REFINED_MINIMA])
+    finite = np.where(np.isfinite(risks), risks, np.inf)
+    local = {i for i in range(grid) if finite[i] <= finite[max(i - 1, 0)] and finite[i] <= finite[min(i + 1, grid - 1)]}
+    starts, taken = [], set()
+    for i in sorted(local | {int(np.argmin(finite))}, key=lambda i: finite[i]):
+        if len(starts) < REFINED_MINIMA and not taken & {i - 1, i, i + 1}:  # (one start per flat stretch)
+            starts.append(i)
+            taken.add(i)
+    _, best_n = min(refine(i) for i in starts)
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
     sampled = {name: np.median(v) for name, v in fit.sampled_draws().items()}

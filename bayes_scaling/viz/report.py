@@ -110,7 +110,8 @@ def _model(fit) -> dict:
             if kappa == DEFAULT_EXTRAPOLATION_SD
             else "κ was sized from these runs."
             if own
-            else f"κ was set for this fit (the package default is {DEFAULT_EXTRAPOLATION_SD:g})."
+            else f"κ differs from the package default ({DEFAULT_EXTRAPOLATION_SD:g}): it was set for this fit, or is "
+            "the default of the version that saved it."
         )
         if kappa > 0
         else ""
@@ -146,7 +147,12 @@ def _model(fit) -> dict:
         "noise": noise.describe(),
         "observation": [formula_svg(t) for t in observation],
         "likelihood": [formula_svg(t) for t in likelihood],
-        "likelihood_text": f"N_noise = {n_noise}, the centre of the fitted log N.",
+        "likelihood_text": f"N_noise = {n_noise}, the centre of the fitted log N."
+        + (
+            " Beyond the largest fitted N, forecasts let σ(N) shrink as fitted but never grow."
+            if noise.heteroscedastic
+            else ""
+        ),
         "k": f"{fit.flops_per_param_token:g}",
         "extrapolation": extrapolation,
         "priors": priors,
@@ -187,6 +193,13 @@ def _priors(fit) -> tuple[Markup, str]:
         }
     frame = _labelled(fit, pd.DataFrame.from_dict(rows, orient="index"))
     caption = "Sampled parameters: priors (user overrides, else data-aware defaults) and what the data made of them"
+    converted = fit.idata.attrs.get(K.CONVERTED_ATTRIBUTE)
+    if converted:  # (saved before the law changed what it samples: its draws had the earlier priors)
+        note = (
+            f"{note} This fit was saved under the law's earlier parameters ({converted}): its draws were made "
+            "under the priors of those parameters, not the ones listed here, and the prior-data conflict check "
+            "is not run."
+        ).strip()
     return _html.table(frame, caption, markup=("symbol",)), note
 
 
