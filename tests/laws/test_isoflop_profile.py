@@ -136,8 +136,8 @@ def test_draws_saved_under_the_earlier_parameters_map_to_the_same_law():
 
 def test_a_fit_saved_under_the_earlier_parameters_loads_with_the_same_answers(fake_fit, tmp_path):
     """A file of the law as it was sampled before: the draws convert one to one, so its reported
-    values and allocations are the ones it was saved with; one with priors on the earlier parameters
-    is refused by name."""
+    values and allocations are the ones it was saved with; one with priors on the earlier parameters,
+    or fitted over families, is refused by name."""
     from bayes_scaling import _constants as K
     from bayes_scaling.forecast.result import ScalingFit
     from bayes_scaling.inference.model import spec_id
@@ -173,6 +173,9 @@ def test_a_fit_saved_under_the_earlier_parameters_loads_with_the_same_answers(fa
         prior = {name: {"distribution": "LogNormal", "mu": -0.5, "sigma": 0.5}}
         with pytest.raises(bs.FormatVersionError, match="priors on.*refit"):
             bs.load(saved({**spec, "priors": prior}, f"prior-{name}.nc"))
+    families = {**spec, "families": {"pooling": {}, "spread": {}, "noise": "shared"}}
+    with pytest.raises(bs.FormatVersionError, match="fit over families.*refit"):
+        bs.load(saved(families, "families.nc"))
 
 
 @pytest.mark.slow
