@@ -317,9 +317,9 @@ def allocate(fit: ScalingFit, flops: float, risk="mean", *, grid: int = 201, spa
     local = {i for i in range(grid) if finite[i] <= finite[max(i - 1, 0)] and finite[i] <= finite[min(i + 1, grid - 1)]}
     starts, taken = [], set()
     for i in sorted(local | {int(np.argmin(finite))}, key=lambda i: finite[i]):
-        if len(starts) < REFINED_MINIMA and not taken & {i - 1, i, i + 1}:  # (one start per flat stretch)
+        if len(starts) < REFINED_MINIMA and not taken & {i - 1, i, i + 1}:
             starts.append(i)
-            taken.add(i)
+        taken.add(i)  # (one start per flat stretch of equal minima)
     _, best_n = min(refine(i) for i in starts)
     best_loss = np.exp(_log_mean(fit, np.array([best_n]), np.array([flops / (k * best_n)])))
     rep = {name: np.median(v) for name, v in fit.reported_draws().items()}
