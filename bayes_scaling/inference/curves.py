@@ -22,7 +22,7 @@ from .. import _constants as K
 from ..data.curves import DEFAULT_MAX_POINTS, Curves, Observations
 from ..errors import SpecError
 from ..laws.curves import DEFAULT_CURVE_LAW, DROP_SCALE, CurveLaw, CurveScale, get_curve_law
-from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, SparseCurveFeatures, curve_features, stack_features
+from ..laws.schedules import DEFAULT_BLOCKS, CurveFeatures, curve_features, stack_features
 from ..noise.along_run import tree_loglik
 from .sampling import default_sampler
 
@@ -208,14 +208,7 @@ def build_curve_model(spec: CurveModel, inputs: CurveInputs, *, sparse_blocks: b
         theta[DROP_SCALE] = pt.exp(noise["drop_sd"] * raw[obs.run])
         if sparse_blocks is None:
             sparse_blocks = default_sampler() == "nutpie"
-        if sparse_blocks:
-            flat = f.sparse()
-            feats = SparseCurveFeatures(
-                *(pt.as_tensor_variable(getattr(flat, n)) for n in ("area", "s2", "block_w", "block_lr", "block_gap")),
-                flat.block_row,
-            )
-        else:
-            feats = CurveFeatures(*(pt.as_tensor_variable(getattr(f, n)) for n in CurveFeatures.__dataclass_fields__))
+        feats = (f.sparse() if sparse_blocks else f).as_tensors()
         mean = spec.law_component.mean(theta, feats, pt.as_tensor_variable(inputs.log_x(obs.params)))
         resid = np.log(obs.loss) - pt.log(pt.maximum(mean, MIN_MEAN))
         ll = tree_loglik(resid, obs.parent, obs.dt, obs.tree, obs.n_trees, noise["sigma"], noise["ell"], noise["omega"])

@@ -24,7 +24,7 @@ of the curve laws (:mod:`bayes_scaling.laws.curves`), all numpy, computed once p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -181,14 +181,9 @@ def from_array(lr, name: str = "array") -> Schedule:
 
 # --------------------------------------------------------------------------- features
 @dataclass(frozen=True)
-class CurveFeatures:
-    """The curve laws' inputs at a set of observations (of one or several runs).
-
-    ``area`` (n,): LR area at each observation, in area units; ``s2`` (n,): the annealing area
-    (Tissue et al.), same units; blocks, ``(n, K)`` each (zero weight where a block lies after
-    the observation or is padding): ``block_w`` decrement / peak rate, ``block_lr`` rate / peak
-    rate, ``block_gap`` area since the block's start.
-    """
+class _BlockFeatures:
+    """What both feature layouts hold: ``area`` and ``s2`` per observation and the blocks'
+    ``block_w``, ``block_lr``, ``block_gap`` (see :class:`CurveFeatures`)."""
 
     area: np.ndarray
     s2: np.ndarray
@@ -199,8 +194,29 @@ class CurveFeatures:
     def __len__(self) -> int:
         return self.area.size
 
+    def as_tensors(self):
+        """The same features with the five arrays as pytensor constants (for a model's graph)."""
+        import pytensor.tensor as pt
+
+        return replace(self, **{name: pt.as_tensor_variable(getattr(self, name)) for name in TENSOR_FIELDS})
+
+
+#: The features that enter a model's graph as tensors (a sparse layout's block_row stays an index).
+TENSOR_FIELDS = ("area", "s2", "block_w", "block_lr", "block_gap")
+
+
+@dataclass(frozen=True)
+class CurveFeatures(_BlockFeatures):
+    """The curve laws' inputs at a set of observations (of one or several runs).
+
+    ``area`` (n,): LR area at each observation, in area units; ``s2`` (n,): the annealing area
+    (Tissue et al.), same units; blocks, ``(n, K)`` each (zero weight where a block lies after
+    the observation or is padding): ``block_w`` decrement / peak rate, ``block_lr`` rate / peak
+    rate, ``block_gap`` area since the block's start.
+    """
+
     def take(self, index) -> CurveFeatures:
-        return CurveFeatures(*(getattr(self, f)[index] for f in self.__dataclass_fields__))
+        return CurveFeatures(*(getattr(self, f)[index] for f in TENSOR_FIELDS))
 
     def sparse(self) -> SparseCurveFeatures:
         """The same features with the blocks kept only where their weight is non-zero, flat."""
@@ -211,21 +227,13 @@ class CurveFeatures:
 
 
 @dataclass(frozen=True)
-class SparseCurveFeatures:
+class SparseCurveFeatures(_BlockFeatures):
     """:class:`CurveFeatures` whose blocks are flat ``(m,)`` arrays of the non-zero (observation,
     block) pairs, ``block_row`` naming each one's observation: in a fit most pairs are zero (a
     block after the observation, padding, a run at a constant rate), and the loss drop's
     transcendental functions then run on about a third of the entries."""
 
-    area: np.ndarray
-    s2: np.ndarray
-    block_w: np.ndarray
-    block_lr: np.ndarray
-    block_gap: np.ndarray
     block_row: np.ndarray
-
-    def __len__(self) -> int:
-        return self.area.size
 
 
 def _blocks(lr: np.ndarray, cum: np.ndarray, steps: np.ndarray, blocks: int):
